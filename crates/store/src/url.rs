@@ -1,0 +1,165 @@
+//! Understanding a store URL before anything is opened or created.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Result, StoreError};
+
+/// A parsed store URL: which backend, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// `sqlite://PATH` (or `sqlite:PATH`): a database file, created if missing.
+    Sqlite {
+        /// The database file. Relative paths are relative to the process's working directory
+        /// unless resolved with [`StoreUrl::resolve_relative_to`].
+        path: PathBuf,
+    },
+    /// `sqlite::memory:`: a private in-memory database (tests, experiments).
+    SqliteMemory,
+    /// `postgres://…` or `postgresql://…`.
+    Postgres {
+        /// The URL as given.
+        url: String,
+    },
+}
+
+impl StoreUrl {
+    /// Parses a URL, without touching the file system or the network.
+    pub fn parse(url: &str) -> Result<Self> {
+        let invalid = |reason: String| StoreError::InvalidUrl {
+            url: redact(url),
+            reason,
+        };
+        let trimmed = url.trim();
+        if trimmed.is_empty() {
+            return Err(invalid(
+                "it is empty; expected sqlite://PATH or postgres://USER@HOST/DB".into(),
+            ));
+        }
+        if trimmed == "sqlite::memory:" || trimmed == "sqlite://:memory:" {
+            return Ok(StoreUrl::SqliteMemory);
+        }
+        if let Some(rest) = trimmed.strip_prefix("sqlite:") {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            if path.contains('?') {
+                return Err(invalid(
+                    "query options are not supported on sqlite URLs; Lookout sets WAL, foreign keys and the busy timeout itself".into(),
+                ));
+            }
+            if path.is_empty() {
+                return Err(invalid(
+                    "it names no file; expected sqlite://PATH, e.g. sqlite://lookout.db".into(),
+                ));
+            }
+            return Ok(StoreUrl::Sqlite {
+                path: PathBuf::from(path),
+            });
+        }
+        if trimmed.starts_with("postgres://") || trimmed.starts_with("postgresql://") {
+            use std::str::FromStr;
+            sqlx::postgres::PgConnectOptions::from_str(trimmed)
+                .map_err(|e| invalid(format!("not a valid PostgreSQL URL ({e})")))?;
+            return Ok(StoreUrl::Postgres {
+                url: trimmed.to_owned(),
+            });
+        }
+        let scheme = trimmed.split_once(':').map(|(s, _)| s).unwrap_or(trimmed);
+        Err(invalid(format!(
+            "unknown scheme `{scheme}`; expected sqlite://PATH or postgres://USER@HOST/DB"
+        )))
+    }
+
+    /// Makes a relative SQLite path relative to `base` (lookoutd's state directory).
+    pub fn resolve_relative_to(self, base: &Path) -> Self {
+        match self {
+            StoreUrl::Sqlite { path } if path.is_relative() => StoreUrl::Sqlite {
+                path: base.join(path),
+            },
+            other => other,
+        }
+    }
+
+    /// The URL in a form safe to log or print: any password is replaced by `***`.
+    pub fn display(&self) -> String {
+        match self {
+            StoreUrl::Sqlite { path } => format!("sqlite://{}", path.display()),
+            StoreUrl::SqliteMemory => "sqlite::memory:".into(),
+            StoreUrl::Postgres { url } => redact(url),
+        }
+    }
+}
+
+/// Replaces the password of a URL (`scheme://user:password@host`) by `***`.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_accepted_forms() {
+        assert_eq!(
+            StoreUrl::parse("sqlite://lookout.db").unwrap(),
+            StoreUrl::Sqlite {
+                path: "lookout.db".into()
+            }
+        );
+        assert_eq!(
+            StoreUrl::parse("sqlite:///var/lib/lookout/db.sqlite").unwrap(),
+            StoreUrl::Sqlite {
+                path: "/var/lib/lookout/db.sqlite".into()
+            }
+        );
+        assert_eq!(
+            StoreUrl::parse("sqlite::memory:").unwrap(),
+            StoreUrl::SqliteMemory
+        );
+        assert!(matches!(
+            StoreUrl::parse("postgres://u:p@127.0.0.1:5432/db").unwrap(),
+            StoreUrl::Postgres { .. }
+        ));
+    }
+
+    #[test]
+    fn malformed_urls_say_what_is_wrong_and_hide_passwords() {
+        let e = StoreUrl::parse("mysql://root:hunter2@db/x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown scheme `mysql`"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+        let e = StoreUrl::parse("sqlite://").unwrap_err().to_string();
+        assert!(e.contains("names no file"), "{e}");
+        let e = StoreUrl::parse("").unwrap_err().to_string();
+        assert!(e.contains("empty"), "{e}");
+        let e = StoreUrl::parse("postgres://u:secret@host:notaport/db")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a valid PostgreSQL URL"), "{e}");
+        assert!(!e.contains("secret"), "{e}");
+    }
+
+    #[test]
+    fn relative_sqlite_paths_follow_the_state_dir() {
+        let u = StoreUrl::parse("sqlite://lookout.db")
+            .unwrap()
+            .resolve_relative_to(Path::new("/state"));
+        assert_eq!(
+            u,
+            StoreUrl::Sqlite {
+                path: "/state/lookout.db".into()
+            }
+        );
+    }
+}
