@@ -8,10 +8,12 @@ CREATE TABLE events (
     kind            TEXT    NOT NULL,
     subject         TEXT,
     payload         JSONB   NOT NULL,
-    idempotency_key TEXT    UNIQUE
+    idempotency_key TEXT
 );
 CREATE INDEX events_at ON events (at);
 CREATE INDEX events_kind_subject ON events (kind, subject, seq);
+-- Partial: most events carry no key, and they cost no index entry.
+CREATE UNIQUE INDEX events_idempotency_key ON events (idempotency_key) WHERE idempotency_key IS NOT NULL;
 
 -- Messages seen by the host (inbound from people, outbound from the bot).
 CREATE TABLE messages (

@@ -1,1 +1,167 @@
-//! e2e helpers
+//! Helpers for end-to-end tests of Lookout's real binaries: build them once, find free ports, start
+//! a lookoutd in its own state directory and stop it with real signals.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The path of a workspace binary (`lookoutd`, `lookout`), built once per test process with the
+/// same profile as the tests.
+pub fn binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        // target/<profile>/deps/<test-binary> -> target/<profile>
+        let exe = std::env::current_exe().expect("current exe");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test binary lives in target/<profile>/deps")
+            .to_path_buf();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args([
+            "build", "--quiet", "-p", "lookoutd", "-p", "lookout", "--bins",
+        ]);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("running cargo build");
+        assert!(status.success(), "cargo build of the binaries failed");
+        profile_dir
+    });
+    dir.join(name)
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Sends a signal (`TERM`, `INT`, `KILL`, `STOP`, …) to a process.
+pub fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok, "kill -{sig} {pid} failed");
+}
+
+/// A running lookoutd, stopped (SIGKILL) when dropped if still running.
+pub struct Daemon {
+    child: Option<Child>,
+    /// Its HTTP base URL.
+    pub url: String,
+    /// Its state directory.
+    pub state_dir: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// Starts lookoutd with a fresh state dir and a free port, plus `extra` flags, and waits until
+    /// `/health` answers.
+    pub fn start(extra: &[&str]) -> Daemon {
+        let tmp = tempfile::tempdir().unwrap();
+        let state_dir = tmp.path().join("state");
+        let port = free_port();
+        let child = Command::new(binary("lookoutd"))
+            .arg("--state-dir")
+            .arg(&state_dir)
+            .args(["--bind", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .current_dir(tmp.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn lookoutd");
+        let mut d = Daemon {
+            child: Some(child),
+            url: format!("http://127.0.0.1:{port}"),
+            state_dir,
+            _tmp: tmp,
+        };
+        d.wait_healthy(Duration::from_secs(20));
+        d
+    }
+
+    fn wait_healthy(&mut self, limit: Duration) {
+        let start = Instant::now();
+        let addr = self.url.trim_start_matches("http://").to_string();
+        loop {
+            if std::net::TcpStream::connect(&addr).is_ok() {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                let out = self.child.take().unwrap().wait_with_output().unwrap();
+                panic!(
+                    "lookoutd exited at start ({status}): {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            assert!(
+                start.elapsed() < limit,
+                "lookoutd did not listen within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Sends `sig` and waits for the exit, returning its output (stderr holds the logs).
+    pub fn stop_with(mut self, sig: &str, limit: Duration) -> Output {
+        let mut child = self.child.take().expect("running");
+        signal(child.id(), sig);
+        let start = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                panic!("lookoutd did not exit within {limit:?} of SIG{sig}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Runs a binary to completion with `args`, in `cwd`, with a time limit.
+pub fn run(bin: &str, args: &[&str], cwd: &Path) -> Output {
+    Command::new(binary(bin))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("LOOKOUT_URL")
+        .env_remove("LOOKOUT_STATE_DIR")
+        .env_remove("LOOKOUT_STORE_URL")
+        .env_remove("XDG_STATE_HOME")
+        .output()
+        .expect("running a binary")
+}
+
+/// The non-empty lines of a process's stderr.
+pub fn stderr_lines(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}

@@ -1,1 +1,389 @@
-fn main() {}
+//! lookout — the Lookout command line.
+//!
+//! Talks to lookoutd over HTTP (`--url`, `LOOKOUT_URL`, default `http://127.0.0.1:8484`) and sends
+//! the bearer token from `LOOKOUT_TOKEN` when it is set. Every command that prints data has `--json`.
+//! Exit codes: 0 success; 1 the daemon answered with a failure; 2 usage error; 3 the daemon could not
+//! be reached; 4 the command is not available in this version.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lookout",
+    version,
+    about = "Lookout: see and heal an agent host's silent failures"
+)]
+struct Cli {
+    /// Where lookoutd answers.
+    #[arg(
+        long,
+        global = true,
+        env = "LOOKOUT_URL",
+        default_value = "http://127.0.0.1:8484"
+    )]
+    url: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct Output {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Every subsystem's health (exit 0 pass, 1 warn, 2 fail).
+    Status(Output),
+    /// Is lookoutd up? Its version and uptime.
+    Health(Output),
+    /// Run every check the daemon's config implies, each with a suggested fix.
+    Doctor(Output),
+    /// The actions the reconciler would take now; nothing is applied.
+    DryRun(Output),
+    /// Replay the events of a time range on a fresh state; nothing is applied.
+    Replay {
+        /// Start of the range (ISO 8601).
+        #[arg(long)]
+        from: String,
+        /// End of the range (ISO 8601).
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Scheduled tasks and host jobs.
+    #[command(subcommand)]
+    Tasks(TasksCommand),
+    /// Send events to lookoutd, or follow its event log.
+    #[command(subcommand)]
+    Events(EventsCommand),
+    /// Boot hooks for a host's service unit (ExecStartPre / after init).
+    #[command(subcommand)]
+    Boot(BootCommand),
+    /// Supervised targets and their healing ladders.
+    #[command(subcommand)]
+    Watchdog(WatchdogCommand),
+    /// Alerts: firing, held, folded, flapping, failed.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+    /// Quiet windows: hold alerts for a while.
+    #[command(subcommand)]
+    Quiet(QuietCommand),
+    /// Find message batches left in flight by an interrupted run.
+    StaleScan(Output),
+    /// Configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TasksCommand {
+    /// List tasks and host jobs.
+    List(Output),
+    /// Add a task.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        group: String,
+        #[arg(long, group = "schedule", required = true)]
+        cron: Option<String>,
+        #[arg(long, group = "schedule")]
+        every: Option<String>,
+        #[arg(long, group = "schedule")]
+        at: Option<String>,
+        /// IANA time zone of the schedule.
+        #[arg(long, default_value = "UTC")]
+        tz: String,
+        #[arg(long, group = "runner", required = true)]
+        command: Option<String>,
+        #[arg(long, group = "runner")]
+        image: Option<String>,
+    },
+    /// Pause a task.
+    Pause { name: String },
+    /// Resume a paused task.
+    Resume { name: String },
+    /// Run a task now.
+    Run { name: String },
+    /// A task's past runs.
+    History {
+        name: String,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Print the next run times of a schedule expression (no daemon needed).
+    Preview {
+        expr: String,
+        #[arg(long, default_value = "UTC")]
+        tz: String,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long, default_value_t = 5)]
+        count: u32,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsCommand {
+    /// Send one event or an array (from --data, a file, or stdin).
+    Send {
+        #[arg(long)]
+        data: Option<String>,
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+    },
+    /// Print the event log, optionally following it.
+    Tail {
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        follow: bool,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BootCommand {
+    /// A start begins (leaves a breadcrumb).
+    Begin {
+        #[arg(long)]
+        service: String,
+    },
+    /// The service is up: prints the boot report.
+    Ready {
+        #[arg(long)]
+        service: String,
+    },
+    /// The start failed, with its cause.
+    Fail {
+        #[arg(long)]
+        service: String,
+        #[arg(long)]
+        cause: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum WatchdogCommand {
+    /// Supervised targets and their state.
+    List(Output),
+    /// Close a target's circuit and restart its ladder.
+    Reset { target: String },
+    /// What was observed, which tier acts next and when, and why a circuit is open.
+    Explain {
+        target: String,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AlertsCommand {
+    /// Alerts and their state.
+    List {
+        /// Only notifications that could not be delivered.
+        #[arg(long)]
+        failed: bool,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum QuietCommand {
+    /// Open a quiet window.
+    Add {
+        /// How long, e.g. 30m.
+        #[arg(long = "for")]
+        duration: String,
+        /// Only alerts whose key matches.
+        #[arg(long = "match")]
+        matcher: Option<String>,
+    },
+    /// Open quiet windows.
+    List(Output),
+    /// End a quiet window.
+    End { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate a configuration file.
+    Check { file: std::path::PathBuf },
+}
+
+/// A failure, with the exit code it maps to.
+#[derive(Debug)]
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lookout: error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprintln!("lookout: error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<u8, Failure> {
+    let client = Client::new(&cli.url)?;
+    match cli.command {
+        Command::Health(out) => health(&client, out).await,
+        other => Err(Failure {
+            code: 4,
+            message: format!(
+                "`{}` is not available in this version of lookout yet",
+                command_name(&other)
+            ),
+        }),
+    }
+}
+
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Status(_) => "status",
+        Command::Health(_) => "health",
+        Command::Doctor(_) => "doctor",
+        Command::DryRun(_) => "dry-run",
+        Command::Replay { .. } => "replay",
+        Command::Tasks(_) => "tasks",
+        Command::Events(_) => "events",
+        Command::Boot(_) => "boot",
+        Command::Watchdog(_) => "watchdog",
+        Command::Alerts(_) => "alerts",
+        Command::Quiet(_) => "quiet",
+        Command::StaleScan(_) => "stale-scan",
+        Command::Config(_) => "config",
+    }
+}
+
+async fn health(client: &Client, out: Output) -> Result<u8, Failure> {
+    let (status, body) = client.get_json("/health").await?;
+    if out.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&body).unwrap_or_default()
+        );
+    } else {
+        let s = |k: &str| {
+            body.get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or("?")
+                .to_string()
+        };
+        let uptime = body
+            .get("uptime_seconds")
+            .and_then(|v| v.as_u64())
+            .map(human_duration)
+            .unwrap_or_else(|| "?".into());
+        println!(
+            "lookoutd {} at {}: {} (up {uptime}, since {})",
+            s("version"),
+            client.base,
+            s("status"),
+            s("started_at")
+        );
+    }
+    Ok(if status.is_success() { 0 } else { 1 })
+}
+
+fn human_duration(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m {}s", s / 60, s % 60),
+        s if s < 86_400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+/// A small client for lookoutd's JSON API.
+struct Client {
+    base: String,
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+impl Client {
+    fn new(url: &str) -> Result<Self, Failure> {
+        let base = url.trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(Failure {
+                code: 2,
+                message: format!("--url `{url}` must start with http:// or https://"),
+            });
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| Failure {
+                code: 1,
+                message: format!("cannot build an HTTP client: {e}"),
+            })?;
+        let token = std::env::var("LOOKOUT_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty());
+        Ok(Client { base, http, token })
+    }
+
+    async fn get_json(
+        &self,
+        path: &str,
+    ) -> Result<(reqwest::StatusCode, serde_json::Value), Failure> {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.map_err(|e| Failure {
+            code: 3,
+            message: format!(
+                "cannot reach lookoutd at {} ({}) — is it running? (set --url or LOOKOUT_URL)",
+                self.base,
+                root_cause(&e)
+            ),
+        })?;
+        let status = resp.status();
+        let body = resp.json().await.map_err(|e| Failure {
+            code: 1,
+            message: format!(
+                "lookoutd at {} answered {status} with a body that is not JSON: {e}",
+                self.base
+            ),
+        })?;
+        Ok((status, body))
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}

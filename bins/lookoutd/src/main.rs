@@ -1,1 +1,144 @@
-fn main() {}
+//! lookoutd — the Lookout daemon.
+//!
+//! Wiring only: it parses flags, prepares the state directory, opens the store, and serves the HTTP
+//! API. What it serves comes from the library crates.
+
+mod http;
+mod startup;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Command-line flags. Each overrides the configuration file (and its environment variable).
+#[derive(Debug, Parser)]
+#[command(
+    name = "lookoutd",
+    version,
+    about = "Lookout daemon: makes an agent host's silent failures loud"
+)]
+struct Args {
+    /// Where lookoutd keeps its database and state files [default: $XDG_STATE_HOME/lookout, else ./.lookout]
+    #[arg(long, env = "LOOKOUT_STATE_DIR", value_name = "DIR")]
+    state_dir: Option<std::path::PathBuf>,
+
+    /// Address and port of the HTTP API.
+    #[arg(
+        long,
+        env = "LOOKOUT_BIND",
+        value_name = "ADDR:PORT",
+        default_value = "127.0.0.1:8484"
+    )]
+    bind: String,
+
+    /// The store: sqlite://PATH (relative to the state directory) or postgres://USER@HOST/DB.
+    #[arg(
+        long,
+        env = "LOOKOUT_STORE_URL",
+        value_name = "URL",
+        default_value = "sqlite://lookout.db"
+    )]
+    store_url: String,
+
+    /// Log format on stderr.
+    #[arg(long, env = "LOOKOUT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("LOOKOUT_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(args.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lookoutd: error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line a person can act on; the details are in the message itself.
+            eprintln!("lookoutd: error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), startup::StartupError> {
+    let settings = startup::Settings {
+        state_dir: args.state_dir.unwrap_or_else(startup::default_state_dir),
+        bind: args.bind,
+        store_url: args.store_url,
+    };
+    let started = startup::start(&settings).await?;
+    let startup::Started {
+        listener,
+        store,
+        state_dir,
+    } = started;
+    let local = listener
+        .local_addr()
+        .map_err(|e| startup::StartupError::Listen {
+            addr: settings.bind.clone(),
+            source: e,
+        })?;
+    tracing::info!(
+        bind = %local,
+        state_dir = %state_dir.display(),
+        store = %store.display_url(),
+        version = env!("CARGO_PKG_VERSION"),
+        "lookoutd listening"
+    );
+    let app = http::router(http::AppState::new(store.clone()));
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    store.close().await;
+    served.map_err(startup::StartupError::Serve)?;
+    tracing::info!("lookoutd stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM; stop with SIGINT");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    let which = tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    };
+    tracing::info!(
+        signal = which,
+        "shutting down: finishing requests in flight"
+    );
+}

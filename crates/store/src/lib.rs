@@ -64,8 +64,7 @@ pub use url::{StoreUrl, redact};
 /// The SQLite migrations, embedded at build time.
 pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 /// The PostgreSQL migrations, embedded at build time.
-pub static POSTGRES_MIGRATOR: sqlx::migrate::Migrator =
-    sqlx::migrate!("../../migrations/postgres");
+pub static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 
 /// Which database a [`Store`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,7 +151,10 @@ impl Store {
                         8,
                     ),
                     // One connection: each in-memory connection would otherwise be its own database.
-                    _ => (SqliteConnectOptions::from_str("sqlite::memory:").map_err(open_err)?, 1),
+                    _ => (
+                        SqliteConnectOptions::from_str("sqlite::memory:").map_err(open_err)?,
+                        1,
+                    ),
                 };
                 let opts = opts
                     .journal_mode(SqliteJournalMode::Wal)
@@ -210,11 +212,12 @@ impl Store {
 
     /// Checks that the database answers (for health checks and `lookout doctor`).
     pub async fn ping(&self) -> Result<()> {
-        on_pool!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()))
-            .map_err(|source| StoreError::Query {
+        on_pool!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ())).map_err(
+            |source| StoreError::Query {
                 context: "pinging the database",
                 source,
-            })
+            },
+        )
     }
 
     /// Closes every connection, waiting for those in use to be returned.

@@ -58,11 +58,13 @@ impl Store {
         .context("counting events")?;
         let last_at: Option<i64> = match last_seq {
             None => None,
-            Some(seq) => on_pool!(self, p => sqlx::query_scalar("SELECT at FROM events WHERE seq = $1")
+            Some(seq) => {
+                on_pool!(self, p => sqlx::query_scalar("SELECT at FROM events WHERE seq = $1")
                 .bind(seq)
                 .fetch_optional(p)
                 .await)
-            .context("reading the latest event")?,
+                .context("reading the latest event")?
+            }
         };
         Ok(EventStats {
             total,

@@ -66,7 +66,12 @@ pub async fn postgres_test_db() -> Option<TestDb> {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(&admin)
         .await
-        .unwrap_or_else(|e| panic!("connecting to test PostgreSQL {}: {e}", crate::redact(&admin)));
+        .unwrap_or_else(|e| {
+            panic!(
+                "connecting to test PostgreSQL {}: {e}",
+                crate::redact(&admin)
+            )
+        });
     // The name is ours: a fixed prefix, a pid and a counter.
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut conn)
@@ -158,7 +163,16 @@ impl PgCluster {
         }
         let mut initdb = Command::new(bin.join("initdb"));
         initdb
-            .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "-D"])
+            .args([
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "-D",
+            ])
             .arg(&data)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -178,7 +192,12 @@ impl PgCluster {
             .arg(&data)
             .args(["-p", &port.to_string(), "-k"])
             .arg(dir.path())
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"])
+            .args([
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "max_connections=200",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         if durability == PgDurability::Fast {
@@ -249,7 +268,9 @@ impl PgCluster {
                 return Err(format!("postgres exited at start ({status})"));
             }
             if start.elapsed() > limit {
-                return Err(format!("postgres did not accept connections within {limit:?}"));
+                return Err(format!(
+                    "postgres did not accept connections within {limit:?}"
+                ));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -316,7 +337,9 @@ fn cluster_owner() -> Result<Option<(u32, u32)>, String> {
                 .flatten()
         })
         .map(Some)
-        .ok_or_else(|| "running as root and there is no `postgres` user to run the cluster as".into())
+        .ok_or_else(|| {
+            "running as root and there is no `postgres` user to run the cluster as".into()
+        })
 }
 
 fn as_owner(cmd: &mut Command, owner: Option<(u32, u32)>) {
@@ -371,6 +394,9 @@ mod tests {
             super::with_database("postgres://u:p@h:5/db?sslmode=disable", "x"),
             "postgres://u:p@h:5/x?sslmode=disable"
         );
-        assert_eq!(super::with_database("postgres://h:5", "x"), "postgres://h:5/x");
+        assert_eq!(
+            super::with_database("postgres://h:5", "x"),
+            "postgres://h:5/x"
+        );
     }
 }

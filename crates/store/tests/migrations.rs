@@ -11,13 +11,16 @@ const OLD_ROWS: &str = "INSERT INTO messages (channel, chat_jid, message_id, sen
 async fn sqlite_adds_processing_started_at_to_an_existing_messages_table() {
     let db = sqlite_test_db().await;
     {
-        let pool = sqlx::SqlitePool::connect(&format!("{}?mode=rwc", db.url)).await.unwrap();
-        SQLITE_MIGRATOR.run_to(1, &pool).await.unwrap(); // the schema before the column existed
-        sqlx::query(OLD_ROWS).execute(&pool).await.unwrap();
-        let cols: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info('messages')")
-            .fetch_all(&pool)
+        let pool = sqlx::SqlitePool::connect(&format!("{}?mode=rwc", db.url))
             .await
             .unwrap();
+        SQLITE_MIGRATOR.run_to(1, &pool).await.unwrap(); // the schema before the column existed
+        sqlx::query(OLD_ROWS).execute(&pool).await.unwrap();
+        let cols: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pragma_table_info('messages')")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
         assert!(!cols.contains(&"processing_started_at".to_string()));
         pool.close().await;
     }
@@ -46,7 +49,9 @@ async fn sqlite_adds_processing_started_at_to_an_existing_messages_table() {
 
 #[tokio::test]
 async fn postgres_adds_processing_started_at_to_an_existing_messages_table() {
-    let Some(db) = postgres_test_db().await else { return };
+    let Some(db) = postgres_test_db().await else {
+        return;
+    };
     {
         let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
         POSTGRES_MIGRATOR.run_to(1, &pool).await.unwrap();
@@ -74,7 +79,10 @@ async fn a_sqlite_store_keeps_its_events_across_reopen() {
     let db = sqlite_test_db().await;
     let store = Store::open(&db.url).await.unwrap();
     let seq = store
-        .append_event(&lookout_store::NewEvent::new("deploy", serde_json::json!({"sha": "abc"})))
+        .append_event(&lookout_store::NewEvent::new(
+            "deploy",
+            serde_json::json!({"sha": "abc"}),
+        ))
         .await
         .unwrap();
     store.close().await;
@@ -90,13 +98,25 @@ async fn a_sqlite_store_keeps_its_events_across_reopen() {
 #[tokio::test]
 async fn opening_bad_urls_fails_with_a_clear_error() {
     let e = Store::open("mysql://x").await.unwrap_err().to_string();
-    assert!(e.starts_with("invalid store URL `mysql://x`: unknown scheme `mysql`"), "{e}");
+    assert!(
+        e.starts_with("invalid store URL `mysql://x`: unknown scheme `mysql`"),
+        "{e}"
+    );
     let e = Store::open("sqlite:///nonexistent-dir-for-lookout/x/lookout.db")
         .await
         .unwrap_err()
         .to_string();
-    assert!(e.starts_with("cannot open store `sqlite:///nonexistent-dir-for-lookout/x/lookout.db`"), "{e}");
+    assert!(
+        e.starts_with("cannot open store `sqlite:///nonexistent-dir-for-lookout/x/lookout.db`"),
+        "{e}"
+    );
     // Nothing reachable there: a quick, clear failure rather than a hang.
-    let e = Store::open("postgres://nobody:pw@127.0.0.1:1/db").await.unwrap_err().to_string();
-    assert!(e.starts_with("cannot open store `postgres://nobody:***@127.0.0.1:1/db`"), "{e}");
+    let e = Store::open("postgres://nobody:pw@127.0.0.1:1/db")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("cannot open store `postgres://nobody:***@127.0.0.1:1/db`"),
+        "{e}"
+    );
 }

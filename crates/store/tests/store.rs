@@ -15,9 +15,12 @@ fn ev(kind: &str, n: i64) -> NewEvent {
 
 async fn append_one_and_read_it_back(store: Store) {
     let at = parse_rfc3339("2026-11-24T10:00:00.123456+02:00").unwrap();
-    let e = NewEvent::new("message_received", json!({"channel": "slack", "chat_jid": "c1"}))
-        .with_subject("c1")
-        .at(at);
+    let e = NewEvent::new(
+        "message_received",
+        json!({"channel": "slack", "chat_jid": "c1"}),
+    )
+    .with_subject("c1")
+    .at(at);
     let seq = store.append_event(&e).await.unwrap();
     assert!(seq > 0);
     let got = store.events_after(0, 10).await.unwrap();
@@ -26,7 +29,10 @@ async fn append_one_and_read_it_back(store: Store) {
     assert_eq!(got[0].at, at, "microsecond precision survives");
     assert_eq!(got[0].kind, "message_received");
     assert_eq!(got[0].subject.as_deref(), Some("c1"));
-    assert_eq!(got[0].payload, json!({"channel": "slack", "chat_jid": "c1"}));
+    assert_eq!(
+        got[0].payload,
+        json!({"channel": "slack", "chat_jid": "c1"})
+    );
     assert_eq!(store.latest_event_seq().await.unwrap(), seq);
 }
 
@@ -75,10 +81,12 @@ async fn install_boom_trigger(store: &Store) {
             .execute(p)
             .await
             .unwrap();
-            sqlx::query("CREATE TRIGGER boom BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION boom()")
-                .execute(p)
-                .await
-                .unwrap();
+            sqlx::query(
+                "CREATE TRIGGER boom BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION boom()",
+            )
+            .execute(p)
+            .await
+            .unwrap();
         }
     }
 }
@@ -115,7 +123,10 @@ async fn idempotency_keys_store_a_retry_once(store: Store) {
         .await
         .unwrap();
     assert_eq!(retry[0], first[0], "a known key answers with the first seq");
-    assert_eq!(retry[1], retry[2], "a key repeated in one batch is stored once");
+    assert_eq!(
+        retry[1], retry[2],
+        "a key repeated in one batch is stored once"
+    );
     assert!(retry[1] > first[1]);
     let all = store.events_after(0, 100).await.unwrap();
     assert_eq!(all.len(), 3);
@@ -139,7 +150,10 @@ async fn events_between_selects_by_time_with_mixed_offsets(store: Store) {
     let from = parse_rfc3339("2026-11-24T10:00:00Z").unwrap();
     let to = parse_rfc3339("2026-11-24T13:00:00+02:00").unwrap();
     let got = store.events_between(from, to, 0, 100).await.unwrap();
-    let idx: Vec<i64> = got.iter().map(|e| e.payload["i"].as_i64().unwrap()).collect();
+    let idx: Vec<i64> = got
+        .iter()
+        .map(|e| e.payload["i"].as_i64().unwrap())
+        .collect();
     assert_eq!(idx, vec![1, 2, 3]);
     // Paging through the range with the seq cursor.
     let first = store.events_between(from, to, 0, 2).await.unwrap();
@@ -153,7 +167,13 @@ async fn events_between_selects_by_time_with_mixed_offsets(store: Store) {
 }
 
 async fn last_event_of_a_subject(store: Store) {
-    assert!(store.last_event_of("container_status", "litellm").await.unwrap().is_none());
+    assert!(
+        store
+            .last_event_of("container_status", "litellm")
+            .await
+            .unwrap()
+            .is_none()
+    );
     store
         .append_events(&[
             NewEvent::new("container_status", json!({"status": "running"})).with_subject("litellm"),
@@ -162,22 +182,42 @@ async fn last_event_of_a_subject(store: Store) {
         ])
         .await
         .unwrap();
-    let last = store.last_event_of("container_status", "litellm").await.unwrap().unwrap();
+    let last = store
+        .last_event_of("container_status", "litellm")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(last.payload["status"], "exited");
 }
 
 async fn router_state_is_a_key_value_table(store: Store) {
-    assert_eq!(store.router_state_get("last_deploy_sha").await.unwrap(), None);
-    store.router_state_set("last_deploy_sha", "abc").await.unwrap();
-    store.router_state_set("last_deploy_sha", "def").await.unwrap();
+    assert_eq!(
+        store.router_state_get("last_deploy_sha").await.unwrap(),
+        None
+    );
+    store
+        .router_state_set("last_deploy_sha", "abc")
+        .await
+        .unwrap();
+    store
+        .router_state_set("last_deploy_sha", "def")
+        .await
+        .unwrap();
     store.router_state_set("cursor", "42").await.unwrap();
     assert_eq!(
-        store.router_state_get("last_deploy_sha").await.unwrap().as_deref(),
+        store
+            .router_state_get("last_deploy_sha")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("def")
     );
     assert_eq!(
         store.router_state_all().await.unwrap(),
-        vec![("cursor".into(), "42".into()), ("last_deploy_sha".into(), "def".into())]
+        vec![
+            ("cursor".into(), "42".into()),
+            ("last_deploy_sha".into(), "def".into())
+        ]
     );
     assert!(store.router_state_delete("cursor").await.unwrap());
     assert!(!store.router_state_delete("cursor").await.unwrap());
@@ -186,11 +226,17 @@ async fn router_state_is_a_key_value_table(store: Store) {
 async fn status_counts_and_latest_timestamps(store: Store) {
     let empty = store.event_stats().await.unwrap();
     assert_eq!((empty.total, empty.last_seq, empty.last_at), (0, 0, None));
-    let seqs = store.append_events(&[ev("deploy", 1), ev("deploy", 2)]).await.unwrap();
+    let seqs = store
+        .append_events(&[ev("deploy", 1), ev("deploy", 2)])
+        .await
+        .unwrap();
     let stats = store.event_stats().await.unwrap();
     assert_eq!(stats.total, 2);
     assert_eq!(stats.last_seq, seqs[1]);
-    assert_eq!(stats.last_at, Some(Utc.timestamp_opt(1_800_000_002, 0).unwrap()));
+    assert_eq!(
+        stats.last_at,
+        Some(Utc.timestamp_opt(1_800_000_002, 0).unwrap())
+    );
 
     let t = |s| parse_rfc3339(s).unwrap();
     let msg = |id: &str, dir, ts| NewMessage {
@@ -224,17 +270,35 @@ async fn status_counts_and_latest_timestamps(store: Store) {
     assert_eq!(m.last_sent_at, Some(t("2026-11-24T10:01:00Z")));
 
     let now = t("2026-11-24T11:00:00Z");
-    store.delivery_queued("d1", Some("slack"), "c1", t("2026-11-24T10:00:00Z")).await.unwrap();
-    store.delivery_queued("d2", Some("slack"), "c1", t("2026-11-24T10:58:00Z")).await.unwrap();
-    store.delivery_queued("d3", None, "c2", t("2026-11-24T10:30:00Z")).await.unwrap();
-    store.delivery_queued("d1", Some("slack"), "c1", now).await.unwrap(); // repeat: no change
+    store
+        .delivery_queued("d1", Some("slack"), "c1", t("2026-11-24T10:00:00Z"))
+        .await
+        .unwrap();
+    store
+        .delivery_queued("d2", Some("slack"), "c1", t("2026-11-24T10:58:00Z"))
+        .await
+        .unwrap();
+    store
+        .delivery_queued("d3", None, "c2", t("2026-11-24T10:30:00Z"))
+        .await
+        .unwrap();
+    store
+        .delivery_queued("d1", Some("slack"), "c1", now)
+        .await
+        .unwrap(); // repeat: no change
     assert!(store.delivery_sent("d3", now).await.unwrap());
     assert!(!store.delivery_sent("nope", now).await.unwrap());
-    let d = store.delivery_stats(now, Duration::from_secs(300)).await.unwrap();
+    let d = store
+        .delivery_stats(now, Duration::from_secs(300))
+        .await
+        .unwrap();
     assert_eq!((d.pending, d.pending_too_long, d.failed), (2, 1, 0));
     assert_eq!(d.oldest_pending_since, Some(t("2026-11-24T10:00:00Z")));
     assert!(store.delivery_failed("d2", "channel closed").await.unwrap());
-    let d = store.delivery_stats(now, Duration::from_secs(300)).await.unwrap();
+    let d = store
+        .delivery_stats(now, Duration::from_secs(300))
+        .await
+        .unwrap();
     assert_eq!((d.pending, d.failed), (1, 1));
 }
 
@@ -245,7 +309,9 @@ async fn concurrent_appenders_get_distinct_seqs_in_commit_order(store: Store) {
         tasks.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             for b in 0..10 {
-                let batch: Vec<NewEvent> = (0..20).map(|i| ev("heartbeat", w * 1000 + b * 20 + i)).collect();
+                let batch: Vec<NewEvent> = (0..20)
+                    .map(|i| ev("heartbeat", w * 1000 + b * 20 + i))
+                    .collect();
                 mine.extend(store.append_events(&batch).await.unwrap());
             }
             mine

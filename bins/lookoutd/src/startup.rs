@@ -1,0 +1,174 @@
+//! Getting from flags to a listening socket and an open store, leaving nothing half-created when a
+//! step fails.
+
+use std::path::{Path, PathBuf};
+
+use lookout_store::{Store, StoreError, StoreUrl};
+use tokio::net::TcpListener;
+
+/// What startup needs.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) state_dir: PathBuf,
+    pub(crate) bind: String,
+    pub(crate) store_url: String,
+}
+
+/// What startup gives the daemon.
+pub(crate) struct Started {
+    pub(crate) listener: TcpListener,
+    pub(crate) store: Store,
+    pub(crate) state_dir: PathBuf,
+}
+
+/// Why lookoutd could not start (or stopped serving).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StartupError {
+    #[error("--bind `{addr}` is not an ADDR:PORT ({reason}); e.g. --bind 127.0.0.1:8484")]
+    BadBind { addr: String, reason: String },
+    #[error("cannot listen on {addr}: {source}{hint}", hint = listen_hint(source))]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("state directory {}: {what}: {source}", path.display())]
+    StateDir {
+        path: PathBuf,
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("the HTTP server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+fn listen_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            " — another process holds this port (another lookoutd?); stop it or choose another with --bind"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            " — ports below 1024 need privileges; choose another with --bind"
+        }
+        std::io::ErrorKind::AddrNotAvailable => " — this machine has no such address",
+        _ => "",
+    }
+}
+
+impl StartupError {
+    /// 2 for what the operator typed wrong, 1 for what the machine refused.
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            StartupError::BadBind { .. } | StartupError::Store(StoreError::InvalidUrl { .. }) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// `$XDG_STATE_HOME/lookout` when that is set, else `./.lookout`.
+pub(crate) fn default_state_dir() -> PathBuf {
+    match std::env::var_os("XDG_STATE_HOME") {
+        Some(x) if !x.is_empty() => PathBuf::from(x).join("lookout"),
+        _ => PathBuf::from(".lookout"),
+    }
+}
+
+/// Parses, binds, prepares and opens — in that order, so that the steps without side effects fail
+/// first, and undoes the directory and database files it created when a later step fails.
+pub(crate) async fn start(settings: &Settings) -> Result<Started, StartupError> {
+    let url = StoreUrl::parse(&settings.store_url)?;
+    let addr: std::net::SocketAddr =
+        settings
+            .bind
+            .parse()
+            .map_err(|e: std::net::AddrParseError| StartupError::BadBind {
+                addr: settings.bind.clone(),
+                reason: e.to_string(),
+            })?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Listen {
+            addr: settings.bind.clone(),
+            source,
+        })?;
+
+    let mut undo = Undo::default();
+    let result = async {
+        prepare_state_dir(&settings.state_dir, &mut undo)?;
+        let url = url.resolve_relative_to(&settings.state_dir);
+        if let StoreUrl::Sqlite { path } = &url {
+            if !path.exists() {
+                undo.files_of_new_db = Some(path.clone());
+            }
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                prepare_state_dir(parent, &mut undo)?;
+            }
+        }
+        let store = Store::open_url(&url).await?;
+        Ok(store)
+    }
+    .await;
+    match result {
+        Ok(store) => Ok(Started {
+            listener,
+            store,
+            state_dir: settings.state_dir.clone(),
+        }),
+        Err(e) => {
+            undo.run();
+            Err(e)
+        }
+    }
+}
+
+/// Creates the directory (and missing parents) and proves it writable with a probe file.
+fn prepare_state_dir(dir: &Path, undo: &mut Undo) -> Result<(), StartupError> {
+    let err = |what, source| StartupError::StateDir {
+        path: dir.to_path_buf(),
+        what,
+        source,
+    };
+    // Record which ancestors are missing, so a failure removes exactly those.
+    let missing: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    std::fs::create_dir_all(dir).map_err(|e| err("cannot create it", e))?;
+    // Deepest last, so removal goes deepest first.
+    undo.dirs.extend(missing.into_iter().rev());
+    if !dir.is_dir() {
+        return Err(err(
+            "is not a directory",
+            std::io::Error::from(std::io::ErrorKind::NotADirectory),
+        ));
+    }
+    let probe = dir.join(format!(".lookoutd-write-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(|e| err("is not writable", e))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// What startup created, to remove if it cannot finish.
+#[derive(Default)]
+struct Undo {
+    dirs: Vec<PathBuf>,
+    files_of_new_db: Option<PathBuf>,
+}
+
+impl Undo {
+    fn run(self) {
+        if let Some(db) = self.files_of_new_db {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let mut p = db.clone().into_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(PathBuf::from(p));
+            }
+        }
+        for dir in self.dirs.iter().rev() {
+            // Only if empty: never delete anything that was not ours.
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
