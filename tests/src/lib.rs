@@ -45,6 +45,38 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// True when `GET /health` at `addr` (host:port) answers 200. lookoutd binds its port before it
+/// opens the store, so an accepted connection alone does not mean it is ready.
+pub fn health_ok(addr: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(
+        format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 16];
+    matches!(s.read(&mut head), Ok(n) if n >= 12 && head[..n].starts_with(b"HTTP/1.1 200"))
+}
+
+/// Waits until lookoutd on `port` answers `/health` with 200.
+pub fn wait_health(port: u16, limit: Duration) {
+    let addr = format!("127.0.0.1:{port}");
+    let start = Instant::now();
+    while !health_ok(&addr) {
+        assert!(
+            start.elapsed() < limit,
+            "lookoutd on {addr} not healthy within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Sends a signal (`TERM`, `INT`, `KILL`, `STOP`, …) to a process.
 pub fn signal(pid: u32, sig: &str) {
     let ok = Command::new("kill")
@@ -96,7 +128,7 @@ impl Daemon {
         let start = Instant::now();
         let addr = self.url.trim_start_matches("http://").to_string();
         loop {
-            if std::net::TcpStream::connect(&addr).is_ok() {
+            if health_ok(&addr) {
                 return;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {

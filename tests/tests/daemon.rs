@@ -40,15 +40,8 @@ fn starts_on_its_embedded_default_and_answers_health() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let url = format!("http://127.0.0.1:{port}/health");
-    let start = std::time::Instant::now();
-    let (status, body) = loop {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break get(&url);
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "no /health");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    lookout_e2e::wait_health(port, Duration::from_secs(20));
+    let (status, body) = get(&format!("http://127.0.0.1:{port}/health"));
     assert_eq!(status, 200);
     assert_eq!(body["status"], "ok");
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
@@ -74,11 +67,7 @@ fn xdg_state_home_is_the_default_state_dir_when_set() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let start = std::time::Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(20));
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    lookout_e2e::wait_health(port, Duration::from_secs(20));
     assert!(xdg.join("lookout/lookout.db").exists());
     assert!(!cwd.path().join(".lookout").exists());
     lookout_e2e::signal(child.id(), "INT");

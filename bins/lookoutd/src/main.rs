@@ -88,6 +88,8 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), startup::StartupError> {
+    // Handlers first: a signal that arrives while starting up must still mean a graceful stop.
+    let shutdown = shutdown_signal();
     let settings = startup::Settings {
         state_dir: args.state_dir.unwrap_or_else(startup::default_state_dir),
         bind: args.bind,
@@ -114,7 +116,7 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
     );
     let app = http::router(http::AppState::new(store.clone()));
     let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await;
     store.close().await;
     served.map_err(startup::StartupError::Serve)?;
@@ -122,23 +124,27 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
     Ok(())
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// Registers SIGINT and SIGTERM handlers now; the returned future resolves on either.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGTERM; stop with SIGINT");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    let which = tokio::select! {
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
-    };
-    tracing::info!(
-        signal = which,
-        "shutting down: finishing requests in flight"
-    );
+    let int = signal(SignalKind::interrupt());
+    let term = signal(SignalKind::terminate());
+    async move {
+        let (mut int, mut term) = match (int, term) {
+            (Ok(i), Ok(t)) => (i, t),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(error = %e, "cannot install signal handlers; stop lookoutd with SIGKILL");
+                std::future::pending::<()>().await;
+                unreachable!()
+            }
+        };
+        let which = tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        };
+        tracing::info!(
+            signal = which,
+            "shutting down: finishing requests in flight"
+        );
+    }
 }
