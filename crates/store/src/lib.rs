@@ -35,8 +35,10 @@
 //! # }).unwrap();
 //! ```
 
+mod boot;
 mod error;
 mod events;
+mod in_flight;
 mod messages;
 mod router_state;
 mod stats;
@@ -54,8 +56,10 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use boot::{BootAttempt, BootOutcome};
 pub use error::{Result, StoreError};
 pub use events::{NewEvent, StoredEvent};
+pub use in_flight::{MarkOutcome, StaleChat};
 pub use messages::{Direction, NewMessage};
 pub use stats::{DeliveryStats, EventStats, MessageStats};
 pub use time::Timestamp;

@@ -1,0 +1,3 @@
+-- Interrupted-run recovery (an explicit, configured policy, off by default) counts how often a batch
+-- was handed back to the host, so it can give up after a bounded number of attempts.
+ALTER TABLE messages ADD COLUMN processing_attempts BIGINT NOT NULL DEFAULT 0;
