@@ -101,14 +101,23 @@ impl Daemon {
     /// Starts lookoutd with a fresh state dir and a free port, plus `extra` flags, and waits until
     /// `/health` answers.
     pub fn start(extra: &[&str]) -> Daemon {
+        Self::start_opts(None, extra, &[])
+    }
+
+    /// Starts lookoutd in `state_dir` (a fresh one when `None`), with `extra` flags and `env`.
+    pub fn start_opts(state_dir: Option<&Path>, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
         let tmp = tempfile::tempdir().unwrap();
-        let state_dir = tmp.path().join("state");
+        let state_dir = state_dir
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| tmp.path().join("state"));
         let port = free_port();
         let child = Command::new(binary("lookoutd"))
             .arg("--state-dir")
             .arg(&state_dir)
             .args(["--bind", &format!("127.0.0.1:{port}")])
             .args(extra)
+            .env_remove("LOOKOUT_TOKEN")
+            .envs(env.iter().copied())
             .current_dir(tmp.path())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -176,8 +185,13 @@ impl Drop for Daemon {
     }
 }
 
-/// Runs a binary to completion with `args`, in `cwd`, with a time limit.
+/// Runs a binary to completion with `args`, in `cwd`.
 pub fn run(bin: &str, args: &[&str], cwd: &Path) -> Output {
+    run_env(bin, args, cwd, &[])
+}
+
+/// Runs a binary to completion with `args`, in `cwd`, with `env` added.
+pub fn run_env(bin: &str, args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
     Command::new(binary(bin))
         .args(args)
         .current_dir(cwd)
@@ -185,6 +199,8 @@ pub fn run(bin: &str, args: &[&str], cwd: &Path) -> Output {
         .env_remove("LOOKOUT_STATE_DIR")
         .env_remove("LOOKOUT_STORE_URL")
         .env_remove("XDG_STATE_HOME")
+        .env_remove("LOOKOUT_TOKEN")
+        .envs(env.iter().copied())
         .output()
         .expect("running a binary")
 }

@@ -155,22 +155,34 @@ enum EventsCommand {
 
 #[derive(Debug, Subcommand)]
 enum BootCommand {
-    /// A start begins (leaves a breadcrumb).
+    /// A start begins (leaves a breadcrumb); prints the previous start's failure, if it failed.
     Begin {
         #[arg(long)]
         service: String,
+        /// The version starting.
+        #[arg(long)]
+        version: Option<String>,
+        /// The pid of the starting process.
+        #[arg(long)]
+        pid: Option<u32>,
+        #[command(flatten)]
+        out: Output,
     },
-    /// The service is up: prints the boot report.
+    /// The service is up: prints "⚠️ Service recovered after N failed start(s) …" when there were any.
     Ready {
         #[arg(long)]
         service: String,
+        #[command(flatten)]
+        out: Output,
     },
-    /// The start failed, with its cause.
+    /// The start failed, with its cause (e.g. from a unit's ExecStopPost).
     Fail {
         #[arg(long)]
         service: String,
         #[arg(long)]
         cause: String,
+        #[command(flatten)]
+        out: Output,
     },
 }
 
@@ -255,6 +267,8 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     let client = Client::new(&cli.url)?;
     match cli.command {
         Command::Health(out) => health(&client, out).await,
+        Command::Boot(cmd) => boot(&client, cmd).await,
+        Command::StaleScan(out) => stale_scan(&client, out).await,
         other => Err(Failure {
             code: 4,
             message: format!(
@@ -313,6 +327,118 @@ async fn health(client: &Client, out: Output) -> Result<u8, Failure> {
     Ok(if status.is_success() { 0 } else { 1 })
 }
 
+async fn boot(client: &Client, cmd: BootCommand) -> Result<u8, Failure> {
+    use serde_json::json;
+    let (path, body, out) = match cmd {
+        BootCommand::Begin {
+            service,
+            version,
+            pid,
+            out,
+        } => (
+            "/api/boot/begin",
+            json!({"service": service, "version": version, "pid": pid}),
+            out,
+        ),
+        BootCommand::Ready { service, out } => {
+            ("/api/boot/ready", json!({"service": service}), out)
+        }
+        BootCommand::Fail {
+            service,
+            cause,
+            out,
+        } => (
+            "/api/boot/fail",
+            json!({"service": service, "cause": cause}),
+            out,
+        ),
+    };
+    let resp = client.post_json(path, &body).await?;
+    if out.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&resp).unwrap_or_default()
+        );
+        return Ok(0);
+    }
+    // `ready` prints the line a host appends to its boot message, and nothing when all was well.
+    if let Some(m) = resp.get("message").and_then(|m| m.as_str()) {
+        println!("{m}");
+    }
+    if path != "/api/boot/ready"
+        && let Some(prev) = resp.get("previous_failed").filter(|p| !p.is_null())
+    {
+        let cause = prev
+            .get("cause")
+            .and_then(|c| c.as_str())
+            .unwrap_or("unknown");
+        println!(
+            "previous start failed ({} failed start(s) since the last ready): {cause}",
+            resp.get("failed_starts")
+                .and_then(|n| n.as_u64())
+                .unwrap_or(0)
+        );
+    }
+    if let Some(cl) = resp.get("crash_loop").filter(|c| !c.is_null()) {
+        println!(
+            "🔁 crash loop: {} failed start(s) with no ready. Last failure: {}",
+            cl.get("failed_starts")
+                .and_then(|n| n.as_u64())
+                .unwrap_or(0),
+            cl.get("last_cause")
+                .and_then(|c| c.as_str())
+                .unwrap_or("unknown")
+        );
+    }
+    Ok(0)
+}
+
+async fn stale_scan(client: &Client, out: Output) -> Result<u8, Failure> {
+    let resp = client
+        .post_json("/api/stale-scan", &serde_json::json!({}))
+        .await?;
+    let findings = resp
+        .get("findings")
+        .and_then(|f| f.as_array())
+        .cloned()
+        .unwrap_or_default();
+    if out.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&resp).unwrap_or_default()
+        );
+    } else if findings.is_empty() {
+        println!(
+            "no interrupted runs: nothing in flight longer than {}",
+            human_duration(
+                resp.get("threshold_secs")
+                    .and_then(|t| t.as_u64())
+                    .unwrap_or(0)
+            )
+        );
+    } else {
+        println!(
+            "{:<28} {:<12} {:>6} {:>10}",
+            "CHAT", "CHANNEL", "COUNT", "OLDEST"
+        );
+        for f in &findings {
+            println!(
+                "{:<28} {:<12} {:>6} {:>10}",
+                f.get("chat_jid").and_then(|v| v.as_str()).unwrap_or("?"),
+                f.get("channel").and_then(|v| v.as_str()).unwrap_or("?"),
+                f.get("count").and_then(|v| v.as_i64()).unwrap_or(0),
+                human_duration(
+                    f.get("oldest_age_secs")
+                        .and_then(|v| v.as_u64())
+                        .unwrap_or(0)
+                )
+            );
+        }
+    }
+    // Like `status`: 1 when something needs a look, so cron monitors and scripts can use it.
+    Ok(if findings.is_empty() { 0 } else { 1 })
+}
+
 fn human_duration(secs: u64) -> String {
     match secs {
         s if s < 60 => format!("{s}s"),
@@ -352,6 +478,48 @@ impl Client {
         Ok(Client { base, http, token })
     }
 
+    async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, Failure> {
+        let mut req = self.http.post(format!("{}{path}", self.base)).json(body);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.map_err(|e| self.unreachable(&e))?;
+        let status = resp.status();
+        let body: serde_json::Value = resp.json().await.map_err(|e| Failure {
+            code: 1,
+            message: format!(
+                "lookoutd at {} answered {status} with a body that is not JSON: {e}",
+                self.base
+            ),
+        })?;
+        if !status.is_success() {
+            let msg = body
+                .get("error")
+                .and_then(|e| e.as_str())
+                .unwrap_or("no detail");
+            return Err(Failure {
+                code: 1,
+                message: format!("lookoutd refused ({status}): {msg}"),
+            });
+        }
+        Ok(body)
+    }
+
+    fn unreachable(&self, e: &reqwest::Error) -> Failure {
+        Failure {
+            code: 3,
+            message: format!(
+                "cannot reach lookoutd at {} ({}) — is it running? (set --url or LOOKOUT_URL)",
+                self.base,
+                root_cause(e)
+            ),
+        }
+    }
+
     async fn get_json(
         &self,
         path: &str,
@@ -360,14 +528,7 @@ impl Client {
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
-        let resp = req.send().await.map_err(|e| Failure {
-            code: 3,
-            message: format!(
-                "cannot reach lookoutd at {} ({}) — is it running? (set --url or LOOKOUT_URL)",
-                self.base,
-                root_cause(&e)
-            ),
-        })?;
+        let resp = req.send().await.map_err(|e| self.unreachable(&e))?;
         let status = resp.status();
         let body = resp.json().await.map_err(|e| Failure {
             code: 1,

@@ -1,17 +1,23 @@
-//! The HTTP API: routes and handlers, thin over the library crates.
+//! The HTTP API: routes and handlers, thin over the library crates. Errors are one type,
+//! [`ApiError`], that maps to a status code and a JSON body in one place.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::Json;
-use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, Uri};
-use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use lookout_store::Store;
+use serde::Deserialize;
 use serde_json::json;
+
+use crate::boot::{BootError, SharedBoots};
+use crate::stale::StaleWatch;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -20,17 +26,27 @@ pub(crate) struct AppState {
 }
 
 struct Inner {
-    #[allow(dead_code)] // read by the routes that land with the status and ingest issues
     store: Store,
+    boots: SharedBoots,
+    stale: Arc<StaleWatch>,
+    token: Option<String>,
     started_at: DateTime<Utc>,
     started: Instant,
 }
 
 impl AppState {
-    pub(crate) fn new(store: Store) -> Self {
+    pub(crate) fn new(
+        store: Store,
+        boots: SharedBoots,
+        stale: Arc<StaleWatch>,
+        token: Option<String>,
+    ) -> Self {
         AppState {
             inner: Arc::new(Inner {
                 store,
+                boots,
+                stale,
+                token,
                 started_at: Utc::now(),
                 started: Instant::now(),
             }),
@@ -39,10 +55,111 @@ impl AppState {
 }
 
 pub(crate) fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/boot/begin", post(boot_begin))
+        .route("/boot/ready", post(boot_ready))
+        .route("/boot/fail", post(boot_fail))
+        .route("/stale-scan", post(stale_scan))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ));
     Router::new()
         .route("/health", get(health))
+        .nest("/api", api)
         .fallback(not_found)
         .with_state(state)
+}
+
+/// An error a client gets as JSON: `{"error": "...", "field": "..."}` with its status code.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    message: String,
+    field: Option<&'static str>,
+}
+
+impl ApiError {
+    fn bad_request(message: impl Into<String>, field: Option<&'static str>) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+            field,
+        }
+    }
+
+    fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "request failed");
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: e.to_string(),
+            field: None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "error": self.message });
+        if let Some(f) = self.field {
+            body["field"] = json!(f);
+        }
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        // The rejection's text names the missing or mistyped field and where it is.
+        ApiError {
+            status: match r {
+                JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                JsonRejection::BytesRejection(_) => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::BAD_REQUEST,
+            },
+            message: r.body_text(),
+            field: None,
+        }
+    }
+}
+
+impl From<BootError> for ApiError {
+    fn from(e: BootError) -> Self {
+        match e {
+            BootError::Book(lookout_crash_detect::CrashDetectError::InvalidService(_)) => {
+                ApiError::bad_request(e.to_string(), Some("service"))
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// With a token configured, every `/api` request must carry `Authorization: Bearer <token>`.
+async fn require_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(expected) = &state.inner.token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), expected.as_bytes())) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                Json(json!({"error": "missing or wrong bearer token (set LOOKOUT_TOKEN for the CLI)"})),
+            )
+                .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Lightweight liveness: in-memory only, never touches the store, git or Docker.
@@ -53,6 +170,76 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
         "started_at": state.inner.started_at.to_rfc3339(),
         "uptime_seconds": state.inner.started.elapsed().as_secs(),
     }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BootBegin {
+    service: String,
+    version: Option<String>,
+    pid: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BootReady {
+    service: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BootFail {
+    service: String,
+    cause: String,
+}
+
+async fn boot_begin(
+    State(state): State<AppState>,
+    body: Result<Json<BootBegin>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Json(b) = body?;
+    let s = &state.inner;
+    let outcome = s.boots.begin(&s.store, b.service, b.version, b.pid).await?;
+    Ok(Json(outcome))
+}
+
+async fn boot_ready(
+    State(state): State<AppState>,
+    body: Result<Json<BootReady>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Json(b) = body?;
+    let s = &state.inner;
+    let report = s.boots.ready(&s.store, b.service).await?;
+    let mut body = serde_json::to_value(&report).map_err(ApiError::internal)?;
+    body["message"] = json!(report.message());
+    Ok(Json(body))
+}
+
+async fn boot_fail(
+    State(state): State<AppState>,
+    body: Result<Json<BootFail>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Json(b) = body?;
+    if b.cause.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "cause must not be empty",
+            Some("cause"),
+        ));
+    }
+    let s = &state.inner;
+    let outcome = s.boots.fail(&s.store, b.service, b.cause).await?;
+    Ok(Json(outcome))
+}
+
+async fn stale_scan(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let s = &state.inner;
+    let findings = s.stale.scan(&s.store).await.map_err(ApiError::internal)?;
+    let messages: Vec<String> = findings.iter().map(|f| f.message()).collect();
+    Ok(Json(json!({
+        "threshold_secs": s.stale.threshold().as_secs(),
+        "findings": findings,
+        "messages": messages,
+    })))
 }
 
 async fn not_found(uri: Uri) -> impl IntoResponse {

@@ -3,7 +3,11 @@
 //! Wiring only: it parses flags, prepares the state directory, opens the store, and serves the HTTP
 //! API. What it serves comes from the library crates.
 
+mod alerts;
+mod boot;
+mod duration;
 mod http;
+mod stale;
 mod startup;
 
 use std::process::ExitCode;
@@ -39,6 +43,16 @@ struct Args {
         default_value = "sqlite://lookout.db"
     )]
     store_url: String,
+
+    /// Messages in flight longer than this, with no response, are an interrupted run.
+    #[arg(long, env = "LOOKOUT_STALE_PROCESSING", value_name = "DURATION", default_value = "10m",
+          value_parser = duration::parse_duration)]
+    stale_processing: std::time::Duration,
+
+    /// How often the interrupted-run scan runs (it also runs at start-up).
+    #[arg(long, env = "LOOKOUT_STALE_SCAN_INTERVAL", value_name = "DURATION", default_value = "60s",
+          value_parser = duration::parse_duration)]
+    stale_scan_interval: std::time::Duration,
 
     /// Log format on stderr.
     #[arg(long, env = "LOOKOUT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -94,12 +108,18 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
         state_dir: args.state_dir.unwrap_or_else(startup::default_state_dir),
         bind: args.bind,
         store_url: args.store_url,
+        // The bearer token guarding /api and /debug; never logged.
+        token: std::env::var("LOOKOUT_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
     };
     let started = startup::start(&settings).await?;
     let startup::Started {
         listener,
         store,
         state_dir,
+        guard,
+        begin,
     } = started;
     let local = listener
         .local_addr()
@@ -114,7 +134,19 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
         version = env!("CARGO_PKG_VERSION"),
         "lookoutd listening"
     );
-    let app = http::router(http::AppState::new(store.clone()));
+    own_boot(&store, guard, begin).await;
+    let boots = std::sync::Arc::new(boot::Boots::new(lookout_crash_detect::BootBook::new(
+        &state_dir,
+        lookout_crash_detect::BootOptions::default(),
+    )));
+    let stale = std::sync::Arc::new(stale::StaleWatch::new(args.stale_processing));
+    tokio::spawn(stale.clone().run(store.clone(), args.stale_scan_interval));
+    let app = http::router(http::AppState::new(
+        store.clone(),
+        boots,
+        stale,
+        settings.token.clone(),
+    ));
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
@@ -122,6 +154,32 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
     served.map_err(startup::StartupError::Serve)?;
     tracing::info!("lookoutd stopped");
     Ok(())
+}
+
+/// lookoutd's own boot record: failed starts before this one reach the store, a crash loop and a
+/// recovery are alerted, and the breadcrumb is cleared now that it serves.
+async fn own_boot(
+    store: &lookout_store::Store,
+    guard: lookout_crash_detect::BootGuard,
+    begin: lookout_crash_detect::BeginOutcome,
+) {
+    if let Some(cl) = &begin.crash_loop {
+        boot::crash_loop_alert(store, cl).await;
+    }
+    let report = match guard.ready() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot clear lookoutd's boot breadcrumb");
+            return;
+        }
+    };
+    let recorded = async {
+        boot::record_own_failures(store, startup::SERVICE, &report.failures).await?;
+        boot::after_ready(store, startup::SERVICE, None, &report).await
+    };
+    if let Err(e) = recorded.await {
+        tracing::error!(error = %e, "cannot record lookoutd's boot in the store");
+    }
 }
 
 /// Registers SIGINT and SIGTERM handlers now; the returned future resolves on either.

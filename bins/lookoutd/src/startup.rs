@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use lookout_crash_detect::{BeginOutcome, BootGuard, CrashDetectError};
 use lookout_store::{Store, StoreError, StoreUrl};
 use tokio::net::TcpListener;
 
@@ -12,6 +13,7 @@ pub(crate) struct Settings {
     pub(crate) state_dir: PathBuf,
     pub(crate) bind: String,
     pub(crate) store_url: String,
+    pub(crate) token: Option<String>,
 }
 
 /// What startup gives the daemon.
@@ -19,6 +21,10 @@ pub(crate) struct Started {
     pub(crate) listener: TcpListener,
     pub(crate) store: Store,
     pub(crate) state_dir: PathBuf,
+    /// lookoutd's own boot breadcrumb; `ready()` once serving.
+    pub(crate) guard: BootGuard,
+    /// What lookoutd's own start found (failed starts before it, a crash loop).
+    pub(crate) begin: BeginOutcome,
 }
 
 /// Why lookoutd could not start (or stopped serving).
@@ -37,8 +43,14 @@ pub(crate) enum StartupError {
         what: &'static str,
         source: std::io::Error,
     },
+    #[error(
+        "refusing to serve /api and /debug on {addr} without a bearer token: set LOOKOUT_TOKEN, or bind to 127.0.0.1 / ::1"
+    )]
+    NoToken { addr: String },
     #[error("{0}")]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Boot(#[from] CrashDetectError),
     #[error("the HTTP server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -60,7 +72,9 @@ impl StartupError {
     /// 2 for what the operator typed wrong, 1 for what the machine refused.
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
-            StartupError::BadBind { .. } | StartupError::Store(StoreError::InvalidUrl { .. }) => 2,
+            StartupError::BadBind { .. }
+            | StartupError::NoToken { .. }
+            | StartupError::Store(StoreError::InvalidUrl { .. }) => 2,
             _ => 1,
         }
     }
@@ -86,6 +100,11 @@ pub(crate) async fn start(settings: &Settings) -> Result<Started, StartupError> 
                 addr: settings.bind.clone(),
                 reason: e.to_string(),
             })?;
+    if settings.token.is_none() && !addr.ip().is_loopback() {
+        return Err(StartupError::NoToken {
+            addr: settings.bind.clone(),
+        });
+    }
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| StartupError::Listen {
@@ -94,8 +113,22 @@ pub(crate) async fn start(settings: &Settings) -> Result<Started, StartupError> 
         })?;
 
     let mut undo = Undo::default();
-    let result = async {
+    let mut guard: Option<BootGuard> = None;
+    let result: Result<(Store, BeginOutcome), StartupError> = async {
         prepare_state_dir(&settings.state_dir, &mut undo)?;
+        let created_state_dir = !undo.dirs.is_empty();
+        // The breadcrumb goes down before the store opens: a store that cannot open is exactly
+        // the failure the next start must be able to name.
+        let (g, begin) = BootGuard::begin(&settings.state_dir, SERVICE, env!("CARGO_PKG_VERSION"))?;
+        if created_state_dir {
+            undo.boot_file = Some(
+                settings
+                    .state_dir
+                    .join("boot")
+                    .join(format!("{SERVICE}.json")),
+            );
+        }
+        guard = Some(g);
         let url = url.resolve_relative_to(&settings.state_dir);
         if let StoreUrl::Sqlite { path } = &url {
             if !path.exists() {
@@ -106,16 +139,24 @@ pub(crate) async fn start(settings: &Settings) -> Result<Started, StartupError> 
             }
         }
         let store = Store::open_url(&url).await?;
-        Ok(store)
+        Ok((store, begin))
     }
     .await;
     match result {
-        Ok(store) => Ok(Started {
+        Ok((store, begin)) => Ok(Started {
             listener,
             store,
             state_dir: settings.state_dir.clone(),
+            guard: guard.expect("guard set before the store opens"),
+            begin,
         }),
         Err(e) => {
+            if undo.boot_file.is_none()
+                && let Some(g) = &guard
+            {
+                // The state dir was there before: keep the breadcrumb, with the cause, for the next start.
+                let _ = g.fail(&e.to_string());
+            }
             undo.run();
             Err(e)
         }
@@ -150,15 +191,26 @@ fn prepare_state_dir(dir: &Path, undo: &mut Undo) -> Result<(), StartupError> {
     Ok(())
 }
 
+/// lookoutd's own service name in its boot records.
+pub(crate) const SERVICE: &str = "lookoutd";
+
 /// What startup created, to remove if it cannot finish.
 #[derive(Default)]
 struct Undo {
     dirs: Vec<PathBuf>,
     files_of_new_db: Option<PathBuf>,
+    /// lookoutd's own boot file, when the state dir is new (a first start that fails leaves nothing).
+    boot_file: Option<PathBuf>,
 }
 
 impl Undo {
     fn run(self) {
+        if let Some(f) = &self.boot_file {
+            let _ = std::fs::remove_file(f);
+            if let Some(dir) = f.parent() {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
         if let Some(db) = self.files_of_new_db {
             for suffix in ["", "-wal", "-shm", "-journal"] {
                 let mut p = db.clone().into_os_string();

@@ -328,6 +328,32 @@ async fn concurrent_appenders_get_distinct_seqs_in_commit_order(store: Store) {
     assert_eq!(stored.iter().map(|e| e.seq).collect::<Vec<_>>(), all);
 }
 
+async fn notifications_are_stored_before_delivery(store: Store) {
+    let n = lookout_store::NewNotification {
+        id: "n-1".into(),
+        dedup_key: Some("crash_loop:host".into()),
+        group: Some("admin".into()),
+        severity: "critical".into(),
+        text: "🔁 host is crash-looping".into(),
+        payload: json!({"failed_starts": 3}),
+    };
+    store.enqueue_notification(&n).await.unwrap();
+    let got = store.recent_notifications(10).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].status.as_str(), got[0].attempts), ("pending", 0));
+    assert_eq!(got[0].text, "🔁 host is crash-looping");
+    assert!(
+        store
+            .notification_delivered("n-1", Utc::now())
+            .await
+            .unwrap()
+    );
+    let got = store.recent_notifications(10).await.unwrap();
+    assert_eq!((got[0].status.as_str(), got[0].attempts), ("delivered", 1));
+    // The same id twice is refused: ids are how sinks drop duplicates.
+    assert!(store.enqueue_notification(&n).await.is_err());
+}
+
 async fn ping_answers(store: Store) {
     store.ping().await.unwrap();
 }
@@ -342,5 +368,6 @@ lookout_store::store_tests!(
     router_state_is_a_key_value_table,
     status_counts_and_latest_timestamps,
     concurrent_appenders_get_distinct_seqs_in_commit_order,
+    notifications_are_stored_before_delivery,
     ping_answers,
 );

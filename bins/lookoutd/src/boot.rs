@@ -1,0 +1,230 @@
+//! Boot records of the services lookoutd watches (and of itself): the boot book on disk, plus the
+//! events, `boot_attempts` rows and alerts each step produces.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use lookout_crash_detect::{BeginOutcome, BootBook, BootReport, CrashLoop, FailedStart};
+use lookout_store::{BootAttempt, BootOutcome, NewEvent, Store};
+use serde_json::json;
+
+use crate::alerts::{self, Severity};
+
+/// The daemon's boot book, one step at a time (the files are read-modify-written).
+pub(crate) struct Boots {
+    book: BootBook,
+    lock: tokio::sync::Mutex<()>,
+}
+
+/// Why a boot step failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BootError {
+    #[error(transparent)]
+    Book(#[from] lookout_crash_detect::CrashDetectError),
+    #[error(transparent)]
+    Store(#[from] lookout_store::StoreError),
+}
+
+impl Boots {
+    pub(crate) fn new(book: BootBook) -> Self {
+        Boots {
+            book,
+            lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&BootBook) -> lookout_crash_detect::Result<T> + Send + 'static,
+    ) -> Result<T, BootError> {
+        let book = self.book.clone();
+        Ok(tokio::task::spawn_blocking(move || f(&book))
+            .await
+            .expect("boot book task")?)
+    }
+
+    /// A start of `service` begins.
+    pub(crate) async fn begin(
+        &self,
+        store: &Store,
+        service: String,
+        version: Option<String>,
+        pid: Option<u32>,
+    ) -> Result<BeginOutcome, BootError> {
+        let _one_at_a_time = self.lock.lock().await;
+        let (s, v) = (service.clone(), version.clone());
+        let outcome = self
+            .blocking(move |b| b.begin(&s, pid, v.as_deref(), Utc::now()))
+            .await?;
+        let mut events = Vec::new();
+        if let Some(prev) = &outcome.previous_failed {
+            record_failure(store, &service, prev).await?;
+            events.push(failed_event(&service, prev));
+        }
+        events.push(
+            NewEvent::new(
+                "boot_started",
+                json!({"service": service, "version": version, "pid": pid}),
+            )
+            .with_subject(&service),
+        );
+        store.append_events(&events).await?;
+        if let Some(cl) = &outcome.crash_loop {
+            crash_loop_alert(store, cl).await;
+        }
+        Ok(outcome)
+    }
+
+    /// The host reports that the current start of `service` failed.
+    pub(crate) async fn fail(
+        &self,
+        store: &Store,
+        service: String,
+        cause: String,
+    ) -> Result<BeginOutcome, BootError> {
+        let _one_at_a_time = self.lock.lock().await;
+        let s = service.clone();
+        let outcome = self
+            .blocking(move |b| b.fail(&s, &cause, Utc::now()))
+            .await?;
+        if let Some(prev) = &outcome.previous_failed {
+            record_failure(store, &service, prev).await?;
+            store.append_event(&failed_event(&service, prev)).await?;
+        }
+        if let Some(cl) = &outcome.crash_loop {
+            crash_loop_alert(store, cl).await;
+        }
+        Ok(outcome)
+    }
+
+    /// `service` is up: its report of the failed starts before.
+    pub(crate) async fn ready(
+        &self,
+        store: &Store,
+        service: String,
+    ) -> Result<BootReport, BootError> {
+        let _one_at_a_time = self.lock.lock().await;
+        let s = service.clone();
+        let current = {
+            let s = s.clone();
+            self.blocking(move |b| b.current(&s)).await?
+        };
+        let report = self.blocking(move |b| b.ready(&s, Utc::now())).await?;
+        after_ready(
+            store,
+            &service,
+            current.map(|c| (c.pid, c.version, c.started_at)),
+            &report,
+        )
+        .await?;
+        Ok(report)
+    }
+}
+
+/// What a ready leaves in the store: the ready attempt, the event, and the recovery alert.
+pub(crate) async fn after_ready(
+    store: &Store,
+    service: &str,
+    start: Option<(Option<u32>, Option<String>, chrono::DateTime<Utc>)>,
+    report: &BootReport,
+) -> Result<(), BootError> {
+    let now = Utc::now();
+    let (pid, version, started_at) = start.unwrap_or((None, None, now));
+    store
+        .record_boot_attempt(&BootAttempt {
+            service: service.to_owned(),
+            pid: pid.map(i64::from),
+            version: version.clone(),
+            started_at,
+            outcome: BootOutcome::Ready,
+            ended_at: Some(now),
+            cause: None,
+        })
+        .await?;
+    store
+        .append_event(
+            &NewEvent::new(
+                "boot_ready",
+                json!({
+                    "service": service,
+                    "version": version,
+                    "pid": pid,
+                    "failed_starts": report.failed_starts,
+                    "last_cause": report.last_cause,
+                }),
+            )
+            .with_subject(service),
+        )
+        .await?;
+    if let Some(message) = report.message() {
+        alerts::raise(
+            store,
+            &format!("boot_recovered:{service}"),
+            Severity::Warning,
+            &format!("{service}: {message}"),
+            serde_json::to_value(report).unwrap_or_default(),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+/// Records failed starts found by lookoutd's own guard (they never reached the store).
+pub(crate) async fn record_own_failures(
+    store: &Store,
+    service: &str,
+    failures: &[FailedStart],
+) -> Result<(), BootError> {
+    for f in failures {
+        record_failure(store, service, f).await?;
+    }
+    if !failures.is_empty() {
+        let events: Vec<NewEvent> = failures.iter().map(|f| failed_event(service, f)).collect();
+        store.append_events(&events).await?;
+    }
+    Ok(())
+}
+
+async fn record_failure(store: &Store, service: &str, f: &FailedStart) -> Result<(), BootError> {
+    store
+        .record_boot_attempt(&BootAttempt {
+            service: service.to_owned(),
+            pid: f.pid.map(i64::from),
+            version: f.version.clone(),
+            started_at: f.started_at,
+            outcome: BootOutcome::Failed,
+            ended_at: Some(f.detected_at),
+            cause: f.cause.clone(),
+        })
+        .await?;
+    Ok(())
+}
+
+fn failed_event(service: &str, f: &FailedStart) -> NewEvent {
+    NewEvent::new(
+        "boot_failed",
+        json!({
+            "service": service,
+            "pid": f.pid,
+            "version": f.version,
+            "started_at": f.started_at.to_rfc3339(),
+            "cause": f.cause,
+            "cause_source": f.cause_source,
+        }),
+    )
+    .with_subject(service)
+}
+
+pub(crate) async fn crash_loop_alert(store: &Store, cl: &CrashLoop) {
+    alerts::raise(
+        store,
+        &format!("crash_loop:{}", cl.service),
+        Severity::Critical,
+        &cl.message(),
+        serde_json::to_value(cl).unwrap_or_default(),
+    )
+    .await;
+}
+
+/// Shared handle.
+pub(crate) type SharedBoots = Arc<Boots>;
