@@ -51,6 +51,28 @@ impl Boots {
         version: Option<String>,
         pid: Option<u32>,
     ) -> Result<BeginOutcome, BootError> {
+        self.begin_inner(store, service, version, pid, true).await
+    }
+
+    /// Like [`Boots::begin`], for a `boot_started` event already in the log.
+    pub(crate) async fn begin_recorded(
+        &self,
+        store: &Store,
+        service: String,
+        version: Option<String>,
+        pid: Option<u32>,
+    ) -> Result<BeginOutcome, BootError> {
+        self.begin_inner(store, service, version, pid, false).await
+    }
+
+    async fn begin_inner(
+        &self,
+        store: &Store,
+        service: String,
+        version: Option<String>,
+        pid: Option<u32>,
+        append_started: bool,
+    ) -> Result<BeginOutcome, BootError> {
         let _one_at_a_time = self.lock.lock().await;
         let (s, v) = (service.clone(), version.clone());
         let outcome = self
@@ -61,13 +83,15 @@ impl Boots {
             record_failure(store, &service, prev).await?;
             events.push(failed_event(&service, prev));
         }
-        events.push(
-            NewEvent::new(
-                "boot_started",
-                json!({"service": service, "version": version, "pid": pid}),
-            )
-            .with_subject(&service),
-        );
+        if append_started {
+            events.push(
+                NewEvent::new(
+                    "boot_started",
+                    json!({"service": service, "version": version, "pid": pid}),
+                )
+                .with_subject(&service),
+            );
+        }
         store.append_events(&events).await?;
         if let Some(cl) = &outcome.crash_loop {
             crash_loop_alert(store, cl).await;
@@ -103,6 +127,24 @@ impl Boots {
         store: &Store,
         service: String,
     ) -> Result<BootReport, BootError> {
+        self.ready_inner(store, service, true).await
+    }
+
+    /// Like [`Boots::ready`], for a `boot_ready` event already in the log.
+    pub(crate) async fn ready_recorded(
+        &self,
+        store: &Store,
+        service: String,
+    ) -> Result<BootReport, BootError> {
+        self.ready_inner(store, service, false).await
+    }
+
+    async fn ready_inner(
+        &self,
+        store: &Store,
+        service: String,
+        append_ready: bool,
+    ) -> Result<BootReport, BootError> {
         let _one_at_a_time = self.lock.lock().await;
         let s = service.clone();
         let current = {
@@ -115,6 +157,7 @@ impl Boots {
             &service,
             current.map(|c| (c.pid, c.version, c.started_at)),
             &report,
+            append_ready,
         )
         .await?;
         Ok(report)
@@ -127,6 +170,7 @@ pub(crate) async fn after_ready(
     service: &str,
     start: Option<(Option<u32>, Option<String>, chrono::DateTime<Utc>)>,
     report: &BootReport,
+    append_ready: bool,
 ) -> Result<(), BootError> {
     let now = Utc::now();
     let (pid, version, started_at) = start.unwrap_or((None, None, now));
@@ -141,21 +185,23 @@ pub(crate) async fn after_ready(
             cause: None,
         })
         .await?;
-    store
-        .append_event(
-            &NewEvent::new(
-                "boot_ready",
-                json!({
-                    "service": service,
-                    "version": version,
-                    "pid": pid,
-                    "failed_starts": report.failed_starts,
-                    "last_cause": report.last_cause,
-                }),
+    if append_ready {
+        store
+            .append_event(
+                &NewEvent::new(
+                    "boot_ready",
+                    json!({
+                        "service": service,
+                        "version": version,
+                        "pid": pid,
+                        "failed_starts": report.failed_starts,
+                        "last_cause": report.last_cause,
+                    }),
+                )
+                .with_subject(service),
             )
-            .with_subject(service),
-        )
-        .await?;
+            .await?;
+    }
     if let Some(message) = report.message() {
         alerts::raise(
             store,

@@ -17,6 +17,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::boot::{BootError, SharedBoots};
+use crate::ingest::{self, IngestLimits};
+use crate::projector::Projector;
 use crate::stale::StaleWatch;
 
 /// What every handler can reach.
@@ -29,6 +31,9 @@ struct Inner {
     store: Store,
     boots: SharedBoots,
     stale: Arc<StaleWatch>,
+    projector: Arc<Projector>,
+    limits: IngestLimits,
+    container_filter: tokio::sync::Mutex<()>,
     token: Option<String>,
     started_at: DateTime<Utc>,
     started: Instant,
@@ -39,6 +44,8 @@ impl AppState {
         store: Store,
         boots: SharedBoots,
         stale: Arc<StaleWatch>,
+        projector: Arc<Projector>,
+        limits: IngestLimits,
         token: Option<String>,
     ) -> Self {
         AppState {
@@ -46,6 +53,9 @@ impl AppState {
                 store,
                 boots,
                 stale,
+                projector,
+                limits,
+                container_filter: tokio::sync::Mutex::new(()),
                 token,
                 started_at: Utc::now(),
                 started: Instant::now(),
@@ -54,8 +64,38 @@ impl AppState {
     }
 }
 
+impl AppState {
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub(crate) fn boots(&self) -> &SharedBoots {
+        &self.inner.boots
+    }
+
+    pub(crate) fn projector(&self) -> &Projector {
+        &self.inner.projector
+    }
+
+    pub(crate) fn limits(&self) -> IngestLimits {
+        self.inner.limits
+    }
+
+    /// Serialises the container_status noise filter (read last status, then append).
+    pub(crate) fn container_filter_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.container_filter
+    }
+}
+
 pub(crate) fn router(state: AppState) -> Router {
+    let max_body = state.inner.limits.max_body_bytes;
     let api = Router::new()
+        .route(
+            "/events",
+            post(ingest::post_events)
+                .get(ingest::get_events)
+                .layer(axum::extract::DefaultBodyLimit::max(max_body)),
+        )
         .route("/boot/begin", post(boot_begin))
         .route("/boot/ready", post(boot_ready))
         .route("/boot/fail", post(boot_fail))
@@ -77,24 +117,35 @@ pub(crate) struct ApiError {
     status: StatusCode,
     message: String,
     field: Option<&'static str>,
+    extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiError {
-    fn bad_request(message: impl Into<String>, field: Option<&'static str>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError {
-            status: StatusCode::BAD_REQUEST,
+            status,
             message: message.into(),
-            field,
+            field: None,
+            extra: serde_json::Map::new(),
         }
     }
 
-    fn internal(e: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %e, "request failed");
+    /// Adds a field to the JSON body (`index`, `field`, `limit` …).
+    pub(crate) fn with(mut self, key: &str, value: serde_json::Value) -> Self {
+        self.extra.insert(key.to_owned(), value);
+        self
+    }
+
+    fn bad_request(message: impl Into<String>, field: Option<&'static str>) -> Self {
         ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: e.to_string(),
-            field: None,
+            field,
+            ..ApiError::new(StatusCode::BAD_REQUEST, message)
         }
+    }
+
+    pub(crate) fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "request failed");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
     }
 }
 
@@ -104,6 +155,9 @@ impl IntoResponse for ApiError {
         if let Some(f) = self.field {
             body["field"] = json!(f);
         }
+        for (k, v) in self.extra {
+            body[k] = v;
+        }
         (self.status, Json(body)).into_response()
     }
 }
@@ -111,15 +165,12 @@ impl IntoResponse for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         // The rejection's text names the missing or mistyped field and where it is.
-        ApiError {
-            status: match r {
-                JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                JsonRejection::BytesRejection(_) => StatusCode::PAYLOAD_TOO_LARGE,
-                _ => StatusCode::BAD_REQUEST,
-            },
-            message: r.body_text(),
-            field: None,
-        }
+        let status = match r {
+            JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            JsonRejection::BytesRejection(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, r.body_text())
     }
 }
 

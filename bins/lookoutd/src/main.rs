@@ -7,6 +7,8 @@ mod alerts;
 mod boot;
 mod duration;
 mod http;
+mod ingest;
+mod projector;
 mod stale;
 mod startup;
 
@@ -141,10 +143,17 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
     )));
     let stale = std::sync::Arc::new(stale::StaleWatch::new(args.stale_processing));
     tokio::spawn(stale.clone().run(store.clone(), args.stale_scan_interval));
+    let projector = std::sync::Arc::new(projector::Projector::default());
+    // Events stored while lookoutd was down, or whose projection failed, are applied now.
+    if let Err(e) = projector.catch_up(&store).await {
+        tracing::error!(error = %e, "cannot apply stored events at start-up; retried with the next ingest");
+    }
     let app = http::router(http::AppState::new(
         store.clone(),
         boots,
         stale,
+        projector,
+        ingest::IngestLimits::default(),
         settings.token.clone(),
     ));
     let served = axum::serve(listener, app)
@@ -175,7 +184,7 @@ async fn own_boot(
     };
     let recorded = async {
         boot::record_own_failures(store, startup::SERVICE, &report.failures).await?;
-        boot::after_ready(store, startup::SERVICE, None, &report).await
+        boot::after_ready(store, startup::SERVICE, None, &report, true).await
     };
     if let Err(e) = recorded.await {
         tracing::error!(error = %e, "cannot record lookoutd's boot in the store");

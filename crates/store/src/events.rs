@@ -131,18 +131,34 @@ fn plan(events: &[NewEvent], existing: &HashMap<String, i64>) -> (Vec<Slot>, Vec
     (slots, to_insert)
 }
 
-fn resolve(slots: &[Slot], mut inserted: Vec<i64>) -> Vec<i64> {
+/// The seq an appended event got, and whether this append stored it (false: its idempotency key
+/// was already in the log, or earlier in the same batch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Appended {
+    /// Its seq.
+    pub seq: i64,
+    /// Whether this call stored it.
+    pub new: bool,
+}
+
+fn resolve(slots: &[Slot], mut inserted: Vec<i64>) -> Vec<Appended> {
     // Both backends assign seqs in insertion order within the transaction; RETURNING's row order is
     // not guaranteed, so sort.
     inserted.sort_unstable();
-    let mut out: Vec<i64> = Vec::with_capacity(slots.len());
+    let mut out: Vec<Appended> = Vec::with_capacity(slots.len());
     for slot in slots {
-        let seq = match *slot {
-            Slot::New(j) => inserted[j],
-            Slot::Existing(seq) => seq,
-            Slot::SameAs(i) => out[i],
+        let a = match *slot {
+            Slot::New(j) => Appended {
+                seq: inserted[j],
+                new: true,
+            },
+            Slot::Existing(seq) => Appended { seq, new: false },
+            Slot::SameAs(i) => Appended {
+                seq: out[i].seq,
+                new: false,
+            },
         };
-        out.push(seq);
+        out.push(a);
     }
     out
 }
@@ -211,6 +227,16 @@ impl Store {
     /// once the transaction is committed. An event whose idempotency key is already in the log (or
     /// earlier in the batch) is not stored again: its slot holds the seq stored first.
     pub async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<i64>> {
+        Ok(self
+            .append_events_reporting(events)
+            .await?
+            .into_iter()
+            .map(|a| a.seq)
+            .collect())
+    }
+
+    /// Like [`Store::append_events`], and says of each event whether this call stored it.
+    pub async fn append_events_reporting(&self, events: &[NewEvent]) -> Result<Vec<Appended>> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -225,7 +251,9 @@ impl Store {
                 // COMMIT) — those hand-offs, not the rows, dominate the cost of a batch.
                 let all: Vec<usize> = (0..events.len()).collect();
                 let (last, n) = sqlite_insert(pool, events, &all).await?;
-                Ok((last - n + 1..=last).collect())
+                Ok((last - n + 1..=last)
+                    .map(|seq| Appended { seq, new: true })
+                    .collect())
             }
             Pool::Sqlite(pool) => {
                 // BEGIN IMMEDIATE takes the write lock up front, so the read of existing keys and the

@@ -59,7 +59,7 @@ use sqlx::sqlite::{
 
 pub use boot::{BootAttempt, BootOutcome};
 pub use error::{Result, StoreError};
-pub use events::{NewEvent, StoredEvent};
+pub use events::{Appended, NewEvent, StoredEvent};
 pub use in_flight::{MarkOutcome, StaleChat};
 pub use messages::{Direction, NewMessage};
 pub use notifications::{NewNotification, StoredNotification};

@@ -117,11 +117,11 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a delivery sent at `at`.
+    /// Marks a delivery sent at `at` (once: a repeat changes nothing and returns false).
     pub async fn delivery_sent(&self, delivery_id: &str, at: Timestamp) -> Result<bool> {
         let done = crate::on_pool!(self, p => sqlx::query(
             "UPDATE outbound_deliveries SET status = 'sent', sent_at = $2, attempts = attempts + 1 \
-             WHERE delivery_id = $1",
+             WHERE delivery_id = $1 AND status <> 'sent'",
         )
         .bind(delivery_id)
         .bind(to_micros(&at))
