@@ -8,11 +8,14 @@ use lookout_crash_detect::{BeginOutcome, BootBook, BootReport, CrashLoop, Failed
 use lookout_store::{BootAttempt, BootOutcome, NewEvent, Store};
 use serde_json::json;
 
-use crate::alerts::{self, Severity};
+use lookout_notify::{Outbox, Severity};
+
+use crate::alerts;
 
 /// The daemon's boot book, one step at a time (the files are read-modify-written).
 pub(crate) struct Boots {
     book: BootBook,
+    outbox: Arc<Outbox>,
     lock: tokio::sync::Mutex<()>,
 }
 
@@ -26,9 +29,10 @@ pub(crate) enum BootError {
 }
 
 impl Boots {
-    pub(crate) fn new(book: BootBook) -> Self {
+    pub(crate) fn new(book: BootBook, outbox: Arc<Outbox>) -> Self {
         Boots {
             book,
+            outbox,
             lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -94,7 +98,7 @@ impl Boots {
         }
         store.append_events(&events).await?;
         if let Some(cl) = &outcome.crash_loop {
-            crash_loop_alert(store, cl).await;
+            crash_loop_alert(&self.outbox, cl).await;
         }
         Ok(outcome)
     }
@@ -116,7 +120,7 @@ impl Boots {
             store.append_event(&failed_event(&service, prev)).await?;
         }
         if let Some(cl) = &outcome.crash_loop {
-            crash_loop_alert(store, cl).await;
+            crash_loop_alert(&self.outbox, cl).await;
         }
         Ok(outcome)
     }
@@ -158,6 +162,7 @@ impl Boots {
             current.map(|c| (c.pid, c.version, c.started_at)),
             &report,
             append_ready,
+            &self.outbox,
         )
         .await?;
         Ok(report)
@@ -171,6 +176,7 @@ pub(crate) async fn after_ready(
     start: Option<(Option<u32>, Option<String>, chrono::DateTime<Utc>)>,
     report: &BootReport,
     append_ready: bool,
+    outbox: &Outbox,
 ) -> Result<(), BootError> {
     let now = Utc::now();
     let (pid, version, started_at) = start.unwrap_or((None, None, now));
@@ -204,7 +210,7 @@ pub(crate) async fn after_ready(
     }
     if let Some(message) = report.message() {
         alerts::raise(
-            store,
+            outbox,
             &format!("boot_recovered:{service}"),
             Severity::Warning,
             &format!("{service}: {message}"),
@@ -261,9 +267,9 @@ fn failed_event(service: &str, f: &FailedStart) -> NewEvent {
     .with_subject(service)
 }
 
-pub(crate) async fn crash_loop_alert(store: &Store, cl: &CrashLoop) {
+pub(crate) async fn crash_loop_alert(outbox: &Outbox, cl: &CrashLoop) {
     alerts::raise(
-        store,
+        outbox,
         &format!("crash_loop:{}", cl.service),
         Severity::Critical,
         &cl.message(),

@@ -136,12 +136,23 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
         version = env!("CARGO_PKG_VERSION"),
         "lookoutd listening"
     );
-    own_boot(&store, guard, begin).await;
-    let boots = std::sync::Arc::new(boot::Boots::new(lookout_crash_detect::BootBook::new(
-        &state_dir,
-        lookout_crash_detect::BootOptions::default(),
-    )));
-    let stale = std::sync::Arc::new(stale::StaleWatch::new(args.stale_processing));
+    // One path for every alert: the durable outbox, delivered by this loop to the sinks.
+    let sinks: Vec<(std::sync::Arc<dyn lookout_notify::Notifier>, lookout_notify::Route)> = vec![(
+        std::sync::Arc::new(lookout_notify::sinks::LogSink::new("log")),
+        lookout_notify::Route::all(),
+    )];
+    let outbox = std::sync::Arc::new(lookout_notify::Outbox::new(
+        store.clone(),
+        sinks,
+        lookout_notify::RetryPolicy::default(),
+    ));
+    tokio::spawn(outbox.clone().run(std::time::Duration::from_secs(1)));
+    own_boot(&store, &outbox, guard, begin).await;
+    let boots = std::sync::Arc::new(boot::Boots::new(
+        lookout_crash_detect::BootBook::new(&state_dir, lookout_crash_detect::BootOptions::default()),
+        outbox.clone(),
+    ));
+    let stale = std::sync::Arc::new(stale::StaleWatch::new(args.stale_processing, outbox.clone()));
     tokio::spawn(stale.clone().run(store.clone(), args.stale_scan_interval));
     let projector = std::sync::Arc::new(projector::Projector::default());
     // Events stored while lookoutd was down, or whose projection failed, are applied now.
@@ -169,11 +180,12 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
 /// recovery are alerted, and the breadcrumb is cleared now that it serves.
 async fn own_boot(
     store: &lookout_store::Store,
+    outbox: &lookout_notify::Outbox,
     guard: lookout_crash_detect::BootGuard,
     begin: lookout_crash_detect::BeginOutcome,
 ) {
     if let Some(cl) = &begin.crash_loop {
-        boot::crash_loop_alert(store, cl).await;
+        boot::crash_loop_alert(outbox, cl).await;
     }
     let report = match guard.ready() {
         Ok(r) => r,
@@ -184,7 +196,7 @@ async fn own_boot(
     };
     let recorded = async {
         boot::record_own_failures(store, startup::SERVICE, &report.failures).await?;
-        boot::after_ready(store, startup::SERVICE, None, &report, true).await
+        boot::after_ready(store, startup::SERVICE, None, &report, true, outbox).await
     };
     if let Err(e) = recorded.await {
         tracing::error!(error = %e, "cannot record lookoutd's boot in the store");

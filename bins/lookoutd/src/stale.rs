@@ -8,18 +8,22 @@ use chrono::{DateTime, Utc};
 use lookout_crash_detect::{StaleFinding, StaleScanner};
 use lookout_store::Store;
 
-use crate::alerts::{self, Severity};
+use lookout_notify::{Outbox, Severity};
+
+use crate::alerts;
 
 pub(crate) struct StaleWatch {
     threshold: Duration,
+    outbox: std::sync::Arc<Outbox>,
     /// chat → the dispatch time of the oldest stale message already alerted.
     alerted: tokio::sync::Mutex<HashMap<String, DateTime<Utc>>>,
 }
 
 impl StaleWatch {
-    pub(crate) fn new(threshold: Duration) -> Self {
+    pub(crate) fn new(threshold: Duration, outbox: std::sync::Arc<Outbox>) -> Self {
         StaleWatch {
             threshold,
+            outbox,
             alerted: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
@@ -40,7 +44,7 @@ impl StaleWatch {
         for f in &findings {
             if alerted.get(&f.chat.chat_jid) != Some(&f.chat.oldest_started_at) {
                 alerts::raise(
-                    store,
+                    &self.outbox,
                     &format!("interrupted_run:{}", f.chat.chat_jid),
                     Severity::Warning,
                     &f.message(),

@@ -62,7 +62,7 @@ pub use error::{Result, StoreError};
 pub use events::{Appended, NewEvent, StoredEvent};
 pub use in_flight::{MarkOutcome, StaleChat};
 pub use messages::{Direction, NewMessage};
-pub use notifications::{NewNotification, StoredNotification};
+pub use notifications::{DueDelivery, NewNotification, StoredNotification};
 pub use stats::{DeliveryStats, EventStats, MessageStats};
 pub use time::Timestamp;
 pub use url::{StoreUrl, redact};

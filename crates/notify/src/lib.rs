@@ -1,0 +1,394 @@
+//! # lookout-notify — notifications that arrive
+//!
+//! Every alert and message Lookout sends goes through one path: [`Outbox::send`] stores the
+//! notification with one pending delivery per sink it is routed to (the store's durable outbox), and
+//! [`Outbox::deliver_due`] (run in a loop by [`Outbox::run`]) hands each to its sink, retrying
+//! failures with exponential backoff until a sink takes it or the attempts run out (a dead letter,
+//! kept in the store). Delivery is at least once; every notification carries an id (also sent as the
+//! `Idempotency-Key` header) so a sink can drop duplicates.
+//!
+//! Sinks implement [`Notifier`]: [`sinks::LogSink`], [`sinks::HttpSink`] (a generic JSON webhook, a
+//! callback into the host, or a Slack-compatible incoming webhook), [`sinks::FileSink`] (JSON lines).
+//! A [`Route`] sends a sink only some groups and severities.
+//!
+//! It is **not** an alert manager: deciding *whether* a condition deserves a message (lifecycle,
+//! quiet windows, folding) belongs to the callers; this crate only makes sure a message that was
+//! decided reaches where it should, once per key within the dedup window.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use lookout_notify::{Outbox, Message, RetryPolicy, Route, Severity, sinks::LogSink};
+//! use lookout_store::Store;
+//!
+//! let store = Store::open("sqlite::memory:").await.unwrap();
+//! let outbox = Outbox::new(store, vec![(Arc::new(LogSink::new("log")) as _, Route::all())], RetryPolicy::default());
+//! outbox.send(Message::new(Severity::Warning, "⚠️ slack disconnected for 3m").key("channel_down:slack")).await.unwrap();
+//! let round = outbox.deliver_due(chrono::Utc::now()).await.unwrap();
+//! assert_eq!(round.delivered, 1);
+//! # });
+//! ```
+
+pub mod sinks;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use lookout_store::{NewNotification, Store, StoreError};
+
+/// How bad it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// For the record.
+    Info,
+    /// Needs a look.
+    Warning,
+    /// Needs action now.
+    Critical,
+}
+
+impl Severity {
+    /// `info`, `warning` or `critical`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+
+    fn parse(s: &str) -> Severity {
+        match s {
+            "critical" => Severity::Critical,
+            "warning" => Severity::Warning,
+            _ => Severity::Info,
+        }
+    }
+}
+
+/// A notification as a sink receives it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Outgoing {
+    /// Unique id: the same on every retry and every sink.
+    pub id: String,
+    /// When it was decided.
+    pub created_at: DateTime<Utc>,
+    /// What it is about (rule and subject).
+    pub key: Option<String>,
+    /// The group it is for.
+    pub group: Option<String>,
+    /// How bad.
+    pub severity: Severity,
+    /// The text a person reads.
+    pub text: String,
+    /// Structured details.
+    pub payload: serde_json::Value,
+}
+
+/// Why a sink did not take a notification (it will be retried).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DeliveryError(pub String);
+
+/// A place notifications go.
+#[async_trait::async_trait]
+pub trait Notifier: Send + Sync {
+    /// The sink's name (unique among the sinks).
+    fn name(&self) -> &str;
+    /// Delivers one notification; an error means "try again later".
+    async fn deliver(&self, n: &Outgoing) -> Result<(), DeliveryError>;
+}
+
+/// Which notifications a sink gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Only these groups (notifications without a group always pass); `None` for all.
+    pub groups: Option<Vec<String>>,
+    /// Only this severity and worse.
+    pub min_severity: Severity,
+}
+
+impl Route {
+    /// Everything.
+    pub fn all() -> Self {
+        Route {
+            groups: None,
+            min_severity: Severity::Info,
+        }
+    }
+
+    fn accepts(&self, m: &Message) -> bool {
+        m.severity >= self.min_severity
+            && match (&self.groups, &m.group) {
+                (Some(gs), Some(g)) => gs.contains(g),
+                _ => true,
+            }
+    }
+}
+
+/// When and how often a failed delivery is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The wait after the first failure; doubled after each next one.
+    pub base: Duration,
+    /// The longest wait.
+    pub max: Duration,
+    /// Attempts before the delivery is dead-lettered.
+    pub max_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(300),
+            max_attempts: 12,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before attempt `attempts + 1`, after `attempts` failures; `None` when it is time to
+    /// give up.
+    pub fn next_wait(&self, attempts: u32) -> Option<Duration> {
+        if attempts >= self.max_attempts {
+            return None;
+        }
+        let factor = 2u32.saturating_pow(attempts.saturating_sub(1));
+        Some(self.base.saturating_mul(factor).min(self.max))
+    }
+}
+
+/// A notification to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    severity: Severity,
+    text: String,
+    key: Option<String>,
+    group: Option<String>,
+    payload: serde_json::Value,
+}
+
+impl Message {
+    /// A message with its severity and text.
+    pub fn new(severity: Severity, text: impl Into<String>) -> Self {
+        Message {
+            severity,
+            text: text.into(),
+            key: None,
+            group: None,
+            payload: serde_json::Value::Object(Default::default()),
+        }
+    }
+
+    /// What it is about (rule and subject): repeats of the same key and text within the dedup window
+    /// are sent once.
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// The group it is for (routing).
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.group = Some(group.into());
+        self
+    }
+
+    /// Structured details.
+    pub fn payload(mut self, payload: serde_json::Value) -> Self {
+        self.payload = payload;
+        self
+    }
+}
+
+/// What a delivery round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryRound {
+    /// Deliveries a sink took.
+    pub delivered: u32,
+    /// Deliveries that failed and will be retried.
+    pub retrying: u32,
+    /// Deliveries given up (dead letters).
+    pub dead: u32,
+}
+
+/// Sends notifications through the store's outbox to the sinks.
+pub struct Outbox {
+    store: Store,
+    sinks: Vec<(Arc<dyn Notifier>, Route)>,
+    retry: RetryPolicy,
+    dedup_window: Duration,
+    recent: tokio::sync::Mutex<HashMap<(String, String), DateTime<Utc>>>,
+    wake: tokio::sync::Notify,
+}
+
+impl Outbox {
+    /// An outbox over `store` delivering to `sinks`.
+    pub fn new(store: Store, sinks: Vec<(Arc<dyn Notifier>, Route)>, retry: RetryPolicy) -> Self {
+        Outbox {
+            store,
+            sinks,
+            retry,
+            dedup_window: Duration::from_secs(300),
+            recent: tokio::sync::Mutex::new(HashMap::new()),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Sets how long a repeat of the same key and text is suppressed (default 5 minutes).
+    pub fn with_dedup_window(mut self, window: Duration) -> Self {
+        self.dedup_window = window;
+        self
+    }
+
+    /// The names of the sinks.
+    pub fn sink_names(&self) -> Vec<&str> {
+        self.sinks.iter().map(|(s, _)| s.name()).collect()
+    }
+
+    /// Stores the message for each sink whose route accepts it, and wakes the delivery loop.
+    /// Returns its id, or `None` when it repeats a message of the same key and text sent within the
+    /// dedup window.
+    pub async fn send(&self, m: Message) -> Result<Option<String>, StoreError> {
+        let now = Utc::now();
+        if let Some(key) = &m.key {
+            let mut recent = self.recent.lock().await;
+            let window = chrono::Duration::from_std(self.dedup_window).unwrap_or(chrono::Duration::MAX);
+            recent.retain(|_, at| now - *at < window);
+            let k = (key.clone(), m.text.clone());
+            if recent.contains_key(&k) {
+                tracing::debug!(key = %key, "notification suppressed: same key and text within the dedup window");
+                return Ok(None);
+            }
+            recent.insert(k, now);
+        }
+        let id = new_id(now);
+        let sinks: Vec<&str> = self
+            .sinks
+            .iter()
+            .filter(|(_, r)| r.accepts(&m))
+            .map(|(s, _)| s.name())
+            .collect();
+        self.store
+            .enqueue_notification(
+                &NewNotification {
+                    id: id.clone(),
+                    dedup_key: m.key,
+                    group: m.group,
+                    severity: m.severity.as_str().to_owned(),
+                    text: m.text,
+                    payload: m.payload,
+                },
+                &sinks,
+            )
+            .await?;
+        self.wake.notify_one();
+        Ok(Some(id))
+    }
+
+    /// Delivers every due delivery once.
+    pub async fn deliver_due(&self, now: DateTime<Utc>) -> Result<DeliveryRound, StoreError> {
+        let mut round = DeliveryRound::default();
+        let due = self.store.due_deliveries(now, 500).await?;
+        for d in due {
+            let Some((sink, _)) = self.sinks.iter().find(|(s, _)| s.name() == d.sink) else {
+                // A sink removed from the config since: say so and give up on it.
+                self.store
+                    .delivery_attempt_failed(&d.notification.id, &d.sink, "sink no longer configured", None)
+                    .await?;
+                round.dead += 1;
+                continue;
+            };
+            let n = &d.notification;
+            let out = Outgoing {
+                id: n.id.clone(),
+                created_at: n.created_at,
+                key: n.dedup_key.clone(),
+                group: n.group.clone(),
+                severity: Severity::parse(&n.severity),
+                text: n.text.clone(),
+                payload: d.payload.clone(),
+            };
+            match sink.deliver(&out).await {
+                Ok(()) => {
+                    self.store.delivery_succeeded(&n.id, &d.sink, Utc::now()).await?;
+                    round.delivered += 1;
+                }
+                Err(e) => {
+                    let attempts = u32::try_from(d.attempts + 1).unwrap_or(u32::MAX);
+                    let retry_at = self
+                        .retry
+                        .next_wait(attempts)
+                        .and_then(|w| chrono::Duration::from_std(w).ok())
+                        .map(|w| now + w);
+                    tracing::warn!(id = %n.id, sink = %d.sink, attempts, error = %e, gives_up = retry_at.is_none(), "delivery failed");
+                    self.store
+                        .delivery_attempt_failed(&n.id, &d.sink, &e.0, retry_at)
+                        .await?;
+                    if retry_at.is_some() {
+                        round.retrying += 1;
+                    } else {
+                        round.dead += 1;
+                    }
+                }
+            }
+        }
+        Ok(round)
+    }
+
+    /// Delivers due notifications forever: at once when [`Outbox::send`] wakes it, else every
+    /// `poll` (retries come due on the clock).
+    pub async fn run(self: Arc<Self>, poll: Duration) {
+        loop {
+            if let Err(e) = self.deliver_due(Utc::now()).await {
+                tracing::error!(error = %e, "notification delivery round failed");
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+}
+
+fn new_id(now: DateTime<Utc>) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "n-{}-{}-{}",
+        now.timestamp_micros(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_its_cap_then_gives_up() {
+        let p = RetryPolicy {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(10),
+            max_attempts: 6,
+        };
+        let waits: Vec<Option<u64>> = (1..=7).map(|a| p.next_wait(a).map(|d| d.as_secs())).collect();
+        assert_eq!(waits, vec![Some(1), Some(2), Some(4), Some(8), Some(10), None, None]);
+    }
+
+    #[test]
+    fn routes_filter_by_group_and_severity() {
+        let r = Route {
+            groups: Some(vec!["admin".into()]),
+            min_severity: Severity::Warning,
+        };
+        assert!(r.accepts(&Message::new(Severity::Critical, "x").group("admin")));
+        assert!(!r.accepts(&Message::new(Severity::Critical, "x").group("family")));
+        assert!(!r.accepts(&Message::new(Severity::Info, "x").group("admin")));
+        assert!(r.accepts(&Message::new(Severity::Warning, "no group")));
+    }
+}
