@@ -213,3 +213,100 @@ pub fn stderr_lines(out: &Output) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// A webhook receiver on loopback standing in for the chat: records every JSON body it is sent.
+/// Runs on its own thread and runtime; stops when dropped.
+pub struct Receiver {
+    /// Its URL (`http://127.0.0.1:PORT/hook`).
+    pub url: String,
+    /// Its port.
+    pub port: u16,
+    got: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Receiver {
+    /// Starts on a free port.
+    pub fn start() -> Receiver {
+        Self::start_on(0)
+    }
+
+    /// Starts on `port` (0 for any).
+    pub fn start_on(port: u16) -> Receiver {
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind receiver");
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let g = got.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let app = axum::Router::new().route(
+                    "/hook",
+                    axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+                        let g = g.clone();
+                        async move {
+                            g.lock().unwrap().push(body);
+                            "ok"
+                        }
+                    }),
+                );
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        Receiver {
+            url: format!("http://127.0.0.1:{port}/hook"),
+            port,
+            got,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// Every body received so far.
+    pub fn received(&self) -> Vec<serde_json::Value> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Waits until `pred` holds for the bodies received, up to `limit`.
+    pub fn wait_for(
+        &self,
+        limit: Duration,
+        pred: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let start = Instant::now();
+        loop {
+            let got = self.received();
+            if pred(&got) {
+                return got;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "receiver: condition not met within {limit:?}; got {got:?}"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -274,6 +274,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Boot(cmd) => boot(&client, cmd).await,
         Command::StaleScan(out) => stale_scan(&client, out).await,
         Command::Events(cmd) => events(&client, cmd).await,
+        Command::Config(ConfigCommand::Check { file }) => config_check(&file),
         other => Err(Failure {
             code: 4,
             message: format!(
@@ -395,6 +396,24 @@ async fn boot(client: &Client, cmd: BootCommand) -> Result<u8, Failure> {
                 .unwrap_or("unknown")
         );
     }
+    Ok(0)
+}
+
+/// The same validation lookoutd runs at start and on SIGHUP; no daemon needed.
+fn config_check(file: &std::path::Path) -> Result<u8, Failure> {
+    let config = lookout_config::load(file).map_err(|e| Failure {
+        code: 1,
+        message: e.to_string(),
+    })?;
+    println!(
+        "{}: ok — {} sink(s), {} repo(s), {} watch target(s), {} job(s), {} boot service(s)",
+        file.display(),
+        config.notify.sinks.len().max(1),
+        config.repos.len(),
+        config.watch.len(),
+        config.jobs.len(),
+        config.boot.services.len()
+    );
     Ok(0)
 }
 

@@ -15,6 +15,7 @@ use crate::alerts;
 /// The daemon's boot book, one step at a time (the files are read-modify-written).
 pub(crate) struct Boots {
     book: BootBook,
+    per_service: Vec<(String, BootBook)>,
     outbox: Arc<Outbox>,
     lock: tokio::sync::Mutex<()>,
 }
@@ -29,9 +30,14 @@ pub(crate) enum BootError {
 }
 
 impl Boots {
-    pub(crate) fn new(book: BootBook, outbox: Arc<Outbox>) -> Self {
+    pub(crate) fn new(
+        book: BootBook,
+        per_service: Vec<(String, BootBook)>,
+        outbox: Arc<Outbox>,
+    ) -> Self {
         Boots {
             book,
+            per_service,
             outbox,
             lock: tokio::sync::Mutex::new(()),
         }
@@ -39,9 +45,16 @@ impl Boots {
 
     async fn blocking<T: Send + 'static>(
         &self,
+        service: &str,
         f: impl FnOnce(&BootBook) -> lookout_crash_detect::Result<T> + Send + 'static,
     ) -> Result<T, BootError> {
-        let book = self.book.clone();
+        // A service of [[boot.services]] has its own options (log file, unit); others the general ones.
+        let book = self
+            .per_service
+            .iter()
+            .find(|(name, _)| name == service)
+            .map(|(_, b)| b.clone())
+            .unwrap_or_else(|| self.book.clone());
         Ok(tokio::task::spawn_blocking(move || f(&book))
             .await
             .expect("boot book task")?)
@@ -80,7 +93,9 @@ impl Boots {
         let _one_at_a_time = self.lock.lock().await;
         let (s, v) = (service.clone(), version.clone());
         let outcome = self
-            .blocking(move |b| b.begin(&s, pid, v.as_deref(), Utc::now()))
+            .blocking(&service, move |b| {
+                b.begin(&s, pid, v.as_deref(), Utc::now())
+            })
             .await?;
         let mut events = Vec::new();
         if let Some(prev) = &outcome.previous_failed {
@@ -113,7 +128,7 @@ impl Boots {
         let _one_at_a_time = self.lock.lock().await;
         let s = service.clone();
         let outcome = self
-            .blocking(move |b| b.fail(&s, &cause, Utc::now()))
+            .blocking(&service, move |b| b.fail(&s, &cause, Utc::now()))
             .await?;
         if let Some(prev) = &outcome.previous_failed {
             record_failure(store, &service, prev).await?;
@@ -153,9 +168,11 @@ impl Boots {
         let s = service.clone();
         let current = {
             let s = s.clone();
-            self.blocking(move |b| b.current(&s)).await?
+            self.blocking(&service, move |b| b.current(&s)).await?
         };
-        let report = self.blocking(move |b| b.ready(&s, Utc::now())).await?;
+        let report = self
+            .blocking(&service, move |b| b.ready(&s, Utc::now()))
+            .await?;
         after_ready(
             store,
             &service,

@@ -5,18 +5,18 @@
 
 mod alerts;
 mod boot;
-mod duration;
 mod http;
 mod ingest;
 mod projector;
 mod stale;
 mod startup;
+mod wiring;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-/// Command-line flags. Each overrides the configuration file (and its environment variable).
+/// Command-line flags. Each overrides the configuration file; the file overrides the defaults.
 #[derive(Debug, Parser)]
 #[command(
     name = "lookoutd",
@@ -24,37 +24,34 @@ use clap::Parser;
     about = "Lookout daemon: makes an agent host's silent failures loud"
 )]
 struct Args {
+    /// The configuration file (TOML; see docs/configuration.md). Without one, every key has its default.
+    #[arg(long, env = "LOOKOUT_CONFIG", value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
+
     /// Where lookoutd keeps its database and state files [default: $XDG_STATE_HOME/lookout, else ./.lookout]
     #[arg(long, env = "LOOKOUT_STATE_DIR", value_name = "DIR")]
     state_dir: Option<std::path::PathBuf>,
 
-    /// Address and port of the HTTP API.
-    #[arg(
-        long,
-        env = "LOOKOUT_BIND",
-        value_name = "ADDR:PORT",
-        default_value = "127.0.0.1:8484"
-    )]
-    bind: String,
+    /// Address and port of the HTTP API [default: server.bind, 127.0.0.1:8484]
+    #[arg(long, env = "LOOKOUT_BIND", value_name = "ADDR:PORT")]
+    bind: Option<String>,
 
-    /// The store: sqlite://PATH (relative to the state directory) or postgres://USER@HOST/DB.
-    #[arg(
-        long,
-        env = "LOOKOUT_STORE_URL",
-        value_name = "URL",
-        default_value = "sqlite://lookout.db"
-    )]
-    store_url: String,
+    /// The store: sqlite://PATH (relative to the state directory) or postgres://USER@HOST/DB
+    /// [default: store.url, sqlite://lookout.db]
+    #[arg(long, env = "LOOKOUT_STORE_URL", value_name = "URL")]
+    store_url: Option<String>,
 
-    /// Messages in flight longer than this, with no response, are an interrupted run.
-    #[arg(long, env = "LOOKOUT_STALE_PROCESSING", value_name = "DURATION", default_value = "10m",
-          value_parser = duration::parse_duration)]
-    stale_processing: std::time::Duration,
+    /// Messages in flight longer than this, with no response, are an interrupted run
+    /// [default: thresholds.stale_processing, 10m]
+    #[arg(long, env = "LOOKOUT_STALE_PROCESSING", value_name = "DURATION",
+          value_parser = lookout_config::duration::parse_duration)]
+    stale_processing: Option<std::time::Duration>,
 
-    /// How often the interrupted-run scan runs (it also runs at start-up).
-    #[arg(long, env = "LOOKOUT_STALE_SCAN_INTERVAL", value_name = "DURATION", default_value = "60s",
-          value_parser = duration::parse_duration)]
-    stale_scan_interval: std::time::Duration,
+    /// How often the interrupted-run scan runs, besides at start-up
+    /// [default: thresholds.stale_scan_interval, 60s]
+    #[arg(long, env = "LOOKOUT_STALE_SCAN_INTERVAL", value_name = "DURATION",
+          value_parser = lookout_config::duration::parse_duration)]
+    stale_scan_interval: Option<std::time::Duration>,
 
     /// Log format on stderr.
     #[arg(long, env = "LOOKOUT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -106,15 +103,37 @@ fn main() -> ExitCode {
 async fn run(args: Args) -> Result<(), startup::StartupError> {
     // Handlers first: a signal that arrives while starting up must still mean a graceful stop.
     let shutdown = shutdown_signal();
+    // Validation before anything starts: a bad file is one line and exit 2, nothing created.
+    let config = match &args.config {
+        Some(path) => lookout_config::load(path)?,
+        None => lookout_config::Config::default(),
+    };
     let settings = startup::Settings {
-        state_dir: args.state_dir.unwrap_or_else(startup::default_state_dir),
-        bind: args.bind,
-        store_url: args.store_url,
-        // The bearer token guarding /api and /debug; never logged.
-        token: std::env::var("LOOKOUT_TOKEN")
+        state_dir: args
+            .state_dir
+            .clone()
+            .unwrap_or_else(startup::default_state_dir),
+        bind: args
+            .bind
+            .clone()
+            .unwrap_or_else(|| config.server.bind.clone()),
+        store_url: args
+            .store_url
+            .clone()
+            .unwrap_or_else(|| config.store.url.clone()),
+        // The bearer token guarding /api and /debug, from the variable server.token_env names.
+        token: std::env::var(&config.server.token_env)
             .ok()
             .filter(|t| !t.is_empty()),
     };
+    let stale_processing = args
+        .stale_processing
+        .unwrap_or(config.thresholds.stale_processing);
+    let stale_scan_interval = args
+        .stale_scan_interval
+        .unwrap_or(config.thresholds.stale_scan_interval);
+    // Sinks are built before anything is created, so a missing url_env stops the start cleanly.
+    let sinks = wiring::sinks(&config).map_err(startup::StartupError::Sinks)?;
     let started = startup::start(&settings).await?;
     let startup::Started {
         listener,
@@ -137,10 +156,6 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
         "lookoutd listening"
     );
     // One path for every alert: the durable outbox, delivered by this loop to the sinks.
-    let sinks: Vec<(std::sync::Arc<dyn lookout_notify::Notifier>, lookout_notify::Route)> = vec![(
-        std::sync::Arc::new(lookout_notify::sinks::LogSink::new("log")),
-        lookout_notify::Route::all(),
-    )];
     let outbox = std::sync::Arc::new(lookout_notify::Outbox::new(
         store.clone(),
         sinks,
@@ -148,12 +163,19 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
     ));
     tokio::spawn(outbox.clone().run(std::time::Duration::from_secs(1)));
     own_boot(&store, &outbox, guard, begin).await;
-    let boots = std::sync::Arc::new(boot::Boots::new(
-        lookout_crash_detect::BootBook::new(&state_dir, lookout_crash_detect::BootOptions::default()),
-        outbox.clone(),
-    ));
-    let stale = std::sync::Arc::new(stale::StaleWatch::new(args.stale_processing, outbox.clone()));
-    tokio::spawn(stale.clone().run(store.clone(), args.stale_scan_interval));
+    let (book, per_service) = wiring::boot_books(&config, &state_dir);
+    let boots = std::sync::Arc::new(boot::Boots::new(book, per_service, outbox.clone()));
+    let stale = std::sync::Arc::new(stale::StaleWatch::new(stale_processing, outbox.clone()));
+    tokio::spawn(stale.clone().run(store.clone(), stale_scan_interval));
+    if let Some(path) = args.config.clone() {
+        tokio::spawn(reload_on_sighup(
+            path,
+            config.clone(),
+            args.stale_processing.is_some(),
+            outbox.clone(),
+            stale.clone(),
+        ));
+    }
     let projector = std::sync::Arc::new(projector::Projector::default());
     // Events stored while lookoutd was down, or whose projection failed, are applied now.
     if let Err(e) = projector.catch_up(&store).await {
@@ -164,7 +186,10 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
         boots,
         stale,
         projector,
-        ingest::IngestLimits::default(),
+        ingest::IngestLimits {
+            max_body_bytes: config.server.max_body_bytes,
+            max_events: config.server.max_events_per_request,
+        },
         settings.token.clone(),
     ));
     let served = axum::serve(listener, app)
@@ -200,6 +225,63 @@ async fn own_boot(
     };
     if let Err(e) = recorded.await {
         tracing::error!(error = %e, "cannot record lookoutd's boot in the store");
+    }
+}
+
+/// SIGHUP re-reads the configuration file. An invalid file is refused with its error and the running
+/// configuration stays; a valid one replaces the sinks and the thresholds at once, and names the keys
+/// whose change needs a restart (bind, store, token, limits).
+async fn reload_on_sighup(
+    path: std::path::PathBuf,
+    mut running: lookout_config::Config,
+    stale_flag_set: bool,
+    outbox: std::sync::Arc<lookout_notify::Outbox>,
+    stale: std::sync::Arc<stale::StaleWatch>,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP: configuration reload is off");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        let new = match lookout_config::load(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "configuration reload refused; the running configuration stays");
+                continue;
+            }
+        };
+        let sinks = match wiring::sinks(&new) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "configuration reload refused; the running configuration stays");
+                continue;
+            }
+        };
+        outbox.set_sinks(sinks);
+        if !stale_flag_set {
+            stale.set_threshold(new.thresholds.stale_processing);
+        }
+        let mut needs_restart = Vec::new();
+        if format!("{:?}", new.server) != format!("{:?}", running.server) {
+            needs_restart.push("server");
+        }
+        if new.store.url != running.store.url {
+            needs_restart.push("store.url");
+        }
+        if format!("{:?}", new.boot) != format!("{:?}", running.boot) {
+            needs_restart.push("boot");
+        }
+        tracing::info!(
+            file = %path.display(),
+            sinks = ?outbox.sink_names(),
+            needs_restart = ?needs_restart,
+            "configuration reloaded"
+        );
+        running = new;
     }
 }
 

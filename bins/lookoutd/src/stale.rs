@@ -13,7 +13,7 @@ use lookout_notify::{Outbox, Severity};
 use crate::alerts;
 
 pub(crate) struct StaleWatch {
-    threshold: Duration,
+    threshold: std::sync::RwLock<Duration>,
     outbox: std::sync::Arc<Outbox>,
     /// chat → the dispatch time of the oldest stale message already alerted.
     alerted: tokio::sync::Mutex<HashMap<String, DateTime<Utc>>>,
@@ -22,14 +22,19 @@ pub(crate) struct StaleWatch {
 impl StaleWatch {
     pub(crate) fn new(threshold: Duration, outbox: std::sync::Arc<Outbox>) -> Self {
         StaleWatch {
-            threshold,
+            threshold: std::sync::RwLock::new(threshold),
             outbox,
             alerted: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
 
     pub(crate) fn threshold(&self) -> Duration {
-        self.threshold
+        *self.threshold.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A configuration reload changed the threshold.
+    pub(crate) fn set_threshold(&self, threshold: Duration) {
+        *self.threshold.write().unwrap_or_else(|p| p.into_inner()) = threshold;
     }
 
     /// Scans now; alerts for chats newly stale. Detection only: nothing is requeued.
@@ -37,7 +42,7 @@ impl StaleWatch {
         &self,
         store: &Store,
     ) -> lookout_crash_detect::Result<Vec<StaleFinding>> {
-        let findings = StaleScanner::new(store, self.threshold)
+        let findings = StaleScanner::new(store, self.threshold())
             .scan(Utc::now())
             .await?;
         let mut alerted = self.alerted.lock().await;

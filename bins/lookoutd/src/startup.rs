@@ -47,6 +47,11 @@ pub(crate) enum StartupError {
         "refusing to serve /api and /debug on {addr} without a bearer token: set LOOKOUT_TOKEN, or bind to 127.0.0.1 / ::1"
     )]
     NoToken { addr: String },
+    // Boxed: a config error is large, and it ends the start anyway.
+    #[error("{0}")]
+    Config(Box<lookout_config::ConfigError>),
+    #[error("{0}")]
+    Sinks(String),
     #[error("{0}")]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -68,12 +73,20 @@ fn listen_hint(e: &std::io::Error) -> &'static str {
     }
 }
 
+impl From<lookout_config::ConfigError> for StartupError {
+    fn from(e: lookout_config::ConfigError) -> Self {
+        StartupError::Config(Box::new(e))
+    }
+}
+
 impl StartupError {
     /// 2 for what the operator typed wrong, 1 for what the machine refused.
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
             StartupError::BadBind { .. }
             | StartupError::NoToken { .. }
+            | StartupError::Config(_)
+            | StartupError::Sinks(_)
             | StartupError::Store(StoreError::InvalidUrl { .. }) => 2,
             _ => 1,
         }

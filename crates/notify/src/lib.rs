@@ -39,7 +39,9 @@ use chrono::{DateTime, Utc};
 use lookout_store::{NewNotification, Store, StoreError};
 
 /// How bad it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// For the record.
@@ -218,7 +220,7 @@ pub struct DeliveryRound {
 /// Sends notifications through the store's outbox to the sinks.
 pub struct Outbox {
     store: Store,
-    sinks: Vec<(Arc<dyn Notifier>, Route)>,
+    sinks: std::sync::RwLock<Vec<(Arc<dyn Notifier>, Route)>>,
     retry: RetryPolicy,
     dedup_window: Duration,
     recent: tokio::sync::Mutex<HashMap<(String, String), DateTime<Utc>>>,
@@ -230,7 +232,7 @@ impl Outbox {
     pub fn new(store: Store, sinks: Vec<(Arc<dyn Notifier>, Route)>, retry: RetryPolicy) -> Self {
         Outbox {
             store,
-            sinks,
+            sinks: std::sync::RwLock::new(sinks),
             retry,
             dedup_window: Duration::from_secs(300),
             recent: tokio::sync::Mutex::new(HashMap::new()),
@@ -245,8 +247,21 @@ impl Outbox {
     }
 
     /// The names of the sinks.
-    pub fn sink_names(&self) -> Vec<&str> {
-        self.sinks.iter().map(|(s, _)| s.name()).collect()
+    pub fn sink_names(&self) -> Vec<String> {
+        self.current_sinks()
+            .iter()
+            .map(|(s, _)| s.name().to_owned())
+            .collect()
+    }
+
+    /// Replaces the sinks (a configuration reload). Pending deliveries to a sink that is gone are
+    /// dead-lettered with that reason at their next attempt.
+    pub fn set_sinks(&self, sinks: Vec<(Arc<dyn Notifier>, Route)>) {
+        *self.sinks.write().unwrap_or_else(|p| p.into_inner()) = sinks;
+    }
+
+    fn current_sinks(&self) -> Vec<(Arc<dyn Notifier>, Route)> {
+        self.sinks.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Stores the message for each sink whose route accepts it, and wakes the delivery loop.
@@ -256,7 +271,8 @@ impl Outbox {
         let now = Utc::now();
         if let Some(key) = &m.key {
             let mut recent = self.recent.lock().await;
-            let window = chrono::Duration::from_std(self.dedup_window).unwrap_or(chrono::Duration::MAX);
+            let window =
+                chrono::Duration::from_std(self.dedup_window).unwrap_or(chrono::Duration::MAX);
             recent.retain(|_, at| now - *at < window);
             let k = (key.clone(), m.text.clone());
             if recent.contains_key(&k) {
@@ -266,8 +282,8 @@ impl Outbox {
             recent.insert(k, now);
         }
         let id = new_id(now);
-        let sinks: Vec<&str> = self
-            .sinks
+        let current = self.current_sinks();
+        let sinks: Vec<&str> = current
             .iter()
             .filter(|(_, r)| r.accepts(&m))
             .map(|(s, _)| s.name())
@@ -293,11 +309,17 @@ impl Outbox {
     pub async fn deliver_due(&self, now: DateTime<Utc>) -> Result<DeliveryRound, StoreError> {
         let mut round = DeliveryRound::default();
         let due = self.store.due_deliveries(now, 500).await?;
+        let current = self.current_sinks();
         for d in due {
-            let Some((sink, _)) = self.sinks.iter().find(|(s, _)| s.name() == d.sink) else {
+            let Some((sink, _)) = current.iter().find(|(s, _)| s.name() == d.sink) else {
                 // A sink removed from the config since: say so and give up on it.
                 self.store
-                    .delivery_attempt_failed(&d.notification.id, &d.sink, "sink no longer configured", None)
+                    .delivery_attempt_failed(
+                        &d.notification.id,
+                        &d.sink,
+                        "sink no longer configured",
+                        None,
+                    )
                     .await?;
                 round.dead += 1;
                 continue;
@@ -314,7 +336,9 @@ impl Outbox {
             };
             match sink.deliver(&out).await {
                 Ok(()) => {
-                    self.store.delivery_succeeded(&n.id, &d.sink, Utc::now()).await?;
+                    self.store
+                        .delivery_succeeded(&n.id, &d.sink, Utc::now())
+                        .await?;
                     round.delivered += 1;
                 }
                 Err(e) => {
@@ -376,8 +400,13 @@ mod tests {
             max: Duration::from_secs(10),
             max_attempts: 6,
         };
-        let waits: Vec<Option<u64>> = (1..=7).map(|a| p.next_wait(a).map(|d| d.as_secs())).collect();
-        assert_eq!(waits, vec![Some(1), Some(2), Some(4), Some(8), Some(10), None, None]);
+        let waits: Vec<Option<u64>> = (1..=7)
+            .map(|a| p.next_wait(a).map(|d| d.as_secs()))
+            .collect();
+        assert_eq!(
+            waits,
+            vec![Some(1), Some(2), Some(4), Some(8), Some(10), None, None]
+        );
     }
 
     #[test]

@@ -28,9 +28,15 @@ impl Notifier for LogSink {
 
     async fn deliver(&self, n: &Outgoing) -> Result<(), DeliveryError> {
         match n.severity {
-            crate::Severity::Critical => tracing::error!(id = %n.id, key = ?n.key, group = ?n.group, "{}", n.text),
-            crate::Severity::Warning => tracing::warn!(id = %n.id, key = ?n.key, group = ?n.group, "{}", n.text),
-            crate::Severity::Info => tracing::info!(id = %n.id, key = ?n.key, group = ?n.group, "{}", n.text),
+            crate::Severity::Critical => {
+                tracing::error!(id = %n.id, key = ?n.key, group = ?n.group, "{}", n.text)
+            }
+            crate::Severity::Warning => {
+                tracing::warn!(id = %n.id, key = ?n.key, group = ?n.group, "{}", n.text)
+            }
+            crate::Severity::Info => {
+                tracing::info!(id = %n.id, key = ?n.key, group = ?n.group, "{}", n.text)
+            }
         }
         Ok(())
     }
@@ -57,7 +63,12 @@ pub struct HttpSink {
 
 impl HttpSink {
     /// An HTTP sink; each POST times out after `timeout`.
-    pub fn new(name: impl Into<String>, url: impl Into<String>, format: HttpFormat, timeout: Duration) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        url: impl Into<String>,
+        format: HttpFormat,
+        timeout: Duration,
+    ) -> Self {
         HttpSink {
             name: name.into(),
             url: url.into(),
@@ -150,7 +161,10 @@ impl Notifier for FileSink {
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
             use std::io::Write;
-            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)?;
             // One write per line, so concurrent readers never see half a line.
             f.write_all(format!("{line}\n").as_bytes())?;
             f.sync_data()

@@ -19,18 +19,28 @@ struct Receiver {
     failing: Arc<Mutex<bool>>,
 }
 
-async fn hook(State(r): State<Receiver>, headers: HeaderMap, Json(body): Json<Value>) -> StatusCode {
+async fn hook(
+    State(r): State<Receiver>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> StatusCode {
     if *r.failing.lock().unwrap() {
         return StatusCode::INTERNAL_SERVER_ERROR;
     }
-    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     r.got.lock().unwrap().push((key, body));
     StatusCode::OK
 }
 
 async fn receiver_on(listener: tokio::net::TcpListener) -> Receiver {
     let r = Receiver::default();
-    let app = axum::Router::new().route("/hook", axum::routing::post(hook)).with_state(r.clone());
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(hook))
+        .with_state(r.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     r
 }
@@ -50,7 +60,11 @@ fn policy() -> RetryPolicy {
 }
 
 fn outbox(store: &Store, sinks: Vec<Arc<dyn Notifier>>) -> Outbox {
-    Outbox::new(store.clone(), sinks.into_iter().map(|s| (s, Route::all())).collect(), policy())
+    Outbox::new(
+        store.clone(),
+        sinks.into_iter().map(|s| (s, Route::all())).collect(),
+        policy(),
+    )
 }
 
 fn webhook(url: &str, format: HttpFormat) -> Arc<dyn Notifier> {
@@ -61,7 +75,11 @@ async fn a_webhook_receives_the_notification_with_its_id(store: Store) {
     let (r, url) = receiver().await;
     let ob = outbox(&store, vec![webhook(&url, HttpFormat::Json)]);
     let id = ob
-        .send(Message::new(Severity::Critical, "🔁 host is crash-looping").key("crash_loop:host").group("admin"))
+        .send(
+            Message::new(Severity::Critical, "🔁 host is crash-looping")
+                .key("crash_loop:host")
+                .group("admin"),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -75,7 +93,10 @@ async fn a_webhook_receives_the_notification_with_its_id(store: Store) {
     assert_eq!(got[0].1["severity"], "critical");
     assert_eq!(got[0].1["group"], "admin");
     assert_eq!(got[0].1["key"], "crash_loop:host");
-    assert_eq!(store.recent_notifications(1).await.unwrap()[0].status, "delivered");
+    assert_eq!(
+        store.recent_notifications(1).await.unwrap()[0].status,
+        "delivered"
+    );
     // Nothing more to do.
     assert_eq!(ob.deliver_due(Utc::now()).await.unwrap().delivered, 0);
 }
@@ -84,13 +105,18 @@ async fn a_failing_receiver_gets_it_once_after_it_recovers(store: Store) {
     let (r, url) = receiver().await;
     *r.failing.lock().unwrap() = true;
     let ob = outbox(&store, vec![webhook(&url, HttpFormat::Json)]);
-    ob.send(Message::new(Severity::Warning, "delivery stuck")).await.unwrap();
+    ob.send(Message::new(Severity::Warning, "delivery stuck"))
+        .await
+        .unwrap();
     let t0 = Utc::now();
     assert_eq!(ob.deliver_due(t0).await.unwrap().retrying, 1);
     // Not due again before its backoff (1 s after the first failure).
     assert_eq!(ob.deliver_due(t0).await.unwrap(), Default::default());
     *r.failing.lock().unwrap() = false;
-    let round = ob.deliver_due(t0 + chrono::Duration::seconds(2)).await.unwrap();
+    let round = ob
+        .deliver_due(t0 + chrono::Duration::seconds(2))
+        .await
+        .unwrap();
     assert_eq!(round.delivered, 1);
     assert_eq!(r.got.lock().unwrap().len(), 1, "delivered once");
     let n = &store.recent_notifications(1).await.unwrap()[0];
@@ -99,22 +125,47 @@ async fn a_failing_receiver_gets_it_once_after_it_recovers(store: Store) {
 
 async fn a_receiver_that_is_down_then_up_gets_it(store: Store) {
     // Reserve a port, close it: connection refused until the receiver starts there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("http://127.0.0.1:{port}/hook");
     let ob = outbox(&store, vec![webhook(&url, HttpFormat::Json)]);
-    ob.send(Message::new(Severity::Warning, "channel slack disconnected")).await.unwrap();
+    ob.send(Message::new(
+        Severity::Warning,
+        "channel slack disconnected",
+    ))
+    .await
+    .unwrap();
     let t0 = Utc::now();
     assert_eq!(ob.deliver_due(t0).await.unwrap().retrying, 1);
-    let r = receiver_on(tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap()).await;
-    assert_eq!(ob.deliver_due(t0 + chrono::Duration::seconds(5)).await.unwrap().delivered, 1);
-    assert_eq!(r.got.lock().unwrap()[0].1["text"], "channel slack disconnected");
+    let r = receiver_on(
+        tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        ob.deliver_due(t0 + chrono::Duration::seconds(5))
+            .await
+            .unwrap()
+            .delivered,
+        1
+    );
+    assert_eq!(
+        r.got.lock().unwrap()[0].1["text"],
+        "channel slack disconnected"
+    );
 }
 
 async fn after_the_last_attempt_it_is_a_dead_letter(store: Store) {
     let (r, url) = receiver().await;
     *r.failing.lock().unwrap() = true;
     let ob = outbox(&store, vec![webhook(&url, HttpFormat::Json)]);
-    ob.send(Message::new(Severity::Warning, "never arrives")).await.unwrap();
+    ob.send(Message::new(Severity::Warning, "never arrives"))
+        .await
+        .unwrap();
     let mut now = Utc::now();
     let mut rounds = Vec::new();
     for _ in 0..6 {
@@ -131,10 +182,18 @@ async fn after_the_last_attempt_it_is_a_dead_letter(store: Store) {
 async fn a_slack_sink_gets_text_and_blocks(store: Store) {
     let (r, url) = receiver().await;
     let ob = outbox(&store, vec![webhook(&url, HttpFormat::Slack)]);
-    ob.send(Message::new(Severity::Info, "Recovered 3 missed message(s) from #general — processing now.")).await.unwrap();
+    ob.send(Message::new(
+        Severity::Info,
+        "Recovered 3 missed message(s) from #general — processing now.",
+    ))
+    .await
+    .unwrap();
     ob.deliver_due(Utc::now()).await.unwrap();
     let body = r.got.lock().unwrap()[0].1.clone();
-    assert_eq!(body["text"], "Recovered 3 missed message(s) from #general — processing now.");
+    assert_eq!(
+        body["text"],
+        "Recovered 3 missed message(s) from #general — processing now."
+    );
     assert_eq!(body["blocks"][0]["text"]["type"], "mrkdwn");
 }
 
@@ -142,19 +201,29 @@ async fn repeats_are_deduplicated_and_routes_apply(store: Store) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("alerts.jsonl");
     let (r, url) = receiver().await;
-    let only_critical = Route { groups: None, min_severity: Severity::Critical };
+    let only_critical = Route {
+        groups: None,
+        min_severity: Severity::Critical,
+    };
     let ob = Outbox::new(
         store.clone(),
         vec![
-            (Arc::new(FileSink::new("file", &file)) as Arc<dyn Notifier>, Route::all()),
+            (
+                Arc::new(FileSink::new("file", &file)) as Arc<dyn Notifier>,
+                Route::all(),
+            ),
             (webhook(&url, HttpFormat::Json), only_critical),
         ],
         policy(),
     );
     for _ in 0..50 {
-        ob.send(Message::new(Severity::Warning, "⚠️ slack flapping").key("channel_down:slack")).await.unwrap();
+        ob.send(Message::new(Severity::Warning, "⚠️ slack flapping").key("channel_down:slack"))
+            .await
+            .unwrap();
     }
-    ob.send(Message::new(Severity::Critical, "🔁 crash loop").key("crash_loop:host")).await.unwrap();
+    ob.send(Message::new(Severity::Critical, "🔁 crash loop").key("crash_loop:host"))
+        .await
+        .unwrap();
     ob.deliver_due(Utc::now()).await.unwrap();
     let lines: Vec<Value> = std::fs::read_to_string(&file)
         .unwrap()
@@ -162,7 +231,11 @@ async fn repeats_are_deduplicated_and_routes_apply(store: Store) {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 2, "50 repeats are one message: {lines:?}");
-    assert_eq!(r.got.lock().unwrap().len(), 1, "the webhook only takes critical ones");
+    assert_eq!(
+        r.got.lock().unwrap().len(),
+        1,
+        "the webhook only takes critical ones"
+    );
 }
 
 lookout_store::store_tests!(

@@ -58,7 +58,16 @@ pub struct DueDelivery {
     pub attempts: i64,
 }
 
-type NotificationRow = (String, i64, Option<String>, Option<String>, String, String, String, i64);
+type NotificationRow = (
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    String,
+    i64,
+);
 
 fn notification(r: NotificationRow) -> StoredNotification {
     let (id, created_at, dedup_key, group, severity, text, status, attempts) = r;
@@ -79,7 +88,11 @@ impl Store {
     /// With no sinks it is stored as delivered (nothing to do).
     pub async fn enqueue_notification(&self, n: &NewNotification, sinks: &[&str]) -> Result<()> {
         let now = to_micros(&chrono::Utc::now());
-        let status = if sinks.is_empty() { "delivered" } else { "pending" };
+        let status = if sinks.is_empty() {
+            "delivered"
+        } else {
+            "pending"
+        };
         let payload = n.payload.to_string();
         macro_rules! run {
             ($tx:expr, $payload_sql:literal) => {{
@@ -113,7 +126,10 @@ impl Store {
         }
         match &self.pool {
             Pool::Sqlite(p) => {
-                let mut tx = p.begin_with("BEGIN IMMEDIATE").await.context("starting an enqueue")?;
+                let mut tx = p
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .context("starting an enqueue")?;
                 run!(tx, "$7");
                 tx.commit().await.context("committing an enqueue")?;
             }
@@ -128,7 +144,19 @@ impl Store {
 
     /// Deliveries due at `now` (pending, next attempt not in the future), oldest first.
     pub async fn due_deliveries(&self, now: Timestamp, limit: u32) -> Result<Vec<DueDelivery>> {
-        type Row = (String, i64, Option<String>, Option<String>, String, String, String, i64, String, String, i64);
+        type Row = (
+            String,
+            i64,
+            Option<String>,
+            Option<String>,
+            String,
+            String,
+            String,
+            i64,
+            String,
+            String,
+            i64,
+        );
         let sql_payload = match self.pool {
             Pool::Sqlite(_) => "n.payload",
             Pool::Postgres(_) => "n.payload::text",

@@ -337,32 +337,59 @@ async fn notifications_are_stored_before_delivery(store: Store) {
         text: "🔁 host is crash-looping".into(),
         payload: json!({"failed_starts": 3}),
     };
-    store.enqueue_notification(&n, &["chat", "log"]).await.unwrap();
+    store
+        .enqueue_notification(&n, &["chat", "log"])
+        .await
+        .unwrap();
     let got = store.recent_notifications(10).await.unwrap();
     assert_eq!((got[0].status.as_str(), got[0].attempts), ("pending", 0));
     let now = Utc::now();
     let due = store.due_deliveries(now, 10).await.unwrap();
-    assert_eq!(due.iter().map(|d| d.sink.as_str()).collect::<Vec<_>>().len(), 2);
+    assert_eq!(
+        due.iter()
+            .map(|d| d.sink.as_str())
+            .collect::<Vec<_>>()
+            .len(),
+        2
+    );
     assert_eq!(due[0].payload, json!({"failed_starts": 3}));
     assert_eq!(due[0].notification.text, "🔁 host is crash-looping");
     // One sink takes it; the other fails and is retried later, then gives up.
     store.delivery_succeeded("n-1", "log", now).await.unwrap();
     let later = now + chrono::Duration::seconds(30);
-    store.delivery_attempt_failed("n-1", "chat", "HTTP 500", Some(later)).await.unwrap();
-    assert!(store.due_deliveries(now, 10).await.unwrap().is_empty(), "not due before its retry time");
+    store
+        .delivery_attempt_failed("n-1", "chat", "HTTP 500", Some(later))
+        .await
+        .unwrap();
+    assert!(
+        store.due_deliveries(now, 10).await.unwrap().is_empty(),
+        "not due before its retry time"
+    );
     let due = store.due_deliveries(later, 10).await.unwrap();
-    assert_eq!((due.len(), due[0].sink.as_str(), due[0].attempts), (1, "chat", 1));
+    assert_eq!(
+        (due.len(), due[0].sink.as_str(), due[0].attempts),
+        (1, "chat", 1)
+    );
     assert_eq!(store.pending_delivery_count().await.unwrap(), 1);
-    store.delivery_attempt_failed("n-1", "chat", "HTTP 500", None).await.unwrap();
+    store
+        .delivery_attempt_failed("n-1", "chat", "HTTP 500", None)
+        .await
+        .unwrap();
     let got = store.recent_notifications(10).await.unwrap();
     assert_eq!((got[0].status.as_str(), got[0].attempts), ("dead", 3));
     assert_eq!(store.pending_delivery_count().await.unwrap(), 0);
     // The same id twice is refused: ids are how sinks drop duplicates.
     assert!(store.enqueue_notification(&n, &["log"]).await.is_err());
     // No sink: nothing to deliver.
-    let m = lookout_store::NewNotification { id: "n-2".into(), ..n };
+    let m = lookout_store::NewNotification {
+        id: "n-2".into(),
+        ..n
+    };
     store.enqueue_notification(&m, &[]).await.unwrap();
-    assert_eq!(store.recent_notifications(1).await.unwrap()[0].status, "delivered");
+    assert_eq!(
+        store.recent_notifications(1).await.unwrap()[0].status,
+        "delivered"
+    );
 }
 
 async fn ping_answers(store: Store) {

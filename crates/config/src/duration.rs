@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// Parses a human duration; the error says what was expected.
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     if s.is_empty() {
         return Err("empty duration; expected e.g. 90s, 10m, 2h".into());

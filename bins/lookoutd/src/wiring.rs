@@ -1,0 +1,97 @@
+//! From a validated configuration to the running parts: sinks, boot books.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lookout_config::{Config, SinkKind};
+use lookout_crash_detect::{BootBook, BootOptions};
+use lookout_notify::sinks::{FileSink, HttpFormat, HttpSink, LogSink};
+use lookout_notify::{Notifier, Route, Severity};
+
+/// Sinks with their routes, as the outbox takes them.
+pub(crate) type Sinks = Vec<(Arc<dyn Notifier>, Route)>;
+
+/// The sinks of `[[notify.sinks]]` (the log alone when there are none). A `url_env` that is not
+/// set is an error naming the variable (never its value).
+pub(crate) fn sinks(config: &Config) -> Result<Sinks, String> {
+    if config.notify.sinks.is_empty() {
+        return Ok(vec![(Arc::new(LogSink::new("log")), Route::all())]);
+    }
+    let mut out: Sinks = Vec::new();
+    for (i, s) in config.notify.sinks.iter().enumerate() {
+        let name = s.name().to_owned();
+        let url = || -> Result<String, String> {
+            match (&s.url, &s.url_env) {
+                (Some(u), _) => Ok(u.clone()),
+                (None, Some(var)) => std::env::var(var).map_err(|_| {
+                    format!("notify.sinks[{i}].url_env names `{var}`, which is not set in lookoutd's environment")
+                }),
+                (None, None) => Err(format!("notify.sinks[{i}] has no url")),
+            }
+        };
+        let sink: Arc<dyn Notifier> = match s.kind {
+            SinkKind::Log => Arc::new(LogSink::new(name)),
+            SinkKind::Webhook | SinkKind::Callback => Arc::new(HttpSink::new(
+                name,
+                url()?,
+                HttpFormat::Json,
+                Duration::from_secs(10),
+            )),
+            SinkKind::Slack => Arc::new(HttpSink::new(
+                name,
+                url()?,
+                HttpFormat::Slack,
+                Duration::from_secs(10),
+            )),
+            SinkKind::File => {
+                let path = s
+                    .path
+                    .clone()
+                    .ok_or_else(|| format!("notify.sinks[{i}] has no path"))?;
+                // Relative to where lookoutd runs, like every path of the file (docs/configuration.md).
+                Arc::new(FileSink::new(name, path))
+            }
+        };
+        if s.fallback.is_some() {
+            tracing::warn!(
+                sink = %s.name(),
+                "notify.sinks[{i}].fallback is accepted but not acted on yet: this sink retries on its own"
+            );
+        }
+        let route = Route {
+            groups: s.groups.clone(),
+            min_severity: match s.min_severity {
+                lookout_config::Severity::Info => Severity::Info,
+                lookout_config::Severity::Warning => Severity::Warning,
+                lookout_config::Severity::Critical => Severity::Critical,
+            },
+        };
+        out.push((sink, route));
+    }
+    Ok(out)
+}
+
+/// The boot book of each `[[boot.services]]` entry, and one with the general options for the rest.
+pub(crate) fn boot_books(config: &Config, state_dir: &Path) -> (BootBook, Vec<(String, BootBook)>) {
+    let base = BootOptions {
+        crash_loop_threshold: config.boot.crash_loop_threshold,
+        crash_loop_window: config.boot.crash_loop_window,
+        ..BootOptions::default()
+    };
+    let per_service = config
+        .boot
+        .services
+        .iter()
+        .map(|s| {
+            let options = BootOptions {
+                log_file: s.log_file.clone(),
+                log_lines: s.log_lines,
+                systemd_unit: s.systemd_unit.clone(),
+                ..base.clone()
+            };
+            (s.name.clone(), BootBook::new(state_dir, options))
+        })
+        .collect();
+    (BootBook::new(state_dir, base), per_service)
+}
