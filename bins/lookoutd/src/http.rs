@@ -87,7 +87,16 @@ impl AppState {
     }
 }
 
-pub(crate) fn router(state: AppState) -> Router {
+/// Protection of every route: a request that takes longer than `timeout` (a slow client included,
+/// since bodies are read inside the handlers) gets 408; past `concurrency` requests in progress, new
+/// ones are shed with 503 at once instead of queueing; bodies are capped at `max_body` bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Protection {
+    pub(crate) timeout: std::time::Duration,
+    pub(crate) concurrency: usize,
+}
+
+pub(crate) fn router(state: AppState, protection: Protection) -> Router {
     let max_body = state.inner.limits.max_body_bytes;
     let api = Router::new()
         .route(
@@ -104,11 +113,39 @@ pub(crate) fn router(state: AppState) -> Router {
             state.clone(),
             require_token,
         ));
-    Router::new()
+    let timeout_secs = protection.timeout.as_secs_f64();
+    let concurrency = protection.concurrency;
+    let guard = tower::ServiceBuilder::new()
+        .layer(axum::error_handling::HandleErrorLayer::new(
+            move |e: tower::BoxError| async move {
+                if e.is::<tower::timeout::error::Elapsed>() {
+                    ApiError::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        format!("request took longer than the limit of {timeout_secs}s"),
+                    )
+                } else if e.is::<tower::load_shed::error::Overloaded>() {
+                    ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("{concurrency} requests already in progress; retry shortly"),
+                    )
+                    .with("limit", json!(concurrency))
+                } else {
+                    ApiError::internal(e)
+                }
+            },
+        ))
+        .load_shed()
+        .concurrency_limit(protection.concurrency)
+        .timeout(protection.timeout);
+    let routes = Router::new()
         .route("/health", get(health))
         .nest("/api", api)
         .fallback(not_found)
-        .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .with_state(state);
+    // The guard wraps the router as one service: `Router::layer` would give every route its own
+    // limit, and the concurrency limit is the daemon's, not a route's.
+    Router::new().fallback_service(guard.service(routes))
 }
 
 /// An error a client gets as JSON: `{"error": "...", "field": "..."}` with its status code.

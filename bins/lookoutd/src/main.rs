@@ -181,17 +181,23 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
     if let Err(e) = projector.catch_up(&store).await {
         tracing::error!(error = %e, "cannot apply stored events at start-up; retried with the next ingest");
     }
-    let app = http::router(http::AppState::new(
-        store.clone(),
-        boots,
-        stale,
-        projector,
-        ingest::IngestLimits {
-            max_body_bytes: config.server.max_body_bytes,
-            max_events: config.server.max_events_per_request,
+    let app = http::router(
+        http::AppState::new(
+            store.clone(),
+            boots,
+            stale,
+            projector,
+            ingest::IngestLimits {
+                max_body_bytes: config.server.max_body_bytes,
+                max_events: config.server.max_events_per_request,
+            },
+            settings.token.clone(),
+        ),
+        http::Protection {
+            timeout: config.server.request_timeout,
+            concurrency: config.server.concurrency_limit,
         },
-        settings.token.clone(),
-    ));
+    );
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
