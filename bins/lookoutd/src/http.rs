@@ -33,7 +33,7 @@ struct Inner {
     stale: Arc<StaleWatch>,
     projector: Arc<Projector>,
     limits: IngestLimits,
-    container_filter: tokio::sync::Mutex<()>,
+    writer: ingest::Writer,
     token: Option<String>,
     started_at: DateTime<Utc>,
     started: Instant,
@@ -50,12 +50,16 @@ impl AppState {
     ) -> Self {
         AppState {
             inner: Arc::new(Inner {
+                writer: {
+                    let wake = Arc::new(tokio::sync::Notify::new());
+                    ingest::spawn_projection(store.clone(), projector.clone(), wake.clone());
+                    ingest::Writer::start(store.clone(), wake)
+                },
                 store,
                 boots,
                 stale,
                 projector,
                 limits,
-                container_filter: tokio::sync::Mutex::new(()),
                 token,
                 started_at: Utc::now(),
                 started: Instant::now(),
@@ -73,17 +77,13 @@ impl AppState {
         &self.inner.boots
     }
 
-    pub(crate) fn projector(&self) -> &Projector {
-        &self.inner.projector
-    }
-
     pub(crate) fn limits(&self) -> IngestLimits {
         self.inner.limits
     }
 
-    /// Serialises the container_status noise filter (read last status, then append).
-    pub(crate) fn container_filter_lock(&self) -> &tokio::sync::Mutex<()> {
-        &self.inner.container_filter
+    /// The group-commit writer of ingest.
+    pub(crate) fn writer(&self) -> &ingest::Writer {
+        &self.inner.writer
     }
 }
 
@@ -321,6 +321,11 @@ async fn boot_fail(
 
 async fn stale_scan(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let s = &state.inner;
+    // Scan what the host has reported so far, including events not projected yet.
+    s.projector
+        .catch_up(&s.store)
+        .await
+        .map_err(ApiError::internal)?;
     let findings = s.stale.scan(&s.store).await.map_err(ApiError::internal)?;
     let messages: Vec<String> = findings.iter().map(|f| f.message()).collect();
     Ok(Json(json!({

@@ -14,7 +14,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use lookout_reconcile_core::vocabulary::{Decoded, decode};
-use lookout_store::NewEvent;
+use lookout_store::{Appended, NewEvent, Store};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -111,75 +111,10 @@ fn kind_of(v: &Value) -> &'static str {
 
 async fn store_events(state: &AppState, decoded: Vec<Decoded>) -> Result<Vec<i64>, ApiError> {
     let store = state.store();
-    let now = chrono::Utc::now();
-    // container_status noise filter: the last status per container, from the log and this batch.
-    let _filter = state.container_filter_lock().lock().await;
-    let mut last_status: HashMap<String, (Option<i64>, String)> = HashMap::new();
-    let mut slots: Vec<Result<usize, i64>> = Vec::with_capacity(decoded.len());
-    let mut to_store: Vec<(NewEvent, &Decoded)> = Vec::new();
-    for d in &decoded {
-        if d.kind == "container_status"
-            && let (Some(container), Some(status)) = (
-                d.subject.as_deref(),
-                d.payload.get("status").and_then(Value::as_str),
-            )
-        {
-            if !last_status.contains_key(container) {
-                let last = store
-                    .last_event_of("container_status", container)
-                    .await
-                    .map_err(ApiError::internal)?;
-                let entry = match last {
-                    Some(e) => (
-                        Some(e.seq),
-                        e.payload
-                            .get("status")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_owned(),
-                    ),
-                    None => (None, String::new()),
-                };
-                last_status.insert(container.to_owned(), entry);
-            }
-            let (seq, last) = &last_status[container];
-            if last == status {
-                match seq {
-                    Some(seq) => {
-                        slots.push(Err(*seq));
-                        continue;
-                    }
-                    None => {
-                        // Repeats an event of this very batch: point at it.
-                        let idx = to_store
-                            .iter()
-                            .rposition(|(e, _)| {
-                                e.kind == "container_status"
-                                    && e.subject.as_deref() == Some(container)
-                            })
-                            .expect("an earlier event of the batch");
-                        slots.push(Ok(idx));
-                        continue;
-                    }
-                }
-            }
-            last_status.insert(container.to_owned(), (None, status.to_owned()));
-        }
-        let mut e = NewEvent::new(d.kind, Value::Object(d.payload.clone())).at(d.at.unwrap_or(now));
-        e.subject = d.subject.clone();
-        e.idempotency_key = d.idempotency_key.clone();
-        slots.push(Ok(to_store.len()));
-        to_store.push((e, d));
-    }
-    let events: Vec<NewEvent> = to_store.iter().map(|(e, _)| e.clone()).collect();
-    let appended = store
-        .append_events_reporting(&events)
-        .await
-        .map_err(ApiError::internal)?;
-    drop(_filter);
+    let written = state.writer().write(decoded).await?;
 
     // Boot events drive the boot records as `lookout boot` does (once: a retried event is not new).
-    for ((_, d), a) in to_store.iter().zip(&appended) {
+    for (d, a) in &written.stored {
         if !a.new {
             continue;
         }
@@ -213,16 +148,201 @@ async fn store_events(state: &AppState, decoded: Vec<Decoded>) -> Result<Vec<i64
             tracing::error!(error = %e, seq = a.seq, "cannot apply a boot event to the boot records");
         }
     }
-    if let Err(e) = state.projector().catch_up(store).await {
-        tracing::error!(error = %e, "projection of new events failed; it is retried with the next request");
+    // Projection runs in its own task, woken by the writer; readers that need it current (the stale
+    // scan) catch up first.
+    Ok(written.seqs)
+}
+
+/// What the writer did with one request.
+struct Written {
+    /// The seq answering each event of the request, in order.
+    seqs: Vec<i64>,
+    /// The events this request had appended (not the filtered repeats), with their outcome.
+    stored: Vec<(Decoded, Appended)>,
+}
+
+struct Job {
+    decoded: Vec<Decoded>,
+    reply: tokio::sync::oneshot::Sender<Result<Written, String>>,
+}
+
+/// Group commit: one task appends every ingest request waiting at that moment in one store append
+/// (one statement and one fsync on SQLite), instead of one transaction per request. Requests are
+/// validated before they get here, so a bad one never joins a group; if the append fails, every
+/// request of the group gets the error and nothing of the group is stored.
+pub(crate) struct Writer {
+    jobs: tokio::sync::mpsc::Sender<Job>,
+}
+
+/// Applies new events to the tables in the background: after every group commit, and every few
+/// seconds in case a wake-up was missed.
+pub(crate) fn spawn_projection(
+    store: Store,
+    projector: std::sync::Arc<crate::projector::Projector>,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+) {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = projector.catch_up(&store).await {
+                tracing::error!(error = %e, "projection of new events failed; retried shortly");
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            }
+        }
+    });
+}
+
+/// Events per group at most: bounds one statement's size and one group's latency.
+const MAX_GROUP_EVENTS: usize = 20_000;
+
+impl Writer {
+    /// Starts the writer; `written` is notified after every group commit.
+    pub(crate) fn start(store: Store, written: std::sync::Arc<tokio::sync::Notify>) -> Writer {
+        let (jobs, mut rx) = tokio::sync::mpsc::channel::<Job>(1024);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut group = vec![first];
+                let mut n = group[0].decoded.len();
+                while n < MAX_GROUP_EVENTS {
+                    match rx.try_recv() {
+                        Ok(j) => {
+                            n += j.decoded.len();
+                            group.push(j);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                write_group(&store, group).await;
+                written.notify_one();
+            }
+        });
+        Writer { jobs }
     }
-    Ok(slots
-        .into_iter()
-        .map(|s| match s {
-            Ok(i) => appended[i].seq,
-            Err(seq) => seq,
-        })
-        .collect())
+
+    async fn write(&self, decoded: Vec<Decoded>) -> Result<Written, ApiError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Job { decoded, reply })
+            .await
+            .map_err(|_| ApiError::internal("the event writer has stopped"))?;
+        answer
+            .await
+            .map_err(|_| ApiError::internal("the event writer dropped a request"))?
+            .map_err(ApiError::internal)
+    }
+}
+
+/// Where each event of a request went: into the append (its index), or answered by a stored seq.
+enum Slot {
+    Appended(usize),
+    Existing(i64),
+}
+
+async fn write_group(store: &Store, group: Vec<Job>) {
+    let now = chrono::Utc::now();
+    // container_status noise filter: the last status per container, read from the log once per
+    // group (another daemon on the same PostgreSQL may have written since), then followed in order.
+    let mut last_status: HashMap<String, (Option<i64>, String)> = HashMap::new();
+    let mut events: Vec<NewEvent> = Vec::new();
+    let mut plans: Vec<Vec<Slot>> = Vec::with_capacity(group.len());
+    let mut failed: Option<String> = None;
+    for job in &group {
+        let mut slots = Vec::with_capacity(job.decoded.len());
+        for d in &job.decoded {
+            if d.kind == "container_status"
+                && let (Some(container), Some(status)) = (
+                    d.subject.as_deref(),
+                    d.payload.get("status").and_then(Value::as_str),
+                )
+            {
+                if !last_status.contains_key(container) {
+                    match store.last_event_of("container_status", container).await {
+                        Ok(last) => {
+                            let entry = match last {
+                                Some(e) => (
+                                    Some(e.seq),
+                                    e.payload
+                                        .get("status")
+                                        .and_then(Value::as_str)
+                                        .unwrap_or("")
+                                        .to_owned(),
+                                ),
+                                None => (None, String::new()),
+                            };
+                            last_status.insert(container.to_owned(), entry);
+                        }
+                        Err(e) => {
+                            failed = Some(e.to_string());
+                            break;
+                        }
+                    }
+                }
+                let (seq, last) = &last_status[container];
+                if last == status {
+                    let slot = match seq {
+                        Some(seq) => Slot::Existing(*seq),
+                        // Repeats an event of this group: point at it.
+                        None => Slot::Appended(
+                            events
+                                .iter()
+                                .rposition(|e| {
+                                    e.kind == "container_status"
+                                        && e.subject.as_deref() == Some(container)
+                                })
+                                .expect("an earlier event of the group"),
+                        ),
+                    };
+                    slots.push(slot);
+                    continue;
+                }
+                last_status.insert(container.to_owned(), (None, status.to_owned()));
+            }
+            let mut e =
+                NewEvent::new(d.kind, Value::Object(d.payload.clone())).at(d.at.unwrap_or(now));
+            e.subject = d.subject.clone();
+            e.idempotency_key = d.idempotency_key.clone();
+            slots.push(Slot::Appended(events.len()));
+            events.push(e);
+        }
+        plans.push(slots);
+    }
+    let appended = match failed {
+        Some(e) => Err(e),
+        None => store
+            .append_events_reporting(&events)
+            .await
+            .map_err(|e| e.to_string()),
+    };
+    for (job, slots) in group.into_iter().zip(plans) {
+        let answer = match &appended {
+            Err(e) => Err(e.clone()),
+            Ok(appended) => {
+                let seqs = slots
+                    .iter()
+                    .map(|s| match s {
+                        Slot::Appended(i) => appended[*i].seq,
+                        Slot::Existing(seq) => *seq,
+                    })
+                    .collect();
+                let mut stored = Vec::new();
+                for (d, s) in job.decoded.into_iter().zip(&slots) {
+                    // Only this request's own appends drive boot records (a repeat points elsewhere).
+                    if let Slot::Appended(i) = s
+                        && d.kind.starts_with("boot_")
+                        && !stored
+                            .iter()
+                            .any(|(_, a): &(Decoded, Appended)| a.seq == appended[*i].seq)
+                    {
+                        stored.push((d, appended[*i]));
+                    }
+                }
+                Ok(Written { seqs, stored })
+            }
+        };
+        let _ = job.reply.send(answer);
+    }
 }
 
 #[derive(Debug, Deserialize)]
