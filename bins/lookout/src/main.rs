@@ -271,6 +271,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     let client = Client::new(&cli.url)?;
     match cli.command {
         Command::Health(out) => health(&client, out).await,
+        Command::Status(out) => status(&client, out).await,
         Command::Boot(cmd) => boot(&client, cmd).await,
         Command::StaleScan(out) => stale_scan(&client, out).await,
         Command::Events(cmd) => events(&client, cmd).await,
@@ -301,6 +302,114 @@ fn command_name(c: &Command) -> &'static str {
         Command::StaleScan(_) => "stale-scan",
         Command::Config(_) => "config",
     }
+}
+
+/// The report as a person reads it; exit 0 pass, 1 warn, 2 fail.
+async fn status(client: &Client, out: Output) -> Result<u8, Failure> {
+    use std::io::IsTerminal;
+    let (code, body) = client.get_json("/status").await?;
+    if !code.is_success() {
+        let msg = body
+            .get("error")
+            .and_then(|e| e.as_str())
+            .unwrap_or("no detail");
+        return Err(Failure {
+            code: 3,
+            message: format!("lookoutd refused /status ({code}): {msg}"),
+        });
+    }
+    let verdict = body
+        .get("status")
+        .and_then(|v| v.as_str())
+        .unwrap_or("fail");
+    if out.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&body).unwrap_or_default()
+        );
+    } else {
+        let colour = std::io::stdout().is_terminal();
+        let paint = |v: &str, text: &str| -> String {
+            if !colour {
+                return text.to_owned();
+            }
+            let c = match v {
+                "pass" => "32",
+                "warn" => "33",
+                _ => "31",
+            };
+            format!("\x1b[1;{c}m{text}\x1b[0m")
+        };
+        println!("{}", paint(verdict, &verdict.to_uppercase()));
+        for r in body
+            .get("reasons")
+            .and_then(|r| r.as_array())
+            .into_iter()
+            .flatten()
+        {
+            println!("  - {}", r.as_str().unwrap_or_default());
+        }
+        println!();
+        let per = body
+            .get("section_status")
+            .and_then(|s| s.as_object())
+            .cloned()
+            .unwrap_or_default();
+        for (name, data) in body
+            .get("sections")
+            .and_then(|s| s.as_object())
+            .into_iter()
+            .flatten()
+        {
+            let v = per.get(name).and_then(|v| v.as_str()).unwrap_or("pass");
+            let summary = match data.get("error") {
+                Some(e) => format!("error: {}", e.as_str().unwrap_or_default()),
+                None => summarize(data),
+            };
+            println!("{:<15} {:<6} {summary}", name, paint(v, v));
+        }
+    }
+    Ok(match verdict {
+        "pass" => 0,
+        "warn" => 1,
+        _ => 2,
+    })
+}
+
+/// One line of a section: its scalar fields, `key=value`.
+fn summarize(data: &serde_json::Value) -> String {
+    let Some(obj) = data.as_object() else {
+        return data.to_string();
+    };
+    let mut parts = Vec::new();
+    for (k, v) in obj {
+        match v {
+            serde_json::Value::Object(inner) => {
+                let inner: Vec<String> = inner
+                    .iter()
+                    .filter(|(_, x)| !x.is_object() && !x.is_array() && !x.is_null())
+                    .map(|(ik, x)| {
+                        format!(
+                            "{ik}={}",
+                            x.as_str()
+                                .map(str::to_owned)
+                                .unwrap_or_else(|| x.to_string())
+                        )
+                    })
+                    .collect();
+                parts.push(format!("{k}({})", inner.join(" ")));
+            }
+            serde_json::Value::Null | serde_json::Value::Array(_) => {}
+            other => parts.push(format!(
+                "{k}={}",
+                other
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| other.to_string())
+            )),
+        }
+    }
+    parts.join("  ")
 }
 
 async fn health(client: &Client, out: Output) -> Result<u8, Failure> {

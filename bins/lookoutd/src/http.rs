@@ -34,6 +34,8 @@ struct Inner {
     projector: Arc<Projector>,
     limits: IngestLimits,
     writer: ingest::Writer,
+    collectors: Vec<Arc<dyn lookout_status_collect::Collector>>,
+    section_timeout: std::time::Duration,
     token: Option<String>,
     started_at: DateTime<Utc>,
     started: Instant,
@@ -47,6 +49,7 @@ impl AppState {
         projector: Arc<Projector>,
         limits: IngestLimits,
         token: Option<String>,
+        collectors: Vec<Arc<dyn lookout_status_collect::Collector>>,
     ) -> Self {
         AppState {
             inner: Arc::new(Inner {
@@ -61,6 +64,8 @@ impl AppState {
                 projector,
                 limits,
                 token,
+                collectors,
+                section_timeout: std::time::Duration::from_secs(2),
                 started_at: Utc::now(),
                 started: Instant::now(),
             }),
@@ -81,6 +86,14 @@ impl AppState {
         self.inner.limits
     }
 
+    pub(crate) fn collectors(&self) -> &[Arc<dyn lookout_status_collect::Collector>] {
+        &self.inner.collectors
+    }
+
+    pub(crate) fn section_timeout(&self) -> std::time::Duration {
+        self.inner.section_timeout
+    }
+
     /// The group-commit writer of ingest.
     pub(crate) fn writer(&self) -> &ingest::Writer {
         &self.inner.writer
@@ -94,6 +107,8 @@ impl AppState {
 pub(crate) struct Protection {
     pub(crate) timeout: std::time::Duration,
     pub(crate) concurrency: usize,
+    /// `/status` and `/` behind the bearer token too (`server.status_requires_token`).
+    pub(crate) status_requires_token: bool,
 }
 
 pub(crate) fn router(state: AppState, protection: Protection) -> Router {
@@ -137,8 +152,18 @@ pub(crate) fn router(state: AppState, protection: Protection) -> Router {
         .load_shed()
         .concurrency_limit(protection.concurrency)
         .timeout(protection.timeout);
+    let mut status = Router::new()
+        .route("/status", get(crate::status::status))
+        .route("/", get(crate::status::index));
+    if protection.status_requires_token {
+        status = status.route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ));
+    }
     let routes = Router::new()
         .route("/health", get(health))
+        .merge(status)
         .nest("/api", api)
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(max_body))

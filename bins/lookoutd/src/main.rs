@@ -10,6 +10,7 @@ mod ingest;
 mod projector;
 mod stale;
 mod startup;
+mod status;
 mod wiring;
 
 use std::process::ExitCode;
@@ -192,10 +193,12 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
                 max_events: config.server.max_events_per_request,
             },
             settings.token.clone(),
+            status::collectors(&store, &config, stale_processing),
         ),
         http::Protection {
             timeout: config.server.request_timeout,
             concurrency: config.server.concurrency_limit,
+            status_requires_token: config.server.status_requires_token,
         },
     );
     let served = axum::serve(listener, app)

@@ -1,8 +1,247 @@
-//! # lookout-status-collect — every subsystem's health in one report (not built yet)
+//! # lookout-status-collect — every subsystem's health in one report
 //!
-//! This crate will own `StatusDeps` (what only the host knows) and one collector per section of the
-//! status report (service, deploy, channels, gateway, queue, repos/worktrees, messages, tasks,
-//! host_jobs, groups, watchdog, boot), run concurrently, each with its own timeout, plus the overall
-//! `pass` / `warn` / `fail` verdict.
+//! [`collect_status`] runs one [`Collector`] per section concurrently, each under its own timeout; a
+//! section that errs or times out carries `{"error": …, "elapsed_ms": …}` and the others still
+//! report. Each collector returns its data and its [`Finding`]s; the report's verdict is the worst
+//! finding (`pass` when there is none), with every finding's reason, so a person or a script reads
+//! the state first and the data second.
 //!
-//! It is **not** allowed to let one failing section fail the whole report.
+//! What only the host knows comes through [`StatusDeps`]; the store-backed sections are in
+//! [`sections`]. (Git repositories and worktrees, containers and the gateway's health endpoint come
+//! next, behind their own traits.)
+//!
+//! Verdict rules and thresholds (see each collector):
+//! - a section that errs or times out: **warn** ("section X unavailable: …");
+//! - `service`: shutting down: **warn**;
+//! - `channels`: disconnected for less than `channel_down`: **warn**; longer: **fail**;
+//! - `messages`: deliveries pending longer than `delivery_pending`: **warn**; messages in flight
+//!   longer than `stale_processing` (an interrupted run): **warn**;
+//! - `boot`: a service whose latest start failed: **fail**;
+//! - `notifications`: dead letters: **warn**.
+//!
+//! It is **not** allowed to let one section fail the whole report.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use lookout_status_collect::{collect_status, Collected, Collector, Finding, Verdict};
+//!
+//! struct Fine;
+//! #[async_trait::async_trait]
+//! impl Collector for Fine {
+//!     fn name(&self) -> &'static str { "fine" }
+//!     async fn collect(&self) -> Result<Collected, String> {
+//!         Ok(Collected::new(serde_json::json!({"ok": true}))
+//!             .with(Finding::warn("something to look at")))
+//!     }
+//! }
+//! let report = collect_status(&[Arc::new(Fine) as Arc<dyn Collector>], Duration::from_secs(2), None).await;
+//! assert_eq!(report.status, Verdict::Warn);
+//! assert_eq!(report.reasons, vec!["something to look at".to_string()]);
+//! # });
+//! ```
+
+pub mod sections;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use serde::Serialize;
+
+/// The overall state, worst first in severity: `pass` < `warn` < `fail`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// All is well.
+    Pass,
+    /// Something needs a look.
+    Warn,
+    /// Something is broken.
+    Fail,
+}
+
+/// One thing a collector found, with its weight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// `warn` or `fail`.
+    pub level: Verdict,
+    /// What a person reads ("channel slack disconnected for 3m").
+    pub reason: String,
+}
+
+impl Finding {
+    /// A warning.
+    pub fn warn(reason: impl Into<String>) -> Self {
+        Finding {
+            level: Verdict::Warn,
+            reason: reason.into(),
+        }
+    }
+
+    /// A failure.
+    pub fn fail(reason: impl Into<String>) -> Self {
+        Finding {
+            level: Verdict::Fail,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// What a collector returns: its section's data and its findings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Collected {
+    /// The section as JSON.
+    pub data: serde_json::Value,
+    /// What it found.
+    pub findings: Vec<Finding>,
+}
+
+impl Collected {
+    /// Data with no finding.
+    pub fn new(data: serde_json::Value) -> Self {
+        Collected {
+            data,
+            findings: Vec::new(),
+        }
+    }
+
+    /// Adds a finding.
+    pub fn with(mut self, f: Finding) -> Self {
+        self.findings.push(f);
+        self
+    }
+}
+
+/// One section of the report.
+#[async_trait::async_trait]
+pub trait Collector: Send + Sync {
+    /// The section's name (`service`, `messages`, …).
+    fn name(&self) -> &'static str;
+    /// Gathers the section; an error becomes the section's `error`.
+    async fn collect(&self) -> Result<Collected, String>;
+}
+
+/// What only the host knows, in memory. A host implements what it has; the defaults say "not
+/// reported".
+#[async_trait::async_trait]
+pub trait StatusDeps: Send + Sync {
+    /// Whether the host is shutting down.
+    async fn is_shutting_down(&self) -> bool {
+        false
+    }
+    /// Each channel and whether it is connected, with when that state began when known.
+    async fn channels(&self) -> Result<BTreeMap<String, ChannelState>, String> {
+        Ok(BTreeMap::new())
+    }
+}
+
+/// A channel's connection state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChannelState {
+    /// Connected to its upstream service?
+    pub connected: bool,
+    /// Since when, if known.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Why it disconnected, if said.
+    pub reason: Option<String>,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusReport {
+    /// The verdict: the worst finding of every section.
+    pub status: Verdict,
+    /// Every finding's reason, worst first.
+    pub reasons: Vec<String>,
+    /// When the report was made.
+    pub generated_at: chrono::DateTime<chrono::Utc>,
+    /// How long it took.
+    pub elapsed_ms: u64,
+    /// Each section by name: its data, or `{"error", "elapsed_ms"}`.
+    pub sections: BTreeMap<String, serde_json::Value>,
+    /// Each section's own verdict (its worst finding; `warn` when it erred).
+    pub section_status: BTreeMap<String, Verdict>,
+}
+
+/// Runs the collectors concurrently, each under `timeout`; `only` restricts the sections.
+pub async fn collect_status(
+    collectors: &[Arc<dyn Collector>],
+    timeout: Duration,
+    only: Option<&[String]>,
+) -> StatusReport {
+    let started = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for c in collectors {
+        if only.is_some_and(|o| !o.iter().any(|n| n == c.name())) {
+            continue;
+        }
+        let c = c.clone();
+        set.spawn(async move {
+            let t = Instant::now();
+            let r = tokio::time::timeout(timeout, c.collect()).await;
+            let elapsed_ms = t.elapsed().as_millis() as u64;
+            let r = match r {
+                Ok(r) => r,
+                Err(_) => Err(format!("timed out after {} ms", timeout.as_millis())),
+            };
+            (c.name(), r, elapsed_ms)
+        });
+    }
+    let mut sections = BTreeMap::new();
+    let mut section_status = BTreeMap::new();
+    let mut findings: Vec<Finding> = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        let (name, result, elapsed_ms) = match joined {
+            Ok(x) => x,
+            // A collector that panicked: its section is lost, the report is not.
+            Err(e) => ("unknown", Err(format!("collector panicked: {e}")), 0),
+        };
+        match result {
+            Ok(c) => {
+                let worst = c
+                    .findings
+                    .iter()
+                    .map(|f| f.level)
+                    .max()
+                    .unwrap_or(Verdict::Pass);
+                section_status.insert(name.to_owned(), worst);
+                sections.insert(name.to_owned(), c.data);
+                findings.extend(c.findings);
+            }
+            Err(error) => {
+                section_status.insert(name.to_owned(), Verdict::Warn);
+                findings.push(Finding::warn(format!(
+                    "section {name} unavailable: {error}"
+                )));
+                sections.insert(
+                    name.to_owned(),
+                    serde_json::json!({"error": error, "elapsed_ms": elapsed_ms}),
+                );
+            }
+        }
+    }
+    findings.sort_by(|a, b| b.level.cmp(&a.level).then_with(|| a.reason.cmp(&b.reason)));
+    StatusReport {
+        status: findings.first().map(|f| f.level).unwrap_or(Verdict::Pass),
+        reasons: findings.into_iter().map(|f| f.reason).collect(),
+        generated_at: chrono::Utc::now(),
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        sections,
+        section_status,
+    }
+}
+
+/// "3m", "2h 5m": how people read ages.
+pub fn human_age(d: chrono::Duration) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}

@@ -98,3 +98,13 @@ impl Store {
             .collect())
     }
 }
+
+impl Store {
+    /// Every service with a recorded start, by name.
+    pub async fn boot_services(&self) -> Result<Vec<String>> {
+        on_pool!(self, p => sqlx::query_scalar("SELECT DISTINCT service FROM boot_attempts ORDER BY service")
+            .fetch_all(p)
+            .await)
+        .context("listing services with boot records")
+    }
+}

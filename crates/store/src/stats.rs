@@ -130,3 +130,45 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// The latest event of each subject among events of `kinds` (e.g. the current state of every
+    /// channel from `channel_connected` / `channel_disconnected`), ordered by subject.
+    pub async fn latest_by_subject(&self, kinds: &[&str]) -> Result<Vec<crate::StoredEvent>> {
+        let kinds: Vec<String> = kinds.iter().map(|k| (*k).to_owned()).collect();
+        let seqs: Vec<i64> = match &self.pool {
+            crate::Pool::Sqlite(p) => {
+                sqlx::query_scalar(
+                    "SELECT MAX(seq) FROM events WHERE kind IN (SELECT value FROM json_each($1)) \
+                     AND subject IS NOT NULL GROUP BY subject",
+                )
+                .bind(serde_json::to_string(&kinds).expect("strings serialise"))
+                .fetch_all(p)
+                .await
+            }
+            crate::Pool::Postgres(p) => {
+                sqlx::query_scalar(
+                    "SELECT MAX(seq) FROM events WHERE kind = ANY($1) AND subject IS NOT NULL GROUP BY subject",
+                )
+                .bind(&kinds)
+                .fetch_all(p)
+                .await
+            }
+        }
+        .context("finding the latest event per subject")?;
+        let mut out = Vec::with_capacity(seqs.len());
+        for seq in seqs {
+            out.extend(self.events_after(seq - 1, 1).await?);
+        }
+        out.sort_by(|a, b| a.subject.cmp(&b.subject));
+        Ok(out)
+    }
+
+    /// Notifications given up on (dead letters).
+    pub async fn dead_notification_count(&self) -> Result<i64> {
+        on_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM notifications WHERE status = 'dead'")
+            .fetch_one(p)
+            .await)
+        .context("counting dead letters")
+    }
+}

@@ -1,0 +1,192 @@
+//! `GET /status`: the sections lookoutd can collect today, and the page a person reads.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::response::{Html, IntoResponse, Response};
+use lookout_status_collect::sections::{
+    BootSection, ChannelsSection, MessagesSection, NotificationsSection, ServiceSection,
+};
+use lookout_status_collect::{
+    ChannelState, Collector, StatusDeps, StatusReport, Verdict, collect_status,
+};
+use lookout_store::Store;
+use serde::Deserialize;
+
+use crate::http::{ApiError, AppState};
+
+/// What the host reports through its events: channel state from the latest `channel_connected` /
+/// `channel_disconnected` of each channel.
+pub(crate) struct EventDeps {
+    pub(crate) store: Store,
+}
+
+#[async_trait::async_trait]
+impl StatusDeps for EventDeps {
+    async fn channels(&self) -> Result<BTreeMap<String, ChannelState>, String> {
+        let latest = self
+            .store
+            .latest_by_subject(&["channel_connected", "channel_disconnected"])
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(latest
+            .into_iter()
+            .filter_map(|e| {
+                let name = e.subject.clone()?;
+                Some((
+                    name,
+                    ChannelState {
+                        connected: e.kind == "channel_connected",
+                        since: Some(e.at),
+                        reason: e.payload.get("reason").map(|r| {
+                            r.as_str()
+                                .map(str::to_owned)
+                                .unwrap_or_else(|| r.to_string())
+                        }),
+                    },
+                ))
+            })
+            .collect())
+    }
+}
+
+/// The collectors of this daemon.
+pub(crate) fn collectors(
+    store: &Store,
+    config: &lookout_config::Config,
+    stale_processing: std::time::Duration,
+) -> Vec<Arc<dyn Collector>> {
+    let deps: Arc<dyn StatusDeps> = Arc::new(EventDeps {
+        store: store.clone(),
+    });
+    vec![
+        Arc::new(ServiceSection {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            started_at: chrono::Utc::now(),
+            deps: deps.clone(),
+        }),
+        Arc::new(ChannelsSection {
+            deps,
+            channel_down: config.thresholds.channel_down,
+        }),
+        Arc::new(MessagesSection {
+            store: store.clone(),
+            delivery_pending: config.thresholds.delivery_pending,
+            stale_processing,
+        }),
+        Arc::new(BootSection {
+            store: store.clone(),
+            services: None,
+        }),
+        Arc::new(NotificationsSection {
+            store: store.clone(),
+        }),
+    ]
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StatusQuery {
+    sections: Option<String>,
+    format: Option<String>,
+}
+
+pub(crate) async fn status(
+    State(state): State<AppState>,
+    q: Result<Query<StatusQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) =
+        q.map_err(|e| ApiError::new(axum::http::StatusCode::BAD_REQUEST, e.body_text()))?;
+    let only: Option<Vec<String>> = q.sections.map(|s| {
+        s.split(',')
+            .map(|x| x.trim().to_owned())
+            .filter(|x| !x.is_empty())
+            .collect()
+    });
+    if let Some(only) = &only {
+        let known: Vec<&str> = state.collectors().iter().map(|c| c.name()).collect();
+        if let Some(bad) = only.iter().find(|s| !known.contains(&s.as_str())) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                format!("unknown section `{bad}`; sections: {}", known.join(", ")),
+            )
+            .with("field", serde_json::json!("sections")));
+        }
+    }
+    let report = collect_status(state.collectors(), state.section_timeout(), only.as_deref()).await;
+    Ok(match q.format.as_deref() {
+        None | Some("json") => Json(report).into_response(),
+        Some("html") => Html(page(&report)).into_response(),
+        Some(other) => {
+            return Err(ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                format!("unknown format `{other}`; use json or html"),
+            )
+            .with("field", serde_json::json!("format")));
+        }
+    })
+}
+
+/// `/`: the page.
+pub(crate) async fn index(State(state): State<AppState>) -> Response {
+    let report = collect_status(state.collectors(), state.section_timeout(), None).await;
+    Html(page(&report)).into_response()
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn colour(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "#1a7f37",
+        Verdict::Warn => "#9a6700",
+        Verdict::Fail => "#cf222e",
+    }
+}
+
+/// A plain page: the verdict and its reasons first, then each section, red/amber/green.
+fn page(r: &StatusReport) -> String {
+    let verdict = serde_json::to_value(r.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let mut html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Lookout: {v}</title>\
+         <meta http-equiv=\"refresh\" content=\"30\">\
+         <style>body{{font:15px system-ui,sans-serif;margin:2em;max-width:60em}}\
+         .verdict{{font-size:2em;font-weight:700;color:#fff;padding:.3em .6em;border-radius:.3em;display:inline-block}}\
+         section{{border-left:6px solid;padding:.2em 1em;margin:1em 0}}pre{{white-space:pre-wrap;margin:0}}</style></head><body>\
+         <div class=\"verdict\" style=\"background:{c}\">{V}</div>",
+        v = esc(&verdict),
+        V = esc(&verdict.to_uppercase()),
+        c = colour(r.status),
+    );
+    if !r.reasons.is_empty() {
+        html.push_str("<ul>");
+        for reason in &r.reasons {
+            html.push_str(&format!("<li>{}</li>", esc(reason)));
+        }
+        html.push_str("</ul>");
+    }
+    html.push_str(&format!(
+        "<p>generated {} in {} ms</p>",
+        esc(&r.generated_at.to_rfc3339()),
+        r.elapsed_ms
+    ));
+    for (name, data) in &r.sections {
+        let c = colour(r.section_status.get(name).copied().unwrap_or(Verdict::Pass));
+        html.push_str(&format!(
+            "<section style=\"border-color:{c}\"><h3>{}</h3><pre>{}</pre></section>",
+            esc(name),
+            esc(&serde_json::to_string_pretty(data).unwrap_or_default())
+        ));
+    }
+    html.push_str("</body></html>");
+    html
+}

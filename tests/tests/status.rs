@@ -1,0 +1,138 @@
+//! `GET /status`, the page, and `lookout status` on a real lookoutd.
+
+use lookout_e2e::{Daemon, run};
+use serde_json::{Value, json};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn get(url: &str) -> (u16, String) {
+    let r = reqwest::get(url).await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[test]
+fn status_reports_every_section_with_a_verdict_and_the_cli_exits_by_it() {
+    let d = Daemon::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let (s, body) = get(&format!("{}/status", d.url)).await;
+        assert_eq!(s, 200);
+        let r: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(r["status"], "pass", "{r}");
+        for section in ["service", "channels", "messages", "boot", "notifications"] {
+            assert!(
+                r["sections"].get(section).is_some(),
+                "{section} missing: {r}"
+            );
+        }
+        assert_eq!(r["sections"]["boot"]["lookoutd"]["latest"], "ready");
+    });
+    let out = run("lookout", &["--url", d.url.as_str(), "status"], tmp.path());
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("PASS"));
+
+    // A channel down for 5 minutes (limit 2m) and a delivery pending for 10 (limit 5m).
+    rt().block_on(async {
+        let ago = |m: i64| (chrono::Utc::now() - chrono::Duration::minutes(m)).to_rfc3339();
+        let events = json!([
+            {"kind": "channel_connected", "channel": "whatsapp"},
+            {"kind": "channel_disconnected", "channel": "slack", "reason": "socket closed", "at": ago(5)},
+            {"kind": "delivery_queued", "delivery_id": "d1", "chat_jid": "c1", "at": ago(10)},
+        ]);
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/events", d.url))
+            .json(&events)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        // The projector applies the delivery in the background.
+        let mut report = Value::Null;
+        for _ in 0..100 {
+            let (_, body) = get(&format!("{}/status", d.url)).await;
+            report = serde_json::from_str(&body).unwrap();
+            if report["reasons"].as_array().unwrap().len() == 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(report["status"], "fail", "{report}");
+        assert_eq!(
+            report["reasons"],
+            json!(["channel slack disconnected for 5m", "1 deliveries pending for more than 5m"])
+        );
+        assert_eq!(report["section_status"]["channels"], "fail");
+        assert_eq!(report["section_status"]["messages"], "warn");
+        assert_eq!(report["sections"]["channels"]["slack"]["reason"], "socket closed");
+        assert_eq!(report["sections"]["channels"]["whatsapp"]["connected"], true);
+
+        let (_, body) = get(&format!("{}/status?sections=messages", d.url)).await;
+        let only: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(only["sections"].as_object().unwrap().len(), 1);
+        assert_eq!(only["status"], "warn");
+        let (s, body) = get(&format!("{}/status?sections=messages,repoz", d.url)).await;
+        assert_eq!(s, 400);
+        let e: Value = serde_json::from_str(&body).unwrap();
+        assert!(e["error"].as_str().unwrap().starts_with("unknown section `repoz`; sections:"));
+        assert_eq!(e["field"], "sections");
+
+        for url in [format!("{}/status?format=html", d.url), format!("{}/", d.url)] {
+            let (s, html) = get(&url).await;
+            assert_eq!(s, 200);
+            assert!(html.contains(">FAIL</div>"), "{html}");
+            assert!(html.contains("<li>channel slack disconnected for 5m</li>"));
+        }
+    });
+    let out = run("lookout", &["--url", d.url.as_str(), "status"], tmp.path());
+    assert_eq!(out.status.code(), Some(2), "fail exits 2");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("FAIL\n  - channel slack disconnected for 5m\n"),
+        "{text}"
+    );
+    let out = run(
+        "lookout",
+        &["--url", d.url.as_str(), "status", "--json"],
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "fail");
+}
+
+#[test]
+fn status_can_be_put_behind_the_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("lookout.toml");
+    std::fs::write(&file, "[server]\nstatus_requires_token = true\n").unwrap();
+    let d = Daemon::start_opts(
+        None,
+        &["--config", file.to_str().unwrap()],
+        &[("LOOKOUT_TOKEN", "t0k")],
+    );
+    rt().block_on(async {
+        assert_eq!(get(&format!("{}/status", d.url)).await.0, 401);
+        assert_eq!(
+            get(&format!("{}/health", d.url)).await.0,
+            200,
+            "/health stays open"
+        );
+    });
+    let out = lookout_e2e::run_env(
+        "lookout",
+        &["--url", d.url.as_str(), "status"],
+        tmp.path(),
+        &[("LOOKOUT_TOKEN", "t0k")],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
