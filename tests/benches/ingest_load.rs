@@ -82,9 +82,9 @@ fn main() {
                 lat
             }));
         }
-        // /health meanwhile, every 100 ms.
-        let health = {
-            let (http, stop, url) = (http.clone(), stop.clone(), format!("{}/health", d.url));
+        // /health and /status meanwhile, every 100 ms each.
+        let sample = |path: &str| {
+            let (http, stop, url) = (http.clone(), stop.clone(), format!("{}{path}", d.url));
             tokio::spawn(async move {
                 let mut lat = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
@@ -97,6 +97,8 @@ fn main() {
                 lat
             })
         };
+        let health = sample("/health");
+        let status = sample("/status");
         tokio::time::sleep(Duration::from_secs(secs)).await;
         stop.store(true, Ordering::Relaxed);
         let mut lat = Vec::new();
@@ -105,6 +107,8 @@ fn main() {
         }
         let wall = t0.elapsed().as_secs_f64();
         let mut hl = health.await.unwrap();
+        let mut sl = status.await.unwrap();
+        sl.sort();
         lat.sort();
         hl.sort();
         let acked = acked.load(Ordering::Relaxed);
@@ -127,7 +131,8 @@ fn main() {
             "ingest load: {clients} clients × batches of {batch} for {wall:.1} s (SQLite, synchronous=FULL)\n\
              requests {} | errors {} | events acknowledged {acked} | stored {stored} | lost {}\n\
              throughput {:.0} events/s | request latency median {:.1} ms, p99 {:.1} ms, max {:.1} ms\n\
-             /health meanwhile: {} samples, median {:.1} ms, p99 {:.1} ms",
+             /health meanwhile: {} samples, median {:.1} ms, p99 {:.1} ms\n\
+             /status meanwhile: {} samples, median {:.1} ms, p99 {:.1} ms",
             lat.len(),
             errors.load(Ordering::Relaxed),
             acked.saturating_sub(stored),
@@ -138,6 +143,9 @@ fn main() {
             hl.len(),
             pct(&hl, 0.5),
             pct(&hl, 0.99),
+            sl.len(),
+            pct(&sl, 0.5),
+            pct(&sl, 0.99),
         );
         assert_eq!(acked, stored, "every acknowledged event is in the log");
     });
