@@ -272,6 +272,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Health(out) => health(&client, out).await,
         Command::Status(out) => status(&client, out).await,
+        Command::Doctor(out) => doctor(&client, out).await,
         Command::Boot(cmd) => boot(&client, cmd).await,
         Command::StaleScan(out) => stale_scan(&client, out).await,
         Command::Events(cmd) => events(&client, cmd).await,
@@ -302,6 +303,70 @@ fn command_name(c: &Command) -> &'static str {
         Command::StaleScan(_) => "stale-scan",
         Command::Config(_) => "config",
     }
+}
+
+/// Every check of the daemon's configuration with a suggested fix; exit 1 when any fails. A daemon
+/// that cannot be reached is itself the first failed check.
+async fn doctor(client: &Client, out: Output) -> Result<u8, Failure> {
+    let (code, body) = match client.get_json("/api/doctor").await {
+        Ok(x) => x,
+        Err(f) if f.code == 3 => {
+            if out.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"ok": false, "failed": 1, "checks": [{"name": "daemon", "status": "fail", "detail": f.message, "fix": "start lookoutd (README: cargo run --release -p lookoutd), or point --url / LOOKOUT_URL at it"}]})
+                );
+            } else {
+                println!(
+                    "✖ daemon — {}\n    fix: start lookoutd (README: cargo run --release -p lookoutd), or point --url / LOOKOUT_URL at it",
+                    f.message
+                );
+            }
+            return Ok(1);
+        }
+        Err(f) => return Err(f),
+    };
+    if !code.is_success() {
+        let msg = body
+            .get("error")
+            .and_then(|e| e.as_str())
+            .unwrap_or("no detail");
+        return Err(Failure {
+            code: 1,
+            message: format!("lookoutd refused /api/doctor ({code}): {msg}"),
+        });
+    }
+    if out.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&body).unwrap_or_default()
+        );
+    } else {
+        for c in body
+            .get("checks")
+            .and_then(|c| c.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let s = |k: &str| c.get(k).and_then(|v| v.as_str()).unwrap_or("");
+            let mark = match s("status") {
+                "ok" => "✔",
+                "warn" => "!",
+                _ => "✖",
+            };
+            println!("{mark} {} — {}", s("name"), s("detail"));
+            if !s("fix").is_empty() {
+                println!("    fix: {}", s("fix"));
+            }
+        }
+    }
+    Ok(
+        if body.get("ok").and_then(|v| v.as_bool()).unwrap_or(false) {
+            0
+        } else {
+            1
+        },
+    )
 }
 
 /// The report as a person reads it; exit 0 pass, 1 warn, 2 fail.

@@ -36,21 +36,37 @@ struct Inner {
     writer: ingest::Writer,
     collectors: Vec<Arc<dyn lookout_status_collect::Collector>>,
     section_timeout: std::time::Duration,
+    running: Arc<Running>,
     token: Option<String>,
     started_at: DateTime<Utc>,
     started: Instant,
 }
 
+/// What the daemon hands the HTTP layer.
+pub(crate) struct Parts {
+    pub(crate) store: Store,
+    pub(crate) boots: SharedBoots,
+    pub(crate) stale: Arc<StaleWatch>,
+    pub(crate) projector: Arc<Projector>,
+    pub(crate) limits: IngestLimits,
+    pub(crate) token: Option<String>,
+    pub(crate) collectors: Vec<Arc<dyn lookout_status_collect::Collector>>,
+    pub(crate) running: Arc<Running>,
+}
+
 impl AppState {
-    pub(crate) fn new(
-        store: Store,
-        boots: SharedBoots,
-        stale: Arc<StaleWatch>,
-        projector: Arc<Projector>,
-        limits: IngestLimits,
-        token: Option<String>,
-        collectors: Vec<Arc<dyn lookout_status_collect::Collector>>,
-    ) -> Self {
+    /// Starts the ingest writer and the projection task, and holds everything the handlers reach.
+    pub(crate) fn new(p: Parts) -> Self {
+        let Parts {
+            store,
+            boots,
+            stale,
+            projector,
+            limits,
+            token,
+            collectors,
+            running,
+        } = p;
         AppState {
             inner: Arc::new(Inner {
                 writer: {
@@ -66,6 +82,7 @@ impl AppState {
                 token,
                 collectors,
                 section_timeout: std::time::Duration::from_secs(2),
+                running,
                 started_at: Utc::now(),
                 started: Instant::now(),
             }),
@@ -111,6 +128,13 @@ pub(crate) struct Protection {
     pub(crate) status_requires_token: bool,
 }
 
+/// The configuration in force (replaced by a SIGHUP reload), where it came from, and the state dir.
+pub(crate) struct Running {
+    pub(crate) config: std::sync::RwLock<lookout_config::Config>,
+    pub(crate) config_path: Option<std::path::PathBuf>,
+    pub(crate) state_dir: std::path::PathBuf,
+}
+
 pub(crate) fn router(state: AppState, protection: Protection) -> Router {
     let max_body = state.inner.limits.max_body_bytes;
     let api = Router::new()
@@ -124,6 +148,7 @@ pub(crate) fn router(state: AppState, protection: Protection) -> Router {
         .route("/boot/ready", post(boot_ready))
         .route("/boot/fail", post(boot_fail))
         .route("/stale-scan", post(stale_scan))
+        .route("/doctor", get(doctor))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_token,
@@ -358,6 +383,25 @@ async fn stale_scan(State(state): State<AppState>) -> Result<impl IntoResponse, 
         "findings": findings,
         "messages": messages,
     })))
+}
+
+async fn doctor(State(state): State<AppState>) -> impl IntoResponse {
+    let s = &state.inner;
+    let config = s
+        .running
+        .config
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let checks = crate::doctor::run(crate::doctor::DoctorInput {
+        config: &config,
+        config_path: s.running.config_path.as_deref(),
+        state_dir: &s.running.state_dir,
+        store: &s.store,
+    })
+    .await;
+    let failed = checks.iter().filter(|c| c.status == "fail").count();
+    Json(json!({"ok": failed == 0, "failed": failed, "checks": checks}))
 }
 
 async fn not_found(uri: Uri) -> impl IntoResponse {

@@ -5,6 +5,7 @@
 
 mod alerts;
 mod boot;
+mod doctor;
 mod http;
 mod ingest;
 mod projector;
@@ -168,10 +169,15 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
     let boots = std::sync::Arc::new(boot::Boots::new(book, per_service, outbox.clone()));
     let stale = std::sync::Arc::new(stale::StaleWatch::new(stale_processing, outbox.clone()));
     tokio::spawn(stale.clone().run(store.clone(), stale_scan_interval));
+    let running = std::sync::Arc::new(http::Running {
+        config: std::sync::RwLock::new(config.clone()),
+        config_path: args.config.clone(),
+        state_dir: state_dir.clone(),
+    });
     if let Some(path) = args.config.clone() {
         tokio::spawn(reload_on_sighup(
             path,
-            config.clone(),
+            running.clone(),
             args.stale_processing.is_some(),
             outbox.clone(),
             stale.clone(),
@@ -183,18 +189,19 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
         tracing::error!(error = %e, "cannot apply stored events at start-up; retried with the next ingest");
     }
     let app = http::router(
-        http::AppState::new(
-            store.clone(),
+        http::AppState::new(http::Parts {
+            store: store.clone(),
             boots,
             stale,
             projector,
-            ingest::IngestLimits {
+            limits: ingest::IngestLimits {
                 max_body_bytes: config.server.max_body_bytes,
                 max_events: config.server.max_events_per_request,
             },
-            settings.token.clone(),
-            status::collectors(&store, &config, stale_processing),
-        ),
+            token: settings.token.clone(),
+            collectors: status::collectors(&store, &config, stale_processing),
+            running: running.clone(),
+        }),
         http::Protection {
             timeout: config.server.request_timeout,
             concurrency: config.server.concurrency_limit,
@@ -242,7 +249,7 @@ async fn own_boot(
 /// whose change needs a restart (bind, store, token, limits).
 async fn reload_on_sighup(
     path: std::path::PathBuf,
-    mut running: lookout_config::Config,
+    shared: std::sync::Arc<http::Running>,
     stale_flag_set: bool,
     outbox: std::sync::Arc<lookout_notify::Outbox>,
     stale: std::sync::Arc<stale::StaleWatch>,
@@ -274,6 +281,11 @@ async fn reload_on_sighup(
         if !stale_flag_set {
             stale.set_threshold(new.thresholds.stale_processing);
         }
+        let running = shared
+            .config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let mut needs_restart = Vec::new();
         if format!("{:?}", new.server) != format!("{:?}", running.server) {
             needs_restart.push("server");
@@ -290,7 +302,7 @@ async fn reload_on_sighup(
             needs_restart = ?needs_restart,
             "configuration reloaded"
         );
-        running = new;
+        *shared.config.write().unwrap_or_else(|p| p.into_inner()) = new;
     }
 }
 

@@ -172,3 +172,13 @@ impl Store {
         .context("counting dead letters")
     }
 }
+
+impl Store {
+    /// How many of the embedded migrations this database has applied (for `lookout doctor`).
+    pub async fn applied_migrations(&self) -> Result<i64> {
+        on_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+            .fetch_one(p)
+            .await)
+        .context("counting applied migrations")
+    }
+}

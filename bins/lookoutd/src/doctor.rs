@@ -1,0 +1,236 @@
+//! `GET /api/doctor`: every check the running configuration implies, each with a fix a person can
+//! apply. Checks only look; none sends a notification or changes anything.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lookout_config::{Config, SinkKind, WatchKind};
+use lookout_store::Store;
+use serde::Serialize;
+
+/// One check's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Check {
+    pub(crate) name: String,
+    /// `ok`, `warn` or `fail`.
+    pub(crate) status: &'static str,
+    pub(crate) detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) fix: Option<String>,
+}
+
+fn ok(name: impl Into<String>, detail: impl Into<String>) -> Check {
+    Check {
+        name: name.into(),
+        status: "ok",
+        detail: detail.into(),
+        fix: None,
+    }
+}
+
+fn bad(
+    status: &'static str,
+    name: impl Into<String>,
+    detail: impl Into<String>,
+    fix: impl Into<String>,
+) -> Check {
+    Check {
+        name: name.into(),
+        status,
+        detail: detail.into(),
+        fix: Some(fix.into()),
+    }
+}
+
+/// What the checks need.
+pub(crate) struct DoctorInput<'a> {
+    pub(crate) config: &'a Config,
+    pub(crate) config_path: Option<&'a Path>,
+    pub(crate) state_dir: &'a Path,
+    pub(crate) store: &'a Store,
+}
+
+pub(crate) async fn run(input: DoctorInput<'_>) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let c = input.config;
+    checks.push(match input.config_path {
+        Some(p) => match lookout_config::load(p) {
+            Ok(_) => ok("config", format!("{} is valid", p.display())),
+            Err(e) => bad("fail", "config", e.to_string(), "fix the key named, then `kill -HUP` lookoutd (the running configuration stays until then)"),
+        },
+        None => ok("config", "no file: every key has its default (docs/configuration.md)"),
+    });
+    checks.push(match input.store.ping().await {
+        Ok(()) => match migrated(input.store).await {
+            Ok((applied, embedded)) if applied >= embedded => ok(
+                "store",
+                format!(
+                    "{} reachable, {applied} migrations applied",
+                    input.store.display_url()
+                ),
+            ),
+            Ok((applied, embedded)) => bad(
+                "fail",
+                "store",
+                format!("{applied} of {embedded} migrations applied"),
+                "restart lookoutd: it applies the missing migrations at start",
+            ),
+            Err(e) => bad(
+                "warn",
+                "store",
+                format!("reachable; migrations unknown: {e}"),
+                "check the database user may read _sqlx_migrations",
+            ),
+        },
+        Err(e) => bad(
+            "fail",
+            "store",
+            e.to_string(),
+            "check store.url and that the database is up",
+        ),
+    });
+    checks.push(writable("state directory", input.state_dir));
+    for (i, s) in c.notify.sinks.iter().enumerate() {
+        let name = format!("sink {} ({})", s.name(), s.kind.as_str());
+        checks.push(match s.kind {
+            SinkKind::Log => ok(name, "lookoutd's log"),
+            SinkKind::File => match &s.path {
+                Some(p) => writable(&name, p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))),
+                None => bad("fail", name, "no path", format!("set notify.sinks[{i}].path")),
+            },
+            SinkKind::Webhook | SinkKind::Slack | SinkKind::Callback => {
+                let url = s.url.clone().or_else(|| s.url_env.as_ref().and_then(|v| std::env::var(v).ok()));
+                match url {
+                    None => bad("fail", name, "no URL: url_env names a variable that is not set", format!("export the variable notify.sinks[{i}].url_env names, then restart")),
+                    Some(u) => match reachable(&u).await {
+                        Ok(addr) => ok(name, format!("{addr} accepts connections")),
+                        Err(e) => bad("fail", name, e, "start the receiver or fix the URL; notifications wait in the outbox meanwhile"),
+                    },
+                }
+            }
+        });
+    }
+    match input.store.dead_notification_count().await {
+        Ok(0) => {}
+        Ok(n) => checks.push(bad(
+            "warn",
+            "notifications",
+            format!("{n} notification(s) could not be delivered"),
+            "see the dead letters in /status; fix the sink they were for",
+        )),
+        Err(e) => checks.push(bad(
+            "warn",
+            "notifications",
+            e.to_string(),
+            "check the store",
+        )),
+    }
+    for r in &c.repos {
+        let name = format!(
+            "repo {}",
+            r.name
+                .clone()
+                .unwrap_or_else(|| r.path.display().to_string())
+        );
+        checks.push(if r.path.join(".git").exists() {
+            ok(name, format!("{} is a git repository", r.path.display()))
+        } else {
+            bad("warn", name, format!("{} has no .git", r.path.display()), "fix the [[repos]] path (the default is the directory lookoutd runs in), or list the repositories to watch")
+        });
+    }
+    let wants_docker = !c.gateway.containers.is_empty()
+        || c.watch
+            .iter()
+            .any(|w| matches!(w.kind, WatchKind::Container));
+    if wants_docker {
+        let sock = PathBuf::from("/var/run/docker.sock");
+        checks.push(match tokio::net::UnixStream::connect(&sock).await {
+            Ok(_) => ok("docker", format!("{} accepts connections", sock.display())),
+            Err(e) => bad(
+                "fail",
+                "docker",
+                format!("{}: {e}", sock.display()),
+                "start the Docker engine, or give lookoutd access to its socket (the docker group)",
+            ),
+        });
+    }
+    for w in c
+        .watch
+        .iter()
+        .filter(|w| matches!(w.kind, WatchKind::Process))
+    {
+        let name = format!("watch {}", w.name);
+        let missing: Vec<String> = [&w.pid_file, &w.heartbeat_file]
+            .into_iter()
+            .flatten()
+            .filter(|p| !p.exists())
+            .map(|p| p.display().to_string())
+            .collect();
+        checks.push(if missing.is_empty() {
+            ok(name, "its pid and heartbeat files are there")
+        } else {
+            bad(
+                "warn",
+                name,
+                format!("missing: {}", missing.join(", ")),
+                "start the target, or fix the paths in its [[watch]] entry",
+            )
+        });
+    }
+    checks
+}
+
+async fn migrated(store: &Store) -> Result<(i64, i64), String> {
+    let embedded = match store.backend() {
+        lookout_store::Backend::Sqlite => lookout_store::SQLITE_MIGRATOR.iter().count(),
+        lookout_store::Backend::Postgres => lookout_store::POSTGRES_MIGRATOR.iter().count(),
+    } as i64;
+    let applied = store
+        .applied_migrations()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((applied, embedded))
+}
+
+fn writable(name: &str, dir: &Path) -> Check {
+    let probe = dir.join(format!(".lookout-doctor-{}", std::process::id()));
+    match std::fs::write(&probe, b"") {
+        Ok(()) => {
+            let _ = std::fs::remove_file(&probe);
+            ok(name, format!("{} is writable", dir.display()))
+        }
+        Err(e) => bad(
+            "fail",
+            name,
+            format!("{}: {e}", dir.display()),
+            "create the directory or give lookoutd's user write access",
+        ),
+    }
+}
+
+/// Connects to the URL's host and port (2 s); sends nothing.
+async fn reachable(url: &str) -> Result<String, String> {
+    let rest = url.split_once("://").map(|x| x.1).unwrap_or(url);
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    let authority = authority.rsplit_once('@').map(|x| x.1).unwrap_or(authority);
+    let addr = if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        authority.to_owned()
+    } else if url.starts_with("https") {
+        format!("{authority}:443")
+    } else {
+        format!("{authority}:80")
+    };
+    match tokio::time::timeout(
+        Duration::from_secs(2),
+        tokio::net::TcpStream::connect(&addr),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(addr),
+        Ok(Err(e)) => Err(format!("{addr}: {e}")),
+        Err(_) => Err(format!("{addr}: no answer within 2 s")),
+    }
+}
