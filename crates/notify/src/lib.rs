@@ -164,6 +164,26 @@ impl RetryPolicy {
     }
 }
 
+/// How many deliveries one sink gets per window; past it, deliveries wait (never dropped) and do not
+/// count as failed attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Deliveries per window.
+    pub max: u32,
+    /// The window.
+    pub per: Duration,
+}
+
+impl Default for RateLimit {
+    /// 20 a minute per sink: a flapping condition cannot flood a chat.
+    fn default() -> Self {
+        RateLimit {
+            max: 20,
+            per: Duration::from_secs(60),
+        }
+    }
+}
+
 /// A notification to send.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
@@ -215,6 +235,8 @@ pub struct DeliveryRound {
     pub retrying: u32,
     /// Deliveries given up (dead letters).
     pub dead: u32,
+    /// Deliveries held back by their sink's rate limit.
+    pub postponed: u32,
 }
 
 /// Sends notifications through the store's outbox to the sinks.
@@ -224,6 +246,9 @@ pub struct Outbox {
     retry: RetryPolicy,
     dedup_window: Duration,
     recent: tokio::sync::Mutex<HashMap<(String, String), DateTime<Utc>>>,
+    rate: RateLimit,
+    attempts_by_sink:
+        tokio::sync::Mutex<HashMap<String, std::collections::VecDeque<DateTime<Utc>>>>,
     wake: tokio::sync::Notify,
 }
 
@@ -236,6 +261,8 @@ impl Outbox {
             retry,
             dedup_window: Duration::from_secs(300),
             recent: tokio::sync::Mutex::new(HashMap::new()),
+            rate: RateLimit::default(),
+            attempts_by_sink: tokio::sync::Mutex::new(HashMap::new()),
             wake: tokio::sync::Notify::new(),
         }
     }
@@ -243,6 +270,12 @@ impl Outbox {
     /// Sets how long a repeat of the same key and text is suppressed (default 5 minutes).
     pub fn with_dedup_window(mut self, window: Duration) -> Self {
         self.dedup_window = window;
+        self
+    }
+
+    /// Sets the per-sink rate limit (default 20 a minute).
+    pub fn with_rate_limit(mut self, rate: RateLimit) -> Self {
+        self.rate = rate;
         self
     }
 
@@ -325,6 +358,25 @@ impl Outbox {
                 continue;
             };
             let n = &d.notification;
+            // The sink's rate limit: attempts inside the window, by the clock of this round.
+            {
+                let mut by_sink = self.attempts_by_sink.lock().await;
+                let window =
+                    chrono::Duration::from_std(self.rate.per).unwrap_or(chrono::Duration::MAX);
+                let times = by_sink.entry(d.sink.clone()).or_default();
+                while times.front().is_some_and(|t| *t <= now - window) {
+                    times.pop_front();
+                }
+                if times.len() >= self.rate.max.max(1) as usize {
+                    let free_at = *times.front().expect("non-empty at the limit") + window;
+                    self.store
+                        .delivery_postponed(&n.id, &d.sink, free_at)
+                        .await?;
+                    round.postponed += 1;
+                    continue;
+                }
+                times.push_back(now);
+            }
             let out = Outgoing {
                 id: n.id.clone(),
                 created_at: n.created_at,

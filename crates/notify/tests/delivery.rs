@@ -238,7 +238,59 @@ async fn repeats_are_deduplicated_and_routes_apply(store: Store) {
     );
 }
 
+async fn a_sinks_rate_limit_holds_back_and_never_drops(store: Store) {
+    let (r, url) = receiver().await;
+    let ob = outbox(&store, vec![webhook(&url, HttpFormat::Json)]).with_rate_limit(
+        lookout_notify::RateLimit {
+            max: 3,
+            per: Duration::from_secs(60),
+        },
+    );
+    for i in 0..10 {
+        ob.send(Message::new(Severity::Warning, format!("flap {i}")).key(format!("k{i}")))
+            .await
+            .unwrap();
+    }
+    let t0 = Utc::now();
+    let first = ob.deliver_due(t0).await.unwrap();
+    assert_eq!(
+        (first.delivered, first.postponed, first.retrying),
+        (3, 7, 0)
+    );
+    // Inside the window nothing more goes out, and nothing is lost or counted as a failure.
+    let mid = ob
+        .deliver_due(t0 + chrono::Duration::seconds(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        (mid.delivered, mid.postponed),
+        (0, 0),
+        "not due before the window frees"
+    );
+    let mut now = t0;
+    let mut delivered = first.delivered;
+    for _ in 0..4 {
+        now += chrono::Duration::seconds(61);
+        delivered += ob.deliver_due(now).await.unwrap().delivered;
+    }
+    assert_eq!(delivered, 10);
+    let texts: Vec<String> = r
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, b)| b["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(texts.len(), 10, "every message arrives, spread over time");
+    let n = store.recent_notifications(10).await.unwrap();
+    assert!(
+        n.iter().all(|n| n.status == "delivered" && n.attempts == 1),
+        "{n:?}"
+    );
+}
+
 lookout_store::store_tests!(
+    a_sinks_rate_limit_holds_back_and_never_drops,
     a_webhook_receives_the_notification_with_its_id,
     a_failing_receiver_gets_it_once_after_it_recovers,
     a_receiver_that_is_down_then_up_gets_it,

@@ -277,3 +277,19 @@ impl Store {
         .context("counting pending deliveries")
     }
 }
+
+impl Store {
+    /// A delivery waits (a sink's rate limit): due again at `at`, without counting an attempt.
+    pub async fn delivery_postponed(&self, id: &str, sink: &str, at: Timestamp) -> Result<()> {
+        on_pool!(self, p => sqlx::query(
+            "UPDATE notification_deliveries SET next_attempt_at = $3 WHERE notification_id = $1 AND sink = $2",
+        )
+        .bind(id)
+        .bind(sink)
+        .bind(to_micros(&at))
+        .execute(p)
+        .await
+        .map(|_| ()))
+        .context("postponing a delivery")
+    }
+}
