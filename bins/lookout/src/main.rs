@@ -327,14 +327,7 @@ async fn doctor(client: &Client, out: Output) -> Result<u8, Failure> {
         Err(f) => return Err(f),
     };
     if !code.is_success() {
-        let msg = body
-            .get("error")
-            .and_then(|e| e.as_str())
-            .unwrap_or("no detail");
-        return Err(Failure {
-            code: 1,
-            message: format!("lookoutd refused /api/doctor ({code}): {msg}"),
-        });
+        return Err(refused("/api/doctor", code, &body, 1));
     }
     if out.json {
         println!(
@@ -374,14 +367,7 @@ async fn status(client: &Client, out: Output) -> Result<u8, Failure> {
     use std::io::IsTerminal;
     let (code, body) = client.get_json("/status").await?;
     if !code.is_success() {
-        let msg = body
-            .get("error")
-            .and_then(|e| e.as_str())
-            .unwrap_or("no detail");
-        return Err(Failure {
-            code: 3,
-            message: format!("lookoutd refused /status ({code}): {msg}"),
-        });
+        return Err(refused("/status", code, &body, 3));
     }
     let verdict = body
         .get("status")
@@ -646,14 +632,7 @@ async fn events(client: &Client, cmd: EventsCommand) -> Result<u8, Failure> {
                 }
                 let (status, body) = client.get_json(&path).await?;
                 if !status.is_success() {
-                    let msg = body
-                        .get("error")
-                        .and_then(|e| e.as_str())
-                        .unwrap_or("no detail");
-                    return Err(Failure {
-                        code: 1,
-                        message: format!("lookoutd refused ({status}): {msg}"),
-                    });
+                    return Err(refused(&path, status, &body, 1));
                 }
                 let events = body
                     .get("events")
@@ -793,14 +772,7 @@ impl Client {
             ),
         })?;
         if !status.is_success() {
-            let msg = body
-                .get("error")
-                .and_then(|e| e.as_str())
-                .unwrap_or("no detail");
-            return Err(Failure {
-                code: 1,
-                message: format!("lookoutd refused ({status}): {msg}"),
-            });
+            return Err(refused(path, status, &body, 1));
         }
         Ok(body)
     }
@@ -834,6 +806,18 @@ impl Client {
             ),
         })?;
         Ok((status, body))
+    }
+}
+
+/// lookoutd answered with an error status: its `error` text, with the path and status.
+fn refused(path: &str, status: reqwest::StatusCode, body: &serde_json::Value, code: u8) -> Failure {
+    let msg = body
+        .get("error")
+        .and_then(|e| e.as_str())
+        .unwrap_or("no detail");
+    Failure {
+        code,
+        message: format!("lookoutd refused {path} ({status}): {msg}"),
     }
 }
 

@@ -179,51 +179,53 @@ impl Store {
     /// Recovery only: the host took these messages back for another dispatch. Clears their mark and
     /// counts the attempt.
     pub async fn note_requeued(&self, chat_jid: &str, message_ids: &[String]) -> Result<u64> {
-        match &self.pool {
-            Pool::Sqlite(p) => sqlx::query(
-                "UPDATE messages SET processing_started_at = NULL, processing_attempts = processing_attempts + 1 \
-                 WHERE chat_jid = $1 AND message_id IN (SELECT value FROM json_each($2))",
-            )
-            .bind(chat_jid)
-            .bind(ids_json(message_ids))
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()),
-            Pool::Postgres(p) => sqlx::query(
-                "UPDATE messages SET processing_started_at = NULL, processing_attempts = processing_attempts + 1 \
-                 WHERE chat_jid = $1 AND message_id = ANY($2)",
-            )
-            .bind(chat_jid)
-            .bind(message_ids)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()),
-        }
-        .context("noting a requeue")
+        self.update_listed(
+            chat_jid,
+            message_ids,
+            "processing_started_at = NULL, processing_attempts = processing_attempts + 1",
+            "noting a requeue",
+        )
+        .await
     }
 
     /// Recovery only: give up on these messages (clear the mark; the attempts count stays as a record).
     pub async fn abandon_in_flight(&self, chat_jid: &str, message_ids: &[String]) -> Result<u64> {
+        self.update_listed(
+            chat_jid,
+            message_ids,
+            "processing_started_at = NULL",
+            "abandoning in-flight messages",
+        )
+        .await
+    }
+
+    /// `UPDATE messages SET <set>` for the listed messages of a chat. `set` is one of this module's
+    /// constants, never input.
+    async fn update_listed(
+        &self,
+        chat_jid: &str,
+        message_ids: &[String],
+        set: &'static str,
+        context: &'static str,
+    ) -> Result<u64> {
         match &self.pool {
-            Pool::Sqlite(p) => sqlx::query(
-                "UPDATE messages SET processing_started_at = NULL \
-                 WHERE chat_jid = $1 AND message_id IN (SELECT value FROM json_each($2))",
-            )
+            Pool::Sqlite(p) => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE messages SET {set} WHERE chat_jid = $1 AND message_id IN (SELECT value FROM json_each($2))"
+            )))
             .bind(chat_jid)
             .bind(ids_json(message_ids))
             .execute(p)
             .await
             .map(|r| r.rows_affected()),
-            Pool::Postgres(p) => sqlx::query(
-                "UPDATE messages SET processing_started_at = NULL \
-                 WHERE chat_jid = $1 AND message_id = ANY($2)",
-            )
+            Pool::Postgres(p) => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE messages SET {set} WHERE chat_jid = $1 AND message_id = ANY($2)"
+            )))
             .bind(chat_jid)
             .bind(message_ids)
             .execute(p)
             .await
             .map(|r| r.rows_affected()),
         }
-        .context("abandoning in-flight messages")
+        .context(context)
     }
 }
