@@ -192,3 +192,17 @@ fn sighup_reloads_a_good_file_and_refuses_a_bad_one() {
         "{log}"
     );
 }
+
+#[test]
+fn sighup_without_a_config_file_does_not_stop_lookoutd() {
+    let d = Daemon::start(&[]);
+    lookout_e2e::signal(d.pid(), "HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        lookout_e2e::health_ok(d.url.trim_start_matches("http://")),
+        "still serving after SIGHUP"
+    );
+    let out = d.stop_with("TERM", Duration::from_secs(10));
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to reload"));
+}

@@ -97,6 +97,11 @@ impl Boots {
                 b.begin(&s, pid, v.as_deref(), Utc::now())
             })
             .await?;
+        // The alert first: the ledger already counts it as sent, so a store error below must not
+        // swallow it.
+        if let Some(cl) = &outcome.crash_loop {
+            crash_loop_alert(&self.outbox, cl).await;
+        }
         let mut events = Vec::new();
         if let Some(prev) = &outcome.previous_failed {
             record_failure(store, &service, prev).await?;
@@ -112,9 +117,6 @@ impl Boots {
             );
         }
         store.append_events(&events).await?;
-        if let Some(cl) = &outcome.crash_loop {
-            crash_loop_alert(&self.outbox, cl).await;
-        }
         Ok(outcome)
     }
 
@@ -130,12 +132,12 @@ impl Boots {
         let outcome = self
             .blocking(&service, move |b| b.fail(&s, &cause, Utc::now()))
             .await?;
+        if let Some(cl) = &outcome.crash_loop {
+            crash_loop_alert(&self.outbox, cl).await;
+        }
         if let Some(prev) = &outcome.previous_failed {
             record_failure(store, &service, prev).await?;
             store.append_event(&failed_event(&service, prev)).await?;
-        }
-        if let Some(cl) = &outcome.crash_loop {
-            crash_loop_alert(&self.outbox, cl).await;
         }
         Ok(outcome)
     }
@@ -195,6 +197,18 @@ pub(crate) async fn after_ready(
     append_ready: bool,
     outbox: &Outbox,
 ) -> Result<(), BootError> {
+    // The recovery message first: the ledger is already cleared, so a store error below must not
+    // swallow it.
+    if let Some(message) = report.message() {
+        alerts::raise(
+            outbox,
+            &format!("boot_recovered:{service}"),
+            Severity::Warning,
+            &format!("{service}: {message}"),
+            serde_json::to_value(report).unwrap_or_default(),
+        )
+        .await;
+    }
     let now = Utc::now();
     let (pid, version, started_at) = start.unwrap_or((None, None, now));
     store
@@ -224,16 +238,6 @@ pub(crate) async fn after_ready(
                 .with_subject(service),
             )
             .await?;
-    }
-    if let Some(message) = report.message() {
-        alerts::raise(
-            outbox,
-            &format!("boot_recovered:{service}"),
-            Severity::Warning,
-            &format!("{service}: {message}"),
-            serde_json::to_value(report).unwrap_or_default(),
-        )
-        .await;
     }
     Ok(())
 }

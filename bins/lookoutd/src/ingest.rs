@@ -110,43 +110,51 @@ fn kind_of(v: &Value) -> &'static str {
 }
 
 async fn store_events(state: &AppState, decoded: Vec<Decoded>) -> Result<Vec<i64>, ApiError> {
-    let store = state.store();
     let written = state.writer().write(decoded).await?;
 
     // Boot events drive the boot records as `lookout boot` does (once: a retried event is not new).
-    for (d, a) in &written.stored {
-        if !a.new {
-            continue;
-        }
-        let service = d.subject.clone().unwrap_or_default();
-        let result = match d.kind {
-            "boot_started" => state
-                .boots()
-                .begin_recorded(
-                    store,
-                    service,
-                    d.payload
-                        .get("version")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
-                    d.payload
-                        .get("pid")
-                        .and_then(Value::as_u64)
-                        .map(|p| p as u32),
-                )
-                .await
-                .map(|_| ()),
-            "boot_ready" => state
-                .boots()
-                .ready_recorded(store, service)
-                .await
-                .map(|_| ()),
-            _ => Ok(()),
-        };
-        if let Err(e) = result {
-            // The event is stored; its boot bookkeeping is not. Say so, do not fail the request.
-            tracing::error!(error = %e, seq = a.seq, "cannot apply a boot event to the boot records");
-        }
+    // In a task of its own: the events are committed, so their bookkeeping must finish even when
+    // this request is dropped (a timeout, a client that hung up).
+    if written.stored.iter().any(|(_, a)| a.new) {
+        let (state, stored) = (state.clone(), written.stored);
+        let task = tokio::spawn(async move {
+            let store = state.store();
+            for (d, a) in &stored {
+                if !a.new {
+                    continue;
+                }
+                let service = d.subject.clone().unwrap_or_default();
+                let result = match d.kind {
+                    "boot_started" => state
+                        .boots()
+                        .begin_recorded(
+                            store,
+                            service,
+                            d.payload
+                                .get("version")
+                                .and_then(Value::as_str)
+                                .map(str::to_owned),
+                            d.payload
+                                .get("pid")
+                                .and_then(Value::as_u64)
+                                .map(|p| p as u32),
+                        )
+                        .await
+                        .map(|_| ()),
+                    "boot_ready" => state
+                        .boots()
+                        .ready_recorded(store, service)
+                        .await
+                        .map(|_| ()),
+                    _ => Ok(()),
+                };
+                if let Err(e) = result {
+                    // The event is stored; its boot bookkeeping is not. Say so, do not fail the request.
+                    tracing::error!(error = %e, seq = a.seq, "cannot apply a boot event to the boot records");
+                }
+            }
+        });
+        let _ = task.await;
     }
     // Projection runs in its own task, woken by the writer; readers that need it current (the stale
     // scan) catch up first.
@@ -307,6 +315,9 @@ async fn write_group(store: &Store, group: Vec<Job>) {
             events.push(e);
         }
         plans.push(slots);
+        if failed.is_some() {
+            break; // the whole group gets the error; no need to plan the rest
+        }
     }
     let appended = match failed {
         Some(e) => Err(e),
@@ -315,6 +326,7 @@ async fn write_group(store: &Store, group: Vec<Job>) {
             .await
             .map_err(|e| e.to_string()),
     };
+    plans.resize_with(group.len(), Vec::new);
     for (job, slots) in group.into_iter().zip(plans) {
         let answer = match &appended {
             Err(e) => Err(e.clone()),

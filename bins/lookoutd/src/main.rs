@@ -105,6 +105,8 @@ fn main() -> ExitCode {
 async fn run(args: Args) -> Result<(), startup::StartupError> {
     // Handlers first: a signal that arrives while starting up must still mean a graceful stop.
     let shutdown = shutdown_signal();
+    // SIGHUP must never kill lookoutd (systemctl reload, logrotate): its handler exists from here on.
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
     // Validation before anything starts: a bad file is one line and exit 2, nothing created.
     let config = match &args.config {
         Some(path) => lookout_config::load(path)?,
@@ -124,6 +126,7 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
             .clone()
             .unwrap_or_else(|| config.store.url.clone()),
         // The bearer token guarding /api and /debug, from the variable server.token_env names.
+        boot_options: wiring::boot_options(&config, startup::SERVICE),
         token: std::env::var(&config.server.token_env)
             .ok()
             .filter(|t| !t.is_empty()),
@@ -168,26 +171,36 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
     let (book, per_service) = wiring::boot_books(&config, &state_dir);
     let boots = std::sync::Arc::new(boot::Boots::new(book, per_service, outbox.clone()));
     let stale = std::sync::Arc::new(stale::StaleWatch::new(stale_processing, outbox.clone()));
-    tokio::spawn(stale.clone().run(store.clone(), stale_scan_interval));
     let running = std::sync::Arc::new(http::Running {
         config: std::sync::RwLock::new(config.clone()),
         config_path: args.config.clone(),
         state_dir: state_dir.clone(),
     });
-    if let Some(path) = args.config.clone() {
-        tokio::spawn(reload_on_sighup(
-            path,
-            running.clone(),
-            args.stale_processing.is_some(),
-            outbox.clone(),
-            stale.clone(),
-        ));
+    match hup {
+        Ok(hup) => {
+            tokio::spawn(reload_on_sighup(
+                hup,
+                args.config.clone(),
+                running.clone(),
+                args.stale_processing.is_some(),
+                outbox.clone(),
+                stale.clone(),
+            ));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP: configuration reload is off")
+        }
     }
     let projector = std::sync::Arc::new(projector::Projector::default());
     // Events stored while lookoutd was down, or whose projection failed, are applied now.
     if let Err(e) = projector.catch_up(&store).await {
         tracing::error!(error = %e, "cannot apply stored events at start-up; retried with the next ingest");
     }
+    tokio::spawn(
+        stale
+            .clone()
+            .run(store.clone(), stale_scan_interval, projector.clone()),
+    );
     let app = http::router(
         http::AppState::new(http::Parts {
             store: store.clone(),
@@ -248,22 +261,19 @@ async fn own_boot(
 /// configuration stays; a valid one replaces the sinks and the thresholds at once, and names the keys
 /// whose change needs a restart (bind, store, token, limits).
 async fn reload_on_sighup(
-    path: std::path::PathBuf,
+    mut hup: tokio::signal::unix::Signal,
+    path: Option<std::path::PathBuf>,
     shared: std::sync::Arc<http::Running>,
     stale_flag_set: bool,
     outbox: std::sync::Arc<lookout_notify::Outbox>,
     stale: std::sync::Arc<stale::StaleWatch>,
 ) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hup = match signal(SignalKind::hangup()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGHUP: configuration reload is off");
-            return;
-        }
-    };
     while hup.recv().await.is_some() {
-        let new = match lookout_config::load(&path) {
+        let Some(path) = &path else {
+            tracing::info!("SIGHUP: lookoutd runs without a configuration file; nothing to reload");
+            continue;
+        };
+        let new = match lookout_config::load(path) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "configuration reload refused; the running configuration stays");

@@ -69,12 +69,21 @@ impl StaleWatch {
         Ok(findings)
     }
 
-    /// Scans at start-up and then every `every`, until the process ends.
-    pub(crate) async fn run(self: std::sync::Arc<Self>, store: Store, every: Duration) {
+    /// Scans at start-up and then every `every`, until the process ends; each scan first applies the
+    /// events not yet projected, so it judges what the host has reported.
+    pub(crate) async fn run(
+        self: std::sync::Arc<Self>,
+        store: Store,
+        every: Duration,
+        projector: std::sync::Arc<crate::projector::Projector>,
+    ) {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            if let Err(e) = projector.catch_up(&store).await {
+                tracing::error!(error = %e, "cannot apply new events before the stale scan; scanning what is applied");
+            }
             if let Err(e) = self.scan(&store).await {
                 tracing::error!(error = %e, "stale scan failed");
             }

@@ -14,6 +14,8 @@ pub(crate) struct Settings {
     pub(crate) bind: String,
     pub(crate) store_url: String,
     pub(crate) token: Option<String>,
+    /// lookoutd's own boot options (`[boot]`).
+    pub(crate) boot_options: lookout_crash_detect::BootOptions,
 }
 
 /// What startup gives the daemon.
@@ -132,7 +134,12 @@ pub(crate) async fn start(settings: &Settings) -> Result<Started, StartupError> 
         let created_state_dir = !undo.dirs.is_empty();
         // The breadcrumb goes down before the store opens: a store that cannot open is exactly
         // the failure the next start must be able to name.
-        let (g, begin) = BootGuard::begin(&settings.state_dir, SERVICE, env!("CARGO_PKG_VERSION"))?;
+        let (g, begin) = BootGuard::begin_with(
+            &settings.state_dir,
+            SERVICE,
+            env!("CARGO_PKG_VERSION"),
+            settings.boot_options.clone(),
+        )?;
         if created_state_dir {
             undo.boot_file = Some(
                 settings

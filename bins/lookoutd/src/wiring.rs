@@ -72,26 +72,39 @@ pub(crate) fn sinks(config: &Config) -> Result<Sinks, String> {
     Ok(out)
 }
 
-/// The boot book of each `[[boot.services]]` entry, and one with the general options for the rest.
-pub(crate) fn boot_books(config: &Config, state_dir: &Path) -> (BootBook, Vec<(String, BootBook)>) {
+/// The boot options of `service`: `[boot]`, refined by its `[[boot.services]]` entry if it has one.
+pub(crate) fn boot_options(config: &Config, service: &str) -> BootOptions {
     let base = BootOptions {
         crash_loop_threshold: config.boot.crash_loop_threshold,
         crash_loop_window: config.boot.crash_loop_window,
         ..BootOptions::default()
     };
+    match config.boot.services.iter().find(|s| s.name == service) {
+        Some(s) => BootOptions {
+            log_file: s.log_file.clone(),
+            log_lines: s.log_lines,
+            systemd_unit: s.systemd_unit.clone(),
+            ..base
+        },
+        None => base,
+    }
+}
+
+/// The boot book of each `[[boot.services]]` entry, and one with the general options for the rest.
+pub(crate) fn boot_books(config: &Config, state_dir: &Path) -> (BootBook, Vec<(String, BootBook)>) {
     let per_service = config
         .boot
         .services
         .iter()
         .map(|s| {
-            let options = BootOptions {
-                log_file: s.log_file.clone(),
-                log_lines: s.log_lines,
-                systemd_unit: s.systemd_unit.clone(),
-                ..base.clone()
-            };
-            (s.name.clone(), BootBook::new(state_dir, options))
+            (
+                s.name.clone(),
+                BootBook::new(state_dir, boot_options(config, &s.name)),
+            )
         })
         .collect();
-    (BootBook::new(state_dir, base), per_service)
+    (
+        BootBook::new(state_dir, boot_options(config, "")),
+        per_service,
+    )
 }

@@ -311,16 +311,17 @@ impl BootBook {
     }
 
     /// The host reports that the current start failed (e.g. `lookout boot fail` from a unit's
-    /// `ExecStopPost`): counted now, with this cause.
+    /// `ExecStopPost`): counted now, with this cause. With no start in progress (after a ready, or
+    /// a repeated report) nothing is counted: a clean stop is not a failed start.
     pub fn fail(&self, service: &str, cause: &str, now: DateTime<Utc>) -> Result<BeginOutcome> {
         let mut ledger = self.load(service)?;
-        let mut start = ledger.current.take().unwrap_or(BootStart {
-            pid: None,
-            version: None,
-            started_at: now,
-            cause: None,
-            cause_source: None,
-        });
+        let Some(mut start) = ledger.current.take() else {
+            return Ok(BeginOutcome {
+                previous_failed: None,
+                failed_starts: ledger.failures.len() as u32,
+                crash_loop: None,
+            });
+        };
         start.cause = Some(cause.to_owned());
         start.cause_source = Some(CauseSource::Reported);
         let failed = self.failed(service, start, now);

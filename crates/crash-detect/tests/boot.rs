@@ -255,6 +255,26 @@ fn a_reported_failure_counts_at_once() {
 }
 
 #[test]
+fn a_failure_reported_with_no_start_in_progress_counts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = book(dir.path());
+    b.begin("host", None, None, t(0)).unwrap();
+    b.ready("host", t(1)).unwrap();
+    // ExecStopPost on a clean stop, or a repeated report: not a failed start.
+    for i in 0..5 {
+        let o = b.fail("host", "stopped", t(2 + i)).unwrap();
+        assert_eq!(
+            (
+                o.failed_starts,
+                o.previous_failed.is_none(),
+                o.crash_loop.is_none()
+            ),
+            (0, true, true)
+        );
+    }
+}
+
+#[test]
 fn state_files_are_replaced_atomically_and_corruption_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let b = book(dir.path());

@@ -307,13 +307,12 @@ impl Outbox {
             let window =
                 chrono::Duration::from_std(self.dedup_window).unwrap_or(chrono::Duration::MAX);
             recent.retain(|_, at| now - *at < window);
-            let k = (key.clone(), m.text.clone());
-            if recent.contains_key(&k) {
+            if recent.contains_key(&(key.clone(), m.text.clone())) {
                 tracing::debug!(key = %key, "notification suppressed: same key and text within the dedup window");
                 return Ok(None);
             }
-            recent.insert(k, now);
         }
+        let dedup = m.key.clone().map(|k| (k, m.text.clone()));
         let id = new_id(now);
         let current = self.current_sinks();
         let sinks: Vec<&str> = current
@@ -334,6 +333,10 @@ impl Outbox {
                 &sinks,
             )
             .await?;
+        // Only a stored notification suppresses its repeats: a failed enqueue may be retried.
+        if let Some(k) = dedup {
+            self.recent.lock().await.insert(k, now);
+        }
         self.wake.notify_one();
         Ok(Some(id))
     }

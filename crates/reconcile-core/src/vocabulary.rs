@@ -253,6 +253,19 @@ fn short(v: &Value) -> String {
     }
 }
 
+fn has_nul(s: &str) -> bool {
+    s.contains('\0')
+}
+
+fn contains_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => has_nul(s),
+        Value::Array(a) => a.iter().any(contains_nul),
+        Value::Object(m) => m.iter().any(|(k, v)| has_nul(k) || contains_nul(v)),
+        _ => false,
+    }
+}
+
 /// Validates one event object against the vocabulary.
 pub fn decode(value: Value) -> Result<Decoded, EventError> {
     let Value::Object(mut map) = value else {
@@ -343,6 +356,14 @@ pub fn decode(value: Value) -> Result<Decoded, EventError> {
             ));
         }
     };
+    for (field, v) in &map {
+        if has_nul(field) || contains_nul(v) {
+            return Err(err(
+                field,
+                format!("field `{field}` contains a NUL character, which cannot be stored"),
+            ));
+        }
+    }
     let subject = spec
         .subject
         .and_then(|f| map.get(f))
@@ -412,6 +433,10 @@ mod tests {
         assert_eq!(e.field, "at");
         let e = decode(json!(["not", "an", "object"])).unwrap_err();
         assert!(e.message.starts_with("an event must be a JSON object"));
+        let e = decode(json!({"kind": "deploy", "sha": "a", "note": {"x": ["ok", "bad\u{0}"]}}))
+            .unwrap_err();
+        assert_eq!(e.field, "note");
+        assert!(e.message.contains("NUL"), "{}", e.message);
         let e = decode(json!({"channel": "x"})).unwrap_err();
         assert_eq!(
             (e.field.as_str(), e.message.as_str()),

@@ -175,12 +175,14 @@ pub async fn collect_status(
 ) -> StatusReport {
     let started = Instant::now();
     let mut set = tokio::task::JoinSet::new();
+    let mut names = std::collections::HashMap::new();
     for c in collectors {
         if only.is_some_and(|o| !o.iter().any(|n| n == c.name())) {
             continue;
         }
         let c = c.clone();
-        set.spawn(async move {
+        let name = c.name();
+        let handle = set.spawn(async move {
             let t = Instant::now();
             let r = tokio::time::timeout(timeout, c.collect()).await;
             let elapsed_ms = t.elapsed().as_millis() as u64;
@@ -190,15 +192,20 @@ pub async fn collect_status(
             };
             (c.name(), r, elapsed_ms)
         });
+        names.insert(handle.id(), name);
     }
     let mut sections = BTreeMap::new();
     let mut section_status = BTreeMap::new();
     let mut findings: Vec<Finding> = Vec::new();
-    while let Some(joined) = set.join_next().await {
+    while let Some(joined) = set.join_next_with_id().await {
         let (name, result, elapsed_ms) = match joined {
-            Ok(x) => x,
-            // A collector that panicked: its section is lost, the report is not.
-            Err(e) => ("unknown", Err(format!("collector panicked: {e}")), 0),
+            Ok((_, x)) => x,
+            // A collector that panicked: its section says so, the report goes on.
+            Err(e) => (
+                names.get(&e.id()).copied().unwrap_or("unknown"),
+                Err(format!("collector panicked: {e}")),
+                started.elapsed().as_millis() as u64,
+            ),
         };
         match result {
             Ok(c) => {

@@ -63,6 +63,36 @@ async fn a_slow_or_failing_section_carries_its_error_and_the_others_report() {
     );
 }
 
+struct Panics;
+
+#[async_trait::async_trait]
+impl Collector for Panics {
+    fn name(&self) -> &'static str {
+        "panics"
+    }
+    async fn collect(&self) -> Result<Collected, String> {
+        panic!("bug in a collector")
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_section_keeps_its_name_and_the_others_report() {
+    let collectors = vec![
+        Arc::new(Panics) as Arc<dyn Collector>,
+        fake("fine", 0, Ok(Collected::new(json!({})))),
+    ];
+    let r = collect_status(&collectors, Duration::from_secs(2), None).await;
+    assert!(
+        r.sections["panics"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("collector panicked"),
+        "{r:?}"
+    );
+    assert_eq!(r.section_status["panics"], Verdict::Warn);
+    assert_eq!(r.sections["fine"], json!({}));
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_verdict_is_the_worst_finding_and_sections_can_be_chosen() {
     let collectors = vec![

@@ -136,7 +136,7 @@ impl Store {
     pub async fn delivery_failed(&self, delivery_id: &str, error: &str) -> Result<bool> {
         let done = crate::on_pool!(self, p => sqlx::query(
             "UPDATE outbound_deliveries SET status = 'failed', last_error = $2, attempts = attempts + 1 \
-             WHERE delivery_id = $1",
+             WHERE delivery_id = $1 AND status <> 'sent'",
         )
         .bind(delivery_id)
         .bind(error)

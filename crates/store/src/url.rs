@@ -88,8 +88,10 @@ impl StoreUrl {
     }
 }
 
-/// Replaces the password of a URL (`scheme://user:password@host`) by `***`.
+/// Replaces the password of a URL (`scheme://user:password@host`, and `password=` /
+/// `sslpassword=` query parameters) by `***`.
 pub fn redact(url: &str) -> String {
+    let url = &redact_query(url);
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -104,9 +106,39 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+fn redact_query(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _))
+                if k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("sslpassword") =>
+            {
+                format!("{k}=***")
+            }
+            _ => kv.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", parts.join("&"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_in_query_parameters_are_redacted_too() {
+        assert_eq!(
+            redact("postgres://u@h/db?sslmode=disable&password=s3cret"),
+            "postgres://u@h/db?sslmode=disable&password=***"
+        );
+        assert_eq!(
+            redact("postgres://u:pw@h/db?sslpassword=x"),
+            "postgres://u:***@h/db?sslpassword=***"
+        );
+    }
 
     #[test]
     fn parses_the_accepted_forms() {

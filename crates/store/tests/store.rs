@@ -302,7 +302,7 @@ async fn status_counts_and_latest_timestamps(store: Store) {
     assert_eq!((d.pending, d.failed), (1, 1));
 }
 
-async fn concurrent_appenders_get_distinct_seqs_in_commit_order(store: Store) {
+async fn concurrent_appenders_get_distinct_seqs_and_lose_nothing(store: Store) {
     let mut tasks = Vec::new();
     for w in 0..8 {
         let store = store.clone();
@@ -405,7 +405,7 @@ lookout_store::store_tests!(
     last_event_of_a_subject,
     router_state_is_a_key_value_table,
     status_counts_and_latest_timestamps,
-    concurrent_appenders_get_distinct_seqs_in_commit_order,
+    concurrent_appenders_get_distinct_seqs_and_lose_nothing,
     notifications_are_stored_before_delivery,
     ping_answers,
 );
