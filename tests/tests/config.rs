@@ -156,6 +156,28 @@ fn a_pending_notification_survives_a_killed_lookoutd() {
     drop(d);
 }
 
+/// Waits until the configuration lookoutd runs (as `/api/doctor` checks it) has its sink on `port`.
+fn wait_until_running_sink(d: &Daemon, port: u16) {
+    let start = std::time::Instant::now();
+    let needle = format!("127.0.0.1:{port}");
+    loop {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = run(
+            "lookout",
+            &["--url", d.url.as_str(), "doctor", "--json"],
+            tmp.path(),
+        );
+        if String::from_utf8_lossy(&out.stdout).contains(&needle) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the reload was not applied"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn sighup_reloads_a_good_file_and_refuses_a_bad_one() {
     let a = Receiver::start();
@@ -168,7 +190,7 @@ fn sighup_reloads_a_good_file_and_refuses_a_bad_one() {
 
     write(tmp.path(), "lookout.toml", &webhook_config(&b.url));
     lookout_e2e::signal(d.pid(), "HUP");
-    std::thread::sleep(Duration::from_millis(500));
+    wait_until_running_sink(&d, b.port);
     recovered_boot(&d, "two");
     b.wait_for(Duration::from_secs(10), |g| g.len() == 1);
 
