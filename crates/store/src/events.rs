@@ -80,7 +80,7 @@ pub struct StoredEvent {
 
 type EventRow = (i64, i64, String, Option<String>, String);
 
-fn decode(rows: Vec<EventRow>) -> Result<Vec<StoredEvent>> {
+pub(crate) fn decode(rows: Vec<EventRow>) -> Result<Vec<StoredEvent>> {
     rows.into_iter()
         .map(|(seq, at, kind, subject, payload)| {
             let payload = serde_json::from_str(&payload).map_err(|e| StoreError::Corrupt {

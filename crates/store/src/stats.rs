@@ -136,19 +136,22 @@ impl Store {
     /// channel from `channel_connected` / `channel_disconnected`), ordered by subject.
     pub async fn latest_by_subject(&self, kinds: &[&str]) -> Result<Vec<crate::StoredEvent>> {
         let kinds: Vec<String> = kinds.iter().map(|k| (*k).to_owned()).collect();
-        let seqs: Vec<i64> = match &self.pool {
+        // One query: the rows whose seq is the highest of their subject among these kinds.
+        let rows: Vec<(i64, i64, String, Option<String>, String)> = match &self.pool {
             crate::Pool::Sqlite(p) => {
-                sqlx::query_scalar(
-                    "SELECT MAX(seq) FROM events WHERE kind IN (SELECT value FROM json_each($1)) \
-                     AND subject IS NOT NULL GROUP BY subject",
+                sqlx::query_as(
+                    "SELECT seq, at, kind, subject, payload FROM events WHERE seq IN ( \
+                       SELECT MAX(seq) FROM events WHERE kind IN (SELECT value FROM json_each($1)) \
+                       AND subject IS NOT NULL GROUP BY subject)",
                 )
                 .bind(serde_json::to_string(&kinds).expect("strings serialise"))
                 .fetch_all(p)
                 .await
             }
             crate::Pool::Postgres(p) => {
-                sqlx::query_scalar(
-                    "SELECT MAX(seq) FROM events WHERE kind = ANY($1) AND subject IS NOT NULL GROUP BY subject",
+                sqlx::query_as(
+                    "SELECT seq, at, kind, subject, payload::text FROM events WHERE seq IN ( \
+                       SELECT MAX(seq) FROM events WHERE kind = ANY($1) AND subject IS NOT NULL GROUP BY subject)",
                 )
                 .bind(&kinds)
                 .fetch_all(p)
@@ -156,10 +159,7 @@ impl Store {
             }
         }
         .context("finding the latest event per subject")?;
-        let mut out = Vec::with_capacity(seqs.len());
-        for seq in seqs {
-            out.extend(self.events_after(seq - 1, 1).await?);
-        }
+        let mut out = crate::events::decode(rows)?;
         out.sort_by(|a, b| a.subject.cmp(&b.subject));
         Ok(out)
     }

@@ -392,6 +392,34 @@ async fn notifications_are_stored_before_delivery(store: Store) {
     );
 }
 
+async fn latest_by_subject_gives_each_subjects_last_event(store: Store) {
+    let ev = |kind: &str, ch: &str| NewEvent::new(kind, json!({"channel": ch})).with_subject(ch);
+    store
+        .append_events(&[
+            ev("channel_connected", "slack"),
+            ev("channel_connected", "matrix"),
+            ev("channel_disconnected", "slack"),
+            ev("deploy", "slack"), // another kind: not considered
+        ])
+        .await
+        .unwrap();
+    let latest = store
+        .latest_by_subject(&["channel_connected", "channel_disconnected"])
+        .await
+        .unwrap();
+    let got: Vec<(String, String)> = latest
+        .into_iter()
+        .map(|e| (e.subject.unwrap(), e.kind))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("matrix".into(), "channel_connected".into()),
+            ("slack".into(), "channel_disconnected".into())
+        ]
+    );
+}
+
 async fn ping_answers(store: Store) {
     store.ping().await.unwrap();
 }
@@ -407,5 +435,6 @@ lookout_store::store_tests!(
     status_counts_and_latest_timestamps,
     concurrent_appenders_get_distinct_seqs_and_lose_nothing,
     notifications_are_stored_before_delivery,
+    latest_by_subject_gives_each_subjects_last_event,
     ping_answers,
 );
