@@ -1,25 +1,65 @@
 //! # lookout-reconcile-core — the event-sourced reconciler
 //!
 //! Lookout's brain folds every fact, reported as an event, into a state; checks invariants; and
-//! decides actions. Today this crate holds its first part: the event [`vocabulary`], the ingest
-//! contract of the product, as a decoder that names the field at fault. Still to come: the pure
-//! model (`apply(state, event)`, `reconcile(state, now) -> actions`, `check_invariants(state, now)`),
-//! the tick driver that drains the store's log by a persisted seq cursor, dry-run, replay and per-tick
-//! metrics.
+//! decides actions. This crate holds:
 //!
-//! It is **not** for I/O: the model functions never touch the store, the network or the clock; the
-//! driver reaches the outside world only through traits.
+//! - [`vocabulary`]: the ingest contract of the product, as a decoder that names the field at fault;
+//! - [`model`]: the [`Model`] trait a domain implements (state, event and action types; pure
+//!   `apply`, `check_invariants`, `reconcile`), and [`host`]: Lookout's own host model with the
+//!   invariants I1–I7 (`docs/reconciler.md`);
+//! - [`alerts`]: one lifecycle per invariant and subject (fire once, re-send hourly, resolve once);
+//! - [`driver`]: the tick driver, which owns the loop, retries, idempotency and metrics, reaching
+//!   the world only through [`EventSource`], [`Execute`]/[`Effects`] and [`Clock`];
+//! - [`replay`]: [`dry_run`] and [`replay`](replay::replay), which decide without executing;
+//! - [`filter`]: the `container_status` noise filter; [`channel`]: finding missed messages;
+//!   [`metrics`]: Prometheus metrics.
+//!
+//! It is **not** for I/O in the model: `apply`, `check_invariants` and `reconcile` never touch the
+//! store, the network or the clock (`now` is an argument). Nor does it deliver notifications or
+//! repair anything itself: the host's [`Effects`] do.
 //!
 //! ```
-//! use lookout_reconcile_core::vocabulary::decode;
+//! use chrono::{TimeDelta, TimeZone, Utc};
+//! use lookout_reconcile_core::host::{apply, check_invariants, reconcile, Fact, HostEvent, HostState, Limits};
 //! use serde_json::json;
 //!
-//! let ok = decode(json!({"kind": "channel_disconnected", "channel": "slack", "reason": "timeout"}))
-//!     .unwrap();
-//! assert_eq!(ok.subject.as_deref(), Some("slack"));
+//! let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 10, 0, 0).unwrap();
+//! let mut state = HostState::default();
+//! let event = |seq, kind: &str, payload| HostEvent { seq, at: t0, fact: Fact::from_payload(kind, &payload) };
+//! apply(&mut state, &event(1, "run_started", json!({"run_id": "r1", "group": "g", "run_kind": "task", "container": "c1"})));
+//! apply(&mut state, &event(2, "container_status", json!({"container": "c1", "status": "exited"})));
+//! apply(&mut state, &event(2, "container_status", json!({"container": "c1", "status": "running"}))); // seq 2 again: no-op
 //!
-//! let bad = decode(json!({"kind": "bot_response", "chat_jid": "c1"})).unwrap_err();
-//! assert_eq!(bad.field, "timestamp");
+//! let now = t0 + TimeDelta::minutes(1);
+//! let violations = check_invariants(&state, &Limits::default(), now);
+//! assert_eq!(violations[0].invariant, "I1"); // a working run with no running container
+//! let actions = reconcile(&state, &Limits::default(), now);
+//! assert_eq!(serde_json::to_value(&actions[0]).unwrap()["repair"], "run_to_idle");
 //! ```
 
+pub mod alerts;
+pub mod channel;
+pub mod driver;
+pub mod error;
+pub mod filter;
+pub mod host;
+pub mod metrics;
+pub mod model;
+pub mod replay;
+pub mod source;
+mod time;
 pub mod vocabulary;
+
+pub use alerts::{AlertAction, AlertBook, AlertState};
+pub use channel::{ChannelMessage, ChannelPage, ChannelSource, find_missed};
+pub use driver::{
+    Clock, Decision, Driver, DriverConfig, DriverState, Effects, Execute, ManualClock, TickReport,
+    TokioClock, decide,
+};
+pub use error::{RangeProblem, ReconcileError};
+pub use filter::ContainerStatusFilter;
+pub use host::{Action, HostEvent, HostModel, HostState, Limits};
+pub use metrics::ReconcileMetrics;
+pub use model::{Model, ModelAction, Violation};
+pub use replay::{DryRun, Replay, ReplayRequest, dry_run, replay_events};
+pub use source::EventSource;

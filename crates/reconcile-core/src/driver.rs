@@ -1,0 +1,463 @@
+//! The tick driver: the runtime that owns the loop (kube-rs style), so the model owns only decisions.
+//!
+//! Each [`Driver::tick`]: drains new events by seq cursor from an [`EventSource`], applies them,
+//! checks invariants, reconciles, plans alerts through the [`AlertBook`], executes what is not done
+//! yet through [`Execute`] (for the host model: [`Effects`]), and persists `{cursor, state, alert
+//! book, done keys}` as one JSON value, so a restart neither loses nor re-applies an event and never
+//! re-runs an effect that succeeded. A failed effect is not recorded as done: the next tick, which
+//! decides again from the same state, retries it under the same idempotency key.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tracing::{debug, info, warn};
+
+use crate::alerts::{AlertAction, AlertBook};
+use crate::error::ReconcileError;
+use crate::host::{Action, Mark, Notice, Repair};
+use crate::metrics::ReconcileMetrics;
+use crate::model::{Model, ModelAction, Violation};
+use crate::source::EventSource;
+
+/// Where `now` comes from.
+pub trait Clock: Send + Sync {
+    /// The current time.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+impl<T: Clock + ?Sized> Clock for Arc<T> {
+    fn now(&self) -> DateTime<Utc> {
+        (**self).now()
+    }
+}
+
+/// Wall time that advances with tokio's clock: under `#[tokio::test(start_paused = true)]`,
+/// `tokio::time::advance` moves it, so an hour passes in a microsecond.
+#[derive(Debug, Clone)]
+pub struct TokioClock {
+    wall: DateTime<Utc>,
+    origin: tokio::time::Instant,
+}
+
+impl TokioClock {
+    /// A clock reading the system's wall time now and advancing with tokio's clock.
+    pub fn new() -> Self {
+        Self::starting_at(Utc::now())
+    }
+
+    /// A clock reading `wall` now and advancing with tokio's clock.
+    pub fn starting_at(wall: DateTime<Utc>) -> Self {
+        TokioClock {
+            wall,
+            origin: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Default for TokioClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.wall + crate::time::delta(self.origin.elapsed())
+    }
+}
+
+/// A clock a test sets by hand (for tests on a multi-threaded runtime, where tokio's clock cannot
+/// be paused).
+#[derive(Debug)]
+pub struct ManualClock(std::sync::Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    /// A clock reading `t`.
+    pub fn new(t: DateTime<Utc>) -> Self {
+        ManualClock(std::sync::Mutex::new(t))
+    }
+
+    /// Moves it forward by `d`.
+    pub fn advance(&self, d: Duration) {
+        let mut t = self.0.lock().expect("clock lock");
+        *t += crate::time::delta(d);
+    }
+
+    /// Sets it to `t`.
+    pub fn set(&self, t: DateTime<Utc>) {
+        *self.0.lock().expect("clock lock") = t;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().expect("clock lock")
+    }
+}
+
+/// Executes one action of a model. For the host model, implement [`Effects`] instead.
+#[async_trait]
+pub trait Execute<A>: Send + Sync {
+    /// Performs `action`; an error means "not done", and the next tick retries it.
+    async fn execute(&self, action: &A) -> Result<(), ReconcileError>;
+}
+
+/// The host's side effects. Every call carries the action's idempotency key: a receiver that
+/// remembers keys turns the driver's at-least-once (a crash between success and the next save) into
+/// exactly once.
+#[async_trait]
+pub trait Effects: Send + Sync {
+    /// Tells a group something (e.g. through the notification outbox).
+    async fn notify(&self, key: &str, notice: &Notice) -> Result<(), ReconcileError>;
+    /// Records something in the host (e.g. recovered messages to process).
+    async fn mark(&self, key: &str, mark: &Mark) -> Result<(), ReconcileError>;
+    /// Sends an alert (firing or resolved).
+    async fn alert(&self, key: &str, alert: &AlertAction) -> Result<(), ReconcileError>;
+    /// Performs a safe repair (called only with `auto_repair` on). The host should report what it
+    /// did as an event (e.g. `run_finished` with `outcome: "repaired"`), so the log stays the one
+    /// history.
+    async fn repair(&self, key: &str, repair: &Repair) -> Result<(), ReconcileError>;
+}
+
+#[async_trait]
+impl<T: Effects + ?Sized> Effects for Arc<T> {
+    async fn notify(&self, key: &str, notice: &Notice) -> Result<(), ReconcileError> {
+        (**self).notify(key, notice).await
+    }
+    async fn mark(&self, key: &str, mark: &Mark) -> Result<(), ReconcileError> {
+        (**self).mark(key, mark).await
+    }
+    async fn alert(&self, key: &str, alert: &AlertAction) -> Result<(), ReconcileError> {
+        (**self).alert(key, alert).await
+    }
+    async fn repair(&self, key: &str, repair: &Repair) -> Result<(), ReconcileError> {
+        (**self).repair(key, repair).await
+    }
+}
+
+#[async_trait]
+impl<T: Effects> Execute<Action> for T {
+    async fn execute(&self, action: &Action) -> Result<(), ReconcileError> {
+        let key = action.key();
+        match action {
+            Action::Notify(n) => self.notify(&key, n).await,
+            Action::Mark(m) => self.mark(&key, m).await,
+            Action::Alert(a) => self.alert(&key, a).await,
+            Action::Repair(r) => self.repair(&key, r).await,
+        }
+    }
+}
+
+/// How the driver behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriverConfig {
+    /// Execute repairs (off: they are reported, by dry-run too, but not executed).
+    pub auto_repair: bool,
+    /// Events drained per tick at most (a tick that drains this many is followed at once by another).
+    pub max_events_per_tick: u32,
+    /// The `router_state` key of the persisted driver state.
+    pub state_key: String,
+}
+
+/// The default `router_state` key.
+pub const DEFAULT_STATE_KEY: &str = "reconcile.driver";
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        DriverConfig {
+            auto_repair: false,
+            max_events_per_tick: 10_000,
+            state_key: DEFAULT_STATE_KEY.to_owned(),
+        }
+    }
+}
+
+/// What the driver persists: one JSON value, written whole after each tick.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "S: Serialize + DeserializeOwned")]
+pub struct DriverState<S> {
+    /// The seq of the last event applied.
+    pub cursor: i64,
+    /// The model's state after it.
+    pub state: S,
+    /// The alert book (firing alerts, last sent).
+    pub alerts: AlertBook,
+    /// Idempotency keys of effects that succeeded, among the actions still decided.
+    pub done: BTreeSet<String>,
+}
+
+/// Loads the persisted driver state under `key` (default when there is none).
+pub async fn load_state<S, Src>(source: &Src, key: &str) -> Result<DriverState<S>, ReconcileError>
+where
+    S: Default + Serialize + DeserializeOwned,
+    Src: EventSource + ?Sized,
+{
+    match source.load(key).await? {
+        None => Ok(DriverState::default()),
+        Some(text) => serde_json::from_str(&text).map_err(|e| ReconcileError::CorruptState {
+            key: key.to_owned(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// What a model decided at one instant: violations, and the actions (model's, then alerts).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision<A> {
+    /// The invariants that do not hold.
+    pub violations: Vec<Violation>,
+    /// The actions, model's first, then alerts.
+    pub actions: Vec<A>,
+    /// Invariant ids of violations that began now.
+    #[serde(skip)]
+    pub onsets: Vec<String>,
+}
+
+/// Checks invariants, reconciles and plans alerts: the one decision the tick, dry-run and replay
+/// share.
+pub fn decide<M: Model>(
+    model: &M,
+    state: &M::State,
+    book: &mut AlertBook,
+    now: DateTime<Utc>,
+) -> Decision<M::Action> {
+    let violations = model.check_invariants(state, now);
+    let mut actions = model.reconcile(state, now);
+    let plan = book.plan(&violations, now);
+    actions.extend(plan.actions.into_iter().map(M::Action::from_alert));
+    Decision {
+        violations,
+        actions,
+        onsets: plan.onsets,
+    }
+}
+
+/// What one tick did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TickReport<A> {
+    /// Events drained and applied.
+    pub events: usize,
+    /// The cursor after the tick.
+    pub cursor: i64,
+    /// Events left in the log after the cursor (an upper bound: seqs may have gaps).
+    pub pending: i64,
+    /// The `now` the tick decided at.
+    pub now: DateTime<Utc>,
+    /// The invariants that do not hold.
+    pub violations: Vec<Violation>,
+    /// Actions executed successfully.
+    pub executed: Vec<A>,
+    /// Actions that failed, with why (retried next tick).
+    pub failed: Vec<(A, String)>,
+    /// Repairs not executed because `auto_repair` is off.
+    pub skipped: Vec<A>,
+    /// Actions decided again but already done before.
+    pub already_done: usize,
+    /// Wall time of the tick.
+    pub elapsed: Duration,
+}
+
+/// The tick driver of model `M`.
+pub struct Driver<M: Model, S, E, C> {
+    model: M,
+    source: S,
+    effects: E,
+    clock: C,
+    config: DriverConfig,
+    metrics: ReconcileMetrics,
+    st: Option<DriverState<M::State>>,
+}
+
+impl<M, S, E, C> std::fmt::Debug for Driver<M, S, E, C>
+where
+    M: Model,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("config", &self.config)
+            .field("cursor", &self.st.as_ref().map(|s| s.cursor))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M, S, E, C> Driver<M, S, E, C>
+where
+    M: Model,
+    S: EventSource,
+    E: Execute<M::Action>,
+    C: Clock,
+{
+    /// A driver; its persisted state is loaded by the first tick.
+    pub fn new(model: M, source: S, effects: E, clock: C, config: DriverConfig) -> Self {
+        Driver {
+            model,
+            source,
+            effects,
+            clock,
+            config,
+            metrics: ReconcileMetrics::new(),
+            st: None,
+        }
+    }
+
+    /// Uses these metrics (e.g. ones already registered in the daemon's registry).
+    pub fn with_metrics(mut self, metrics: ReconcileMetrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Its metrics (register them with [`ReconcileMetrics::register`]).
+    pub fn metrics(&self) -> &ReconcileMetrics {
+        &self.metrics
+    }
+
+    /// The driver state in memory (None before the first tick).
+    pub fn driver_state(&self) -> Option<&DriverState<M::State>> {
+        self.st.as_ref()
+    }
+
+    /// The model's state in memory (None before the first tick).
+    pub fn state(&self) -> Option<&M::State> {
+        self.st.as_ref().map(|s| &s.state)
+    }
+
+    /// The model.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// The event source.
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    /// One tick (see the module docs). An error leaves nothing half-done that the next tick would
+    /// not redo: the persisted state is only replaced whole.
+    pub async fn tick(&mut self) -> Result<TickReport<M::Action>, ReconcileError> {
+        let r = self.tick_inner().await;
+        if let Err(e) = &r {
+            self.metrics.tick_error();
+            warn!(error = %e, "reconcile tick failed");
+        }
+        r
+    }
+
+    async fn tick_inner(&mut self) -> Result<TickReport<M::Action>, ReconcileError> {
+        let wall = std::time::Instant::now();
+        if self.st.is_none() {
+            let st = load_state(&self.source, &self.config.state_key).await?;
+            info!(cursor = st.cursor, "reconciler resumes");
+            self.st = Some(st);
+        }
+        let st = self.st.as_mut().expect("loaded above");
+        let records = self
+            .source
+            .events_after(st.cursor, self.config.max_events_per_tick)
+            .await?;
+        for r in &records {
+            let e = self.model.decode(r);
+            self.model.apply(&mut st.state, &e);
+            st.cursor = r.seq;
+        }
+        let now = self.clock.now();
+        let decision = decide(&self.model, &st.state, &mut st.alerts, now);
+        for inv in &decision.onsets {
+            self.metrics.onset(inv);
+        }
+        let mut emitted = BTreeSet::new();
+        let (mut executed, mut failed, mut skipped, mut already_done) =
+            (Vec::new(), Vec::new(), Vec::new(), 0);
+        for action in decision.actions {
+            let key = action.key();
+            emitted.insert(key.clone());
+            if st.done.contains(&key) {
+                already_done += 1;
+                continue;
+            }
+            let kind = action.kind();
+            self.metrics.action(kind);
+            if action.is_repair() && !self.config.auto_repair {
+                debug!(key, "repair not executed: auto_repair is off");
+                skipped.push(action);
+                continue;
+            }
+            match self.effects.execute(&action).await {
+                Ok(()) => {
+                    self.metrics.effect(kind, true);
+                    info!(key, kind, "effect done");
+                    if let Some(alert) = action.as_alert() {
+                        st.alerts.record_sent(alert, now);
+                    }
+                    st.done.insert(key);
+                    executed.push(action);
+                }
+                Err(e) => {
+                    self.metrics.effect(kind, false);
+                    warn!(key, kind, error = %e, "effect failed; retried next tick");
+                    failed.push((action, e.to_string()));
+                }
+            }
+        }
+        // Only keys of actions still decided are worth remembering: the set stays small.
+        st.done.retain(|k| emitted.contains(k));
+        self.metrics.firing(&st.alerts.firing_by_invariant());
+        let text = serde_json::to_string(&*st).map_err(|e| ReconcileError::CorruptState {
+            key: self.config.state_key.clone(),
+            reason: format!("cannot serialise: {e}"),
+        })?;
+        self.source.save(&self.config.state_key, &text).await?;
+        let pending = (self.source.latest_seq().await? - st.cursor).max(0);
+        let elapsed = wall.elapsed();
+        self.metrics
+            .tick(records.len(), elapsed.as_secs_f64(), pending);
+        debug!(
+            events = records.len(),
+            cursor = st.cursor,
+            pending,
+            violations = decision.violations.len(),
+            executed = executed.len(),
+            failed = failed.len(),
+            elapsed_ms = elapsed.as_secs_f64() * 1e3,
+            "reconcile tick"
+        );
+        Ok(TickReport {
+            events: records.len(),
+            cursor: st.cursor,
+            pending,
+            now,
+            violations: decision.violations,
+            executed,
+            failed,
+            skipped,
+            already_done,
+            elapsed,
+        })
+    }
+
+    /// Ticks every `every` until `shutdown` completes; a tick that drained a full batch is followed
+    /// at once by another. Tick errors are logged and counted, never fatal.
+    pub async fn run(mut self, every: Duration, shutdown: impl Future<Output = ()>) {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = interval.tick() => {
+                    if let Ok(r) = self.tick().await
+                        && r.events >= self.config.max_events_per_tick as usize
+                    {
+                        interval.reset_immediately();
+                    }
+                }
+            }
+        }
+        info!("reconciler stopped");
+    }
+}

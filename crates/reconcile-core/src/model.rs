@@ -1,0 +1,74 @@
+//! The seam between the runtime and a domain: the [`Model`] trait, and the types every model shares
+//! ([`Violation`], [`ModelAction`]).
+//!
+//! The tick driver, dry-run and replay are generic over a [`Model`]; Lookout's own host model is
+//! [`HostModel`](crate::host::HostModel). A host with a different domain supplies its own state, event
+//! and action types and keeps the runtime (draining, retries, alert dedup, metrics) for free.
+
+use std::fmt::Debug;
+
+use chrono::{DateTime, Utc};
+use lookout_store::StoredEvent;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::alerts::AlertAction;
+
+/// One broken invariant, as [`Model::check_invariants`] sees it at `now`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    /// The invariant's id (`I1` … `I7` for the host model).
+    pub invariant: String,
+    /// What it is about (a run id, a chat, a channel …): alerts are deduplicated per invariant and
+    /// subject.
+    pub subject: String,
+    /// One line a person understands: what is wrong, since when.
+    pub message: String,
+    /// Since when the condition holds (as far as the state knows).
+    pub since: DateTime<Utc>,
+}
+
+impl Violation {
+    /// The dedup key of this violation's alert: `invariant|subject`.
+    pub fn alert_key(&self) -> String {
+        format!("{}|{}", self.invariant, self.subject)
+    }
+}
+
+/// What the runtime needs to know about a model's actions.
+pub trait ModelAction: Clone + Debug + Send + Sync + Serialize + 'static {
+    /// The idempotency key: the same effect always has the same key, so a retried action is
+    /// recognised and a succeeded one is never run again.
+    fn key(&self) -> String;
+    /// The action's type, as a short label (`notify`, `alert`, `repair` …) for metrics.
+    fn kind(&self) -> &'static str;
+    /// Whether this is a repair, executed only when `auto_repair` is on.
+    fn is_repair(&self) -> bool;
+    /// The action that carries an alert decided by the runtime's alert book.
+    fn from_alert(alert: AlertAction) -> Self;
+    /// The alert this action carries, if it is one.
+    fn as_alert(&self) -> Option<&AlertAction>;
+}
+
+/// A domain: how events fold into a state, which invariants hold, which actions follow.
+///
+/// Every method is pure: no I/O, no clock (`now` is an argument). Applying must be idempotent by
+/// event seq: an event with a seq at or below the last one applied changes nothing.
+pub trait Model: Send + Sync + 'static {
+    /// The folded state. Persisted by the driver as JSON with its cursor, so a restart resumes it.
+    type State: Default + Clone + Debug + PartialEq + Send + Sync + Serialize + DeserializeOwned;
+    /// A typed event.
+    type Event: Debug + Send + Sync;
+    /// What the model asks the world to do.
+    type Action: ModelAction;
+
+    /// Turns a stored log record into a typed event (never fails: an unknown or malformed record
+    /// becomes an event that only advances the seq).
+    fn decode(&self, record: &StoredEvent) -> Self::Event;
+    /// Folds one event into the state (a no-op when its seq was already applied).
+    fn apply(&self, state: &mut Self::State, event: &Self::Event);
+    /// Every invariant that does not hold at `now`, in a deterministic order.
+    fn check_invariants(&self, state: &Self::State, now: DateTime<Utc>) -> Vec<Violation>;
+    /// The actions the state calls for at `now` (alerts excepted: the runtime derives those from
+    /// the violations, with dedup), in a deterministic order.
+    fn reconcile(&self, state: &Self::State, now: DateTime<Utc>) -> Vec<Self::Action>;
+}
