@@ -43,6 +43,7 @@ mod messages;
 mod notifications;
 mod router_state;
 mod stats;
+mod tasks;
 pub mod time;
 mod url;
 
@@ -64,6 +65,10 @@ pub use in_flight::{MarkOutcome, StaleChat};
 pub use messages::{Direction, NewMessage};
 pub use notifications::{DueDelivery, NewNotification, StoredNotification};
 pub use stats::{DeliveryStats, EventStats, MessageStats};
+pub use tasks::{
+    Claim, ClaimedRun, DueTask, NewRun, NewTask, OwnerKind, RunOutcome, TaskRecord, TaskRun,
+    TaskStatus,
+};
 pub use time::Timestamp;
 pub use url::{StoreUrl, redact};
 
