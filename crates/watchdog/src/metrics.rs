@@ -46,4 +46,9 @@ impl WatchdogMetrics {
             self.circuits_open.clone(),
         );
     }
+
+    /// Circuits open now (per target and shared).
+    pub fn circuits_open(&self) -> i64 {
+        self.circuits_open.get()
+    }
 }
