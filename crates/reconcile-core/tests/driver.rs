@@ -1,0 +1,275 @@
+//! The tick driver against a real store, on SQLite and PostgreSQL.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use lookout_reconcile_core::host::{Action, HostModel, Repair};
+use lookout_reconcile_core::replay::{dry_run, replay};
+use lookout_reconcile_core::{
+    AlertState, Driver, DriverConfig, ManualClock, ModelAction, TickReport,
+};
+use lookout_store::Store;
+use serde_json::json;
+
+type TestDriver = Driver<HostModel, Store, Arc<FakeEffects>, Arc<ManualClock>>;
+
+fn driver(
+    store: &Store,
+    effects: &Arc<FakeEffects>,
+    clock: &Arc<ManualClock>,
+    auto_repair: bool,
+) -> TestDriver {
+    Driver::new(
+        HostModel::default(),
+        store.clone(),
+        effects.clone(),
+        clock.clone(),
+        DriverConfig {
+            auto_repair,
+            ..DriverConfig::default()
+        },
+    )
+}
+
+fn keys(r: &TickReport<Action>) -> Vec<String> {
+    r.executed.iter().map(|a| a.key()).collect()
+}
+
+async fn cursor_survives_a_restart(store: Store) {
+    let (fx, clock) = (
+        Arc::new(FakeEffects::default()),
+        Arc::new(ManualClock::new(t0())),
+    );
+    let first: Vec<_> = (0..5)
+        .map(|i| {
+            ev(
+                t0() + mins(i),
+                "message_received",
+                json!({"channel": "slack", "chat_jid": "c1", "message_id": format!("m{i}"),
+                       "timestamp": "2026-11-24T10:00:00Z"}),
+            )
+        })
+        .collect();
+    store.append_events(&first).await.unwrap();
+    let mut d = driver(&store, &fx, &clock, false);
+    let r = d.tick().await.unwrap();
+    assert_eq!((r.events, r.cursor, r.pending), (5, 5, 0));
+    let live_before = d.state().unwrap().clone();
+    drop(d); // "restart"
+    store
+        .append_events(&[ev(
+            t0() + mins(9),
+            "channel_disconnected",
+            json!({"channel": "slack"}),
+        )])
+        .await
+        .unwrap();
+    let mut d = driver(&store, &fx, &clock, false);
+    let r = d.tick().await.unwrap();
+    // Only the new event is applied: nothing lost, nothing applied twice.
+    assert_eq!((r.events, r.cursor), (1, 6));
+    let st = d.state().unwrap();
+    assert_eq!(st.known_messages, live_before.known_messages);
+    assert!(!st.channels["slack"].connected);
+    let r = d.tick().await.unwrap();
+    assert_eq!(r.events, 0);
+}
+
+async fn a_failed_effect_is_retried_and_a_done_one_never_rerun(store: Store) {
+    let (fx, clock) = (
+        Arc::new(FakeEffects::default()),
+        Arc::new(ManualClock::new(t0() + mins(1))),
+    );
+    store
+        .append_events(&[
+            ev(
+                t0(),
+                "message_received",
+                json!({"channel": "slack", "chat_jid": "c1", "message_id": "m1",
+                       "timestamp": "2026-11-24T10:00:00Z", "group": "family"}),
+            ),
+            ev(
+                t0() + TimeDelta::seconds(5),
+                "messages_recovered",
+                json!({"channel": "slack", "chat_jid": "c1", "message_ids": ["m1", "m2", "m3", "m3"]}),
+            ),
+        ])
+        .await
+        .unwrap();
+    fx.failures_left.store(1, std::sync::atomic::Ordering::SeqCst);
+    let mut d = driver(&store, &fx, &clock, false);
+    let r = d.tick().await.unwrap();
+    assert_eq!(r.failed.len(), 1, "{r:?}");
+    assert_eq!(r.executed.len(), 1);
+    let failed_key = r.failed[0].0.key();
+    let r = d.tick().await.unwrap();
+    assert_eq!(keys(&r), [failed_key.clone()], "the failed one is retried");
+    assert_eq!(r.already_done, 1);
+    let r = d.tick().await.unwrap();
+    assert!(r.executed.is_empty() && r.already_done == 2);
+    // A restart remembers what is done.
+    let mut d = driver(&store, &fx, &clock, false);
+    let r = d.tick().await.unwrap();
+    assert!(r.executed.is_empty(), "{r:?}");
+    assert_eq!(fx.keys().len(), 2);
+    assert!(
+        fx.texts().contains(
+            &"notify family: Recovered 2 missed message(s) from #slack — processing now."
+                .to_owned()
+        ),
+        "{:?}",
+        fx.texts()
+    );
+}
+
+async fn alerts_fire_once_resend_hourly_and_resolve_once(store: Store) {
+    let (fx, clock) = (
+        Arc::new(FakeEffects::default()),
+        Arc::new(ManualClock::new(t0())),
+    );
+    store
+        .append_event(&ev(
+            t0(),
+            "channel_disconnected",
+            json!({"channel": "slack", "reason": "timeout"}),
+        ))
+        .await
+        .unwrap();
+    let mut d = driver(&store, &fx, &clock, false);
+    assert!(d.tick().await.unwrap().executed.is_empty(), "within 2m");
+    clock.advance(Duration::from_secs(150));
+    let r = d.tick().await.unwrap();
+    assert_eq!(r.violations[0].invariant, "I5");
+    assert_eq!(r.executed.len(), 1);
+    for _ in 0..5 {
+        clock.advance(Duration::from_secs(60));
+        assert!(d.tick().await.unwrap().executed.is_empty());
+    }
+    // A restart does not re-fire.
+    let mut d = driver(&store, &fx, &clock, false);
+    assert!(d.tick().await.unwrap().executed.is_empty());
+    clock.advance(Duration::from_secs(3600));
+    let r = d.tick().await.unwrap();
+    let Action::Alert(a) = &r.executed[0] else {
+        panic!("{r:?}")
+    };
+    assert_eq!((a.state, a.send), (AlertState::Firing, 2));
+    store
+        .append_event(&ev(
+            clock_now(&clock),
+            "channel_connected",
+            json!({"channel": "slack"}),
+        ))
+        .await
+        .unwrap();
+    let r = d.tick().await.unwrap();
+    let Action::Alert(a) = &r.executed[0] else {
+        panic!("{r:?}")
+    };
+    assert_eq!(a.state, AlertState::Resolved);
+    clock.advance(Duration::from_secs(3600 * 2));
+    assert!(d.tick().await.unwrap().executed.is_empty());
+    assert_eq!(fx.keys().len(), 3, "{:?}", fx.texts());
+}
+
+fn clock_now(c: &ManualClock) -> chrono::DateTime<chrono::Utc> {
+    lookout_reconcile_core::Clock::now(c)
+}
+
+async fn a_stuck_run_is_repaired_as_replay_and_dry_run_say(store: Store) {
+    let events = stuck_run_events(t0());
+    store.append_events(&events).await.unwrap();
+    let now = t0() + mins(5);
+    // Replay of the range finds the orphaned run and its repair.
+    let model = HostModel::default();
+    let rp = replay(&model, &store, t0(), now).await.unwrap();
+    assert_eq!(rp.events, events.len());
+    assert!(rp.violations.iter().any(|v| v.invariant == "I1" && v.subject == "r1"));
+    let repair = rp
+        .actions
+        .iter()
+        .find(|a| a.is_repair())
+        .expect("a repair")
+        .clone();
+    let Action::Repair(Repair::RunToIdle {
+        run_id, container, ..
+    }) = &repair
+    else {
+        panic!()
+    };
+    assert_eq!((run_id.as_str(), container.as_str()), ("r1", "agent-1"));
+
+    // Dry-run on the live state says what the next tick executes.
+    let (fx, clock) = (
+        Arc::new(FakeEffects::default()),
+        Arc::new(ManualClock::new(now)),
+    );
+    let config = DriverConfig {
+        auto_repair: true,
+        ..DriverConfig::default()
+    };
+    let before = store_snapshot(&store).await;
+    let dry = dry_run(&model, &store, &config, now).await.unwrap();
+    assert_eq!(store_snapshot(&store).await, before, "dry-run wrote");
+    assert!(dry.actions.contains(&repair));
+    let mut d = driver(&store, &fx, &clock, true);
+    let r = d.tick().await.unwrap();
+    assert_eq!(r.executed, dry.actions);
+    assert!(fx.keys().contains(&repair.key()));
+    // The host reports the repair; the violation resolves, and the repair is not repeated.
+    store
+        .append_event(&ev(
+            now,
+            "run_finished",
+            json!({"run_id": "r1", "group": "family", "run_kind": "message", "outcome": "repaired"}),
+        ))
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(10));
+    let r = d.tick().await.unwrap();
+    assert!(r.violations.is_empty());
+    assert!(r.executed.iter().all(|a| !a.is_repair()));
+    assert!(
+        r.executed
+            .iter()
+            .any(|a| matches!(a, Action::Alert(x) if x.state == AlertState::Resolved))
+    );
+}
+
+async fn repairs_wait_for_auto_repair(store: Store) {
+    store
+        .append_events(&stuck_run_events(t0()))
+        .await
+        .unwrap();
+    let (fx, clock) = (
+        Arc::new(FakeEffects::default()),
+        Arc::new(ManualClock::new(t0() + mins(5))),
+    );
+    let dry = dry_run(
+        &HostModel::default(),
+        &store,
+        &DriverConfig::default(),
+        t0() + mins(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!(dry.not_executed.len(), 1);
+    let mut d = driver(&store, &fx, &clock, false);
+    let r = d.tick().await.unwrap();
+    assert_eq!(r.skipped.len(), 1);
+    assert!(r.executed.iter().all(|a| !a.is_repair()));
+    assert_eq!(r.executed.len(), 1, "the I1 alert still goes out");
+}
+
+use chrono::TimeDelta;
+
+lookout_store::store_tests!(
+    cursor_survives_a_restart,
+    a_failed_effect_is_retried_and_a_done_one_never_rerun,
+    alerts_fire_once_resend_hourly_and_resolve_once,
+    a_stuck_run_is_repaired_as_replay_and_dry_run_say,
+    repairs_wait_for_auto_repair,
+);
