@@ -1092,6 +1092,9 @@ pub enum Mark {
     },
 }
 
+/// The host model's action types, as [`ModelAction::kind`] names them (metric labels).
+pub const ACTION_KINDS: [&str; 5] = ["notify", "mark", "alert", "resolved", "repair"];
+
 /// What the host model asks the world to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -70,7 +70,21 @@ impl ReconcileMetrics {
     }
 
     /// Registers every metric in `registry` (names start with `lookout_reconcile_`).
+    ///
+    /// The host model's action types and invariants are created at zero, so every series exists
+    /// from the first scrape (a rate over a series that appears late misses its first increase).
     pub fn register(&self, registry: &mut Registry) {
+        for kind in crate::host::ACTION_KINDS {
+            let l = label("type", kind);
+            for f in [&self.actions, &self.attempted, &self.succeeded, &self.failed] {
+                let _ = f.get_or_create(&l);
+            }
+        }
+        for inv in crate::host::Invariant::ALL.iter().map(|i| i.id()) {
+            let l = label("invariant", inv);
+            let _ = self.violations_total.get_or_create(&l);
+            let _ = self.violations_now.get_or_create(&l);
+        }
         let r = registry.sub_registry_with_prefix("lookout_reconcile");
         r.register("ticks", "Reconciler ticks run", self.ticks.clone());
         r.register(
