@@ -141,16 +141,17 @@ pub(crate) async fn run(input: DoctorInput<'_>) -> Vec<Check> {
     let wants_docker = !c.gateway.containers.is_empty()
         || c.watch
             .iter()
-            .any(|w| matches!(w.kind, WatchKind::Container));
+            .any(|w| matches!(w.kind, WatchKind::Container))
+        || c.jobs.iter().any(|j| j.image.is_some());
     if wants_docker {
-        let sock = PathBuf::from("/var/run/docker.sock");
+        let sock = PathBuf::from(c.docker.socket.trim_start_matches("unix://"));
         checks.push(match tokio::net::UnixStream::connect(&sock).await {
             Ok(_) => ok("docker", format!("{} accepts connections", sock.display())),
             Err(e) => bad(
                 "fail",
                 "docker",
                 format!("{}: {e}", sock.display()),
-                "start the Docker engine, or give lookoutd access to its socket (the docker group)",
+                "start the Docker engine, give lookoutd access to its socket (the docker group), or set docker.socket",
             ),
         });
     }

@@ -51,6 +51,7 @@ pub(crate) struct Parts {
     pub(crate) limits: IngestLimits,
     pub(crate) token: Option<String>,
     pub(crate) collectors: Vec<Arc<dyn lookout_status_collect::Collector>>,
+    pub(crate) section_timeout: std::time::Duration,
     pub(crate) running: Arc<Running>,
 }
 
@@ -65,6 +66,7 @@ impl AppState {
             limits,
             token,
             collectors,
+            section_timeout,
             running,
         } = p;
         AppState {
@@ -81,7 +83,7 @@ impl AppState {
                 limits,
                 token,
                 collectors,
-                section_timeout: std::time::Duration::from_secs(2),
+                section_timeout,
                 running,
                 started_at: Utc::now(),
                 started: Instant::now(),

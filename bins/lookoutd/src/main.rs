@@ -213,6 +213,7 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
             },
             token: settings.token.clone(),
             collectors: status::collectors(&store, &config, stale_processing),
+            section_timeout: config.status.section_timeout,
             running: running.clone(),
         }),
         http::Protection {

@@ -6,6 +6,11 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
+use lookout_status_collect::gateway::{DockerRuntime, GatewaySection, ReqwestProbe};
+use lookout_status_collect::host::{GroupsSection, QueueSection};
+use lookout_status_collect::repos::{
+    DeploySection, DeploySource, Git2Inspector, LastDeploy, RepoInspector, RepoTarget, ReposSection,
+};
 use lookout_status_collect::sections::{
     BootSection, ChannelsSection, MessagesSection, NotificationsSection, ServiceSection,
 };
@@ -52,6 +57,29 @@ impl StatusDeps for EventDeps {
     }
 }
 
+/// The last deploy: the newest `deploy` event.
+struct DeployEvents {
+    store: Store,
+}
+
+#[async_trait::async_trait]
+impl DeploySource for DeployEvents {
+    async fn last_deploy(&self) -> Result<Option<LastDeploy>, String> {
+        // `deploy` events are keyed by sha: the newest of the latest per sha is the last deploy.
+        let latest = self
+            .store
+            .latest_by_subject(&["deploy"])
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(latest.into_iter().max_by_key(|e| e.seq).and_then(|e| {
+            Some(LastDeploy {
+                at: e.at,
+                sha: e.payload.get("sha")?.as_str()?.to_owned(),
+            })
+        }))
+    }
+}
+
 /// The collectors of this daemon.
 pub(crate) fn collectors(
     store: &Store,
@@ -61,15 +89,46 @@ pub(crate) fn collectors(
     let deps: Arc<dyn StatusDeps> = Arc::new(EventDeps {
         store: store.clone(),
     });
-    vec![
+    let inspector: Arc<dyn RepoInspector> = Arc::new(Git2Inspector);
+    // The default (no `[[repos]]`) is "the repository lookoutd was started in": outside of one
+    // there is nothing to watch, which is not a failure. Configured repositories always report.
+    let by_default = config.repos == lookout_config::Config::default().repos;
+    let repos: Vec<RepoTarget> = config
+        .repos
+        .iter()
+        .filter(|r| !by_default || inspector.inspect(&r.path).is_ok())
+        .map(|r| RepoTarget::new(&r.path, r.name.clone()))
+        .collect();
+    let gateway = &config.gateway;
+    // The key is read once, here; it is never logged or shown in /status.
+    let health_key = gateway
+        .health_key_env
+        .as_ref()
+        .and_then(|v| std::env::var(v).ok());
+    let mut out: Vec<Arc<dyn Collector>> = vec![
         Arc::new(ServiceSection {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             started_at: chrono::Utc::now(),
             deps: deps.clone(),
         }),
         Arc::new(ChannelsSection {
-            deps,
+            deps: deps.clone(),
             channel_down: config.thresholds.channel_down,
+        }),
+        Arc::new(GatewaySection {
+            mode: gateway.mode.clone(),
+            containers: gateway.containers.clone(),
+            runtime: Arc::new(DockerRuntime::new(config.docker.socket.clone())),
+            health_url: gateway.health_url.clone(),
+            health_key,
+            probe: Arc::new(ReqwestProbe::new()),
+            health_timeout: gateway.health_timeout,
+        }),
+        Arc::new(QueueSection { deps: deps.clone() }),
+        Arc::new(GroupsSection { deps }),
+        Arc::new(ReposSection {
+            inspector: inspector.clone(),
+            repos: repos.clone(),
         }),
         Arc::new(MessagesSection {
             store: store.clone(),
@@ -83,7 +142,17 @@ pub(crate) fn collectors(
         Arc::new(NotificationsSection {
             store: store.clone(),
         }),
-    ]
+    ];
+    if let Some(first) = repos.into_iter().next() {
+        out.push(Arc::new(DeploySection {
+            inspector,
+            repo: first,
+            deploys: Arc::new(DeployEvents {
+                store: store.clone(),
+            }),
+        }));
+    }
+    out
 }
 
 #[derive(Debug, Deserialize)]

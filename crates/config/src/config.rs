@@ -61,6 +61,10 @@ pub struct Config {
     pub watch: Vec<Watch>,
     /// `[[jobs]]`: scheduled host jobs.
     pub jobs: Vec<Job>,
+    /// `[status]`: how `GET /status` collects.
+    pub status: StatusConfig,
+    /// `[docker]`: the container engine.
+    pub docker: DockerConfig,
 }
 
 impl Default for Config {
@@ -79,6 +83,42 @@ impl Default for Config {
             gateway: GatewayConfig::default(),
             watch: Vec::new(),
             jobs: Vec::new(),
+            status: StatusConfig::default(),
+            docker: DockerConfig::default(),
+        }
+    }
+}
+
+/// `[status]`: how `GET /status` collects its sections.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatusConfig {
+    /// Each section's time limit; a section past it reports its error and the others still answer.
+    #[serde(deserialize_with = "duration")]
+    pub section_timeout: Duration,
+}
+
+impl Default for StatusConfig {
+    fn default() -> Self {
+        StatusConfig {
+            section_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// `[docker]`: the container engine (gateway containers, one-shot job containers, watched
+/// containers).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DockerConfig {
+    /// The engine's socket: `unix:///var/run/docker.sock` or a path.
+    pub socket: String,
+}
+
+impl Default for DockerConfig {
+    fn default() -> Self {
+        DockerConfig {
+            socket: "unix:///var/run/docker.sock".into(),
         }
     }
 }
@@ -158,6 +198,9 @@ pub struct Thresholds {
     /// The quiet window a `deploy` event opens for restart-class alerts.
     #[serde(deserialize_with = "duration")]
     pub deploy_quiet: Duration,
+    /// How late a task or host job may start before it is overdue.
+    #[serde(deserialize_with = "duration")]
+    pub overdue_grace: Duration,
 }
 
 impl Default for Thresholds {
@@ -170,6 +213,7 @@ impl Default for Thresholds {
             channel_down: Duration::from_secs(2 * 60),
             stall_after: 5,
             deploy_quiet: Duration::from_secs(2 * 60),
+            overdue_grace: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -326,7 +370,7 @@ pub struct Repo {
 }
 
 /// `[gateway]`: the LLM gateway the host talks to.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
     /// How the gateway runs (free text shown in `/status`, e.g. "litellm").
@@ -337,6 +381,21 @@ pub struct GatewayConfig {
     pub health_url: Option<String>,
     /// The environment variable holding the key the health endpoint wants.
     pub health_key_env: Option<String>,
+    /// How long the health endpoint may take to answer.
+    #[serde(deserialize_with = "duration")]
+    pub health_timeout: Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            mode: None,
+            containers: Vec::new(),
+            health_url: None,
+            health_key_env: None,
+            health_timeout: Duration::from_secs(1),
+        }
+    }
 }
 
 /// `[[watch]]`: one target the watchdog supervises.
@@ -883,8 +942,12 @@ const SCHEMA: &[(&str, &[&str])] = &[
             "gateway",
             "watch",
             "jobs",
+            "status",
+            "docker",
         ],
     ),
+    ("status", &["section_timeout"]),
+    ("docker", &["socket"]),
     (
         "server",
         &[
@@ -908,6 +971,7 @@ const SCHEMA: &[(&str, &[&str])] = &[
             "channel_down",
             "stall_after",
             "deploy_quiet",
+            "overdue_grace",
         ],
     ),
     (
@@ -935,7 +999,13 @@ const SCHEMA: &[(&str, &[&str])] = &[
     ("repos", &["path", "name"]),
     (
         "gateway",
-        &["mode", "containers", "health_url", "health_key_env"],
+        &[
+            "mode",
+            "containers",
+            "health_url",
+            "health_key_env",
+            "health_timeout",
+        ],
     ),
     (
         "watch",

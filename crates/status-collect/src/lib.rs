@@ -6,16 +6,28 @@
 //! finding (`pass` when there is none), with every finding's reason, so a person or a script reads
 //! the state first and the data second.
 //!
-//! What only the host knows comes through [`StatusDeps`]; the store-backed sections are in
-//! [`sections`]. (Git repositories and worktrees, containers and the gateway's health endpoint come
-//! next, behind their own traits.)
+//! What only the host knows comes through [`StatusDeps`]; everything else through traits this crate
+//! defines and a host implements only where it has the thing: [`repos::RepoInspector`] (libgit2:
+//! [`repos::Git2Inspector`]), [`gateway::ContainerRuntime`] (the Docker Engine API:
+//! [`gateway::DockerRuntime`]), [`gateway::HttpProbe`] ([`gateway::ReqwestProbe`]),
+//! [`host::TaskSource`], [`host::WatchdogSource`], [`repos::DeploySource`], and the store. The real
+//! implementations sit behind the default features `git`, `docker` and `http`.
 //!
 //! Verdict rules and thresholds (see each collector):
 //! - a section that errs or times out: **warn** ("section X unavailable: …");
 //! - `service`: shutting down: **warn**;
+//! - `deploy`: HEAD differs from the last deploy's commit: **warn**;
 //! - `channels`: disconnected for less than `channel_down`: **warn**; longer: **fail**;
+//! - `gateway`: engine unreachable or a container not running: **fail**; health endpoint failing,
+//!   slow or not JSON: **warn**; unhealthy models: **warn**, none healthy: **fail**;
+//! - `queue`: at the concurrency limit with groups waiting: **warn**; above it: **fail**;
+//! - `repos`: a worktree with a conflict or a repository that cannot be read: **fail**; a dirty
+//!   main repository or a worktree whose directory is gone: **warn**;
 //! - `messages`: deliveries pending longer than `delivery_pending`: **warn**; messages in flight
 //!   longer than `stale_processing` (an interrupted run): **warn**;
+//! - `tasks`, `host_jobs`: `next_run` past by more than the grace with no run: **fail**; last run
+//!   failed, timed out or interrupted: **warn**;
+//! - `watchdog`: a circuit open: **fail**; a target unhealthy: **warn**;
 //! - `boot`: a service whose latest start failed: **fail**;
 //! - `notifications`: dead letters: **warn**.
 //!
@@ -42,6 +54,9 @@
 //! # });
 //! ```
 
+pub mod gateway;
+pub mod host;
+pub mod repos;
 pub mod sections;
 
 use std::collections::BTreeMap;
@@ -136,6 +151,14 @@ pub trait StatusDeps: Send + Sync {
     /// Each channel and whether it is connected, with when that state began when known.
     async fn channels(&self) -> Result<BTreeMap<String, ChannelState>, String> {
         Ok(BTreeMap::new())
+    }
+    /// The run queue; `None`: not reported.
+    async fn queue(&self) -> Result<Option<host::QueueSnapshot>, String> {
+        Ok(None)
+    }
+    /// Groups (workspaces) and active sessions; `None`: not reported.
+    async fn groups(&self) -> Result<Option<host::GroupsSnapshot>, String> {
+        Ok(None)
     }
 }
 
