@@ -205,8 +205,7 @@ pub(crate) async fn probe_container(
                 }
             }
             let grown = state.restart_count.saturating_sub(baseline.count);
-            if state.status == "restarting"
-                || grown >= u64::from(policy.restart_loop_count.max(1))
+            if state.status == "restarting" || grown >= u64::from(policy.restart_loop_count.max(1))
             {
                 obs.findings.push(Finding::ContainerRestartLoop {
                     restarts: grown.max(1),
@@ -237,7 +236,13 @@ pub(crate) async fn probe_http(
     let mut obs = Observation::healthy(now);
     let result = probe.get(&spec.url, spec.timeout).await;
     let failure = match &result {
-        Ok(s) if spec.expected_status.map_or((200..300).contains(s), |e| e == *s) => None,
+        Ok(s)
+            if spec
+                .expected_status
+                .map_or((200..300).contains(s), |e| e == *s) =>
+        {
+            None
+        }
         Ok(s) => Some(format!("status {s}")),
         Err(e) => Some(e.to_string()),
     };
@@ -310,7 +315,10 @@ mod tests {
         );
         let f = dir.path().join("v");
         std::fs::write(&f, "1.2.3\n").unwrap();
-        assert_eq!(expected_version(&ExpectedVersion::File(f)).unwrap(), "1.2.3");
+        assert_eq!(
+            expected_version(&ExpectedVersion::File(f)).unwrap(),
+            "1.2.3"
+        );
         assert_eq!(
             expected_version(&ExpectedVersion::Command("echo 7".into())).unwrap(),
             "7"

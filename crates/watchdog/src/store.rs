@@ -48,12 +48,14 @@ impl HealStateStore for JsonFileStore {
     fn load(&self, target: &str) -> Result<Option<HealState>, WatchdogError> {
         let path = self.path(target)?;
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| WatchdogError::CorruptState {
-                    path,
-                    reason: e.to_string(),
-                }),
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| WatchdogError::CorruptState {
+                        path,
+                        reason: e.to_string(),
+                    })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(WatchdogError::Io { path, source }),
         }
@@ -151,7 +153,9 @@ mod tests {
         store.remove("bridge").unwrap();
         assert_eq!(store.load("bridge").unwrap(), None);
         // No temp file is left behind.
-        let left: Vec<_> = std::fs::read_dir(dir.path().join("watchdog")).unwrap().collect();
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("watchdog"))
+            .unwrap()
+            .collect();
         assert!(left.is_empty());
     }
 }

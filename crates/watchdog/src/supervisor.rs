@@ -140,12 +140,10 @@ impl WatchdogBuilder {
             inner: Arc::new(Inner {
                 clock: self.clock,
                 process: self.process,
-                containers: self.containers.unwrap_or_else(|| {
-                    Arc::new(DockerControl::new("unix:///var/run/docker.sock"))
-                }),
-                http: self
-                    .http
-                    .unwrap_or_else(|| Arc::new(ReqwestProbe::new())),
+                containers: self
+                    .containers
+                    .unwrap_or_else(|| Arc::new(DockerControl::new("unix:///var/run/docker.sock"))),
+                http: self.http.unwrap_or_else(|| Arc::new(ReqwestProbe::new())),
                 store: self.store,
                 reporter: self.reporter,
                 metrics: WatchdogMetrics::default(),
@@ -286,7 +284,13 @@ impl Watchdog {
 
     /// The shared circuits open now.
     pub fn shared_circuits(&self) -> Vec<SharedCircuit> {
-        self.inner.shared.lock().unwrap().values().cloned().collect()
+        self.inner
+            .shared
+            .lock()
+            .unwrap()
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// What was observed of `name`, what would act next and when, and the circuit's state.

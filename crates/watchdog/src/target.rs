@@ -429,7 +429,11 @@ mod tests {
     fn names_and_ladders_are_checked() {
         let t = Target::new("bridge", TargetSpec::Process(ProcessSpec::default()));
         t.validate().unwrap();
-        assert!(Target::new("../x", TargetSpec::Process(ProcessSpec::default())).validate().is_err());
+        assert!(
+            Target::new("../x", TargetSpec::Process(ProcessSpec::default()))
+                .validate()
+                .is_err()
+        );
         let mut bad = t.clone();
         bad.policy.ladder = vec![Action::ContainerRestart];
         assert!(bad.validate().is_err());

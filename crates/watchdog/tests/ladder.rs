@@ -82,7 +82,11 @@ impl Setup {
         self.reporter.texts()
     }
     /// A second watchdog over the same store and clock: lookoutd after a restart.
-    async fn restarted(&self, spec: ProcessSpec, policy: Policy) -> (Watchdog, Arc<MemoryReporter>) {
+    async fn restarted(
+        &self,
+        spec: ProcessSpec,
+        policy: Policy,
+    ) -> (Watchdog, Arc<MemoryReporter>) {
         let reporter = Arc::new(MemoryReporter::new());
         let w = Watchdog::builder(self.store.clone(), reporter.clone())
             .clock(self.clock.clone())
@@ -108,7 +112,10 @@ fn process_spec(dir: &std::path::Path) -> ProcessSpec {
 }
 
 /// A bridge with pid 41 alive, a fresh heartbeat and the right version, on default policy.
-async fn setup_with(policy: impl FnOnce(&mut Policy), store: Option<Arc<dyn HealStateStore>>) -> Setup {
+async fn setup_with(
+    policy: impl FnOnce(&mut Policy),
+    store: Option<Arc<dyn HealStateStore>>,
+) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bridge.pid"), "41\n").unwrap();
     std::fs::write(dir.path().join("bridge.version"), "v2\n").unwrap();
@@ -192,7 +199,8 @@ async fn version_mismatch_acts_at_tier_1() {
     let out = s.round().await;
     assert!(out.starts_with("acted tier 1"), "{out}");
     assert!(
-        s.texts()[0].starts_with("🩹 bridge: running version v2, expected v3 — wrote the restart marker"),
+        s.texts()[0]
+            .starts_with("🩹 bridge: running version v2, expected v3 — wrote the restart marker"),
         "{:?}",
         s.texts()
     );
@@ -219,10 +227,13 @@ async fn missing_heartbeat_at_first_start_has_a_grace() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bridge.pid"), "41\n").unwrap();
     let clock = Arc::new(TokioClock::starting_at(t0()));
-    let w = Watchdog::builder(Arc::new(MemoryStore::new()), Arc::new(MemoryReporter::new()))
-        .clock(clock)
-        .process_control(FakeProcess::with_alive(41))
-        .build();
+    let w = Watchdog::builder(
+        Arc::new(MemoryStore::new()),
+        Arc::new(MemoryReporter::new()),
+    )
+    .clock(clock)
+    .process_control(FakeProcess::with_alive(41))
+    .build();
     let mut spec = process_spec(dir.path());
     spec.expected_version = None;
     w.add_target(Target::new("bridge", TargetSpec::Process(spec)))
@@ -232,9 +243,18 @@ async fn missing_heartbeat_at_first_start_has_a_grace() {
     assert_eq!(r.outcome("bridge").unwrap().outcome, "healthy");
     assert!(w.explain("bridge").unwrap().observation.unwrap().notes[0].contains("grace"));
     advance(85).await;
-    assert_eq!(w.probe_round().await.outcome("bridge").unwrap().outcome, "healthy");
+    assert_eq!(
+        w.probe_round().await.outcome("bridge").unwrap().outcome,
+        "healthy"
+    );
     advance(10).await;
-    let out = w.probe_round().await.outcome("bridge").unwrap().outcome.clone();
+    let out = w
+        .probe_round()
+        .await
+        .outcome("bridge")
+        .unwrap()
+        .outcome
+        .clone();
     assert!(out.starts_with("acted tier 1"), "{out}");
 }
 
@@ -263,7 +283,10 @@ async fn tier_2_after_tier_1_did_not_help_then_tier_3_kills_and_starts() {
     assert!(s.round().await.starts_with("acted tier 1"));
     advance(45).await;
     let out = s.round().await;
-    assert!(out.starts_with("acted tier 2: sent SIGTERM to pid 41"), "{out}");
+    assert!(
+        out.starts_with("acted tier 2: sent SIGTERM to pid 41"),
+        "{out}"
+    );
     assert_eq!(s.process.calls(), vec!["Term 41"]);
     // The process ignores SIGTERM: tier 3 after the next cooldown.
     advance(30).await;
@@ -271,10 +294,15 @@ async fn tier_2_after_tier_1_did_not_help_then_tier_3_kills_and_starts() {
     advance(15).await;
     let out = s.round().await;
     assert!(
-        out.starts_with("acted tier 3: sent SIGKILL to pid 41 and ran the start command (pid 1000)"),
+        out.starts_with(
+            "acted tier 3: sent SIGKILL to pid 41 and ran the start command (pid 1000)"
+        ),
         "{out}"
     );
-    assert_eq!(s.process.calls(), vec!["Term 41", "Kill 41", "spawn start-bridge"]);
+    assert_eq!(
+        s.process.calls(),
+        vec!["Term 41", "Kill 41", "spawn start-bridge"]
+    );
     let texts = s.texts();
     assert_eq!(texts.len(), 3);
     assert!(texts[2].ends_with("(tier 3)"), "{}", texts[2]);
@@ -286,9 +314,15 @@ async fn no_pid_goes_straight_to_tier_3() {
     let s = setup().await;
     std::fs::remove_file(s.path("bridge.pid")).unwrap();
     let out = s.round().await;
-    assert!(out.starts_with("acted tier 3: ran the start command"), "{out}");
+    assert!(
+        out.starts_with("acted tier 3: ran the start command"),
+        "{out}"
+    );
     assert_eq!(s.process.calls(), vec!["spawn start-bridge"]);
-    assert!(!s.path("restart-bridge").exists(), "no marker for a process that is gone");
+    assert!(
+        !s.path("restart-bridge").exists(),
+        "no marker for a process that is gone"
+    );
     assert!(
         s.texts()[0].starts_with("🩹 bridge: pid file missing — ran the start command"),
         "{:?}",
@@ -319,7 +353,10 @@ async fn circuit_opens_after_n_top_tier_failures_and_stops_acting() {
     let acted = outcomes.iter().filter(|o| o.starts_with("acted")).count();
     assert_eq!(acted, 3, "three top-tier attempts: {outcomes:?}");
     assert_eq!(
-        outcomes.iter().filter(|o| o.starts_with("circuit opened")).count(),
+        outcomes
+            .iter()
+            .filter(|o| o.starts_with("circuit opened"))
+            .count(),
         1
     );
     assert!(outcomes.last().unwrap() == "circuit open");
@@ -368,7 +405,10 @@ async fn too_many_heals_in_a_period_open_the_circuit() {
     }
     std::fs::write(s.path("expected"), "v3\n").unwrap();
     let out = s.round().await;
-    assert!(out.starts_with("circuit opened: 3 heals within 3600s"), "{out}");
+    assert!(
+        out.starts_with("circuit opened: 3 heals within 3600s"),
+        "{out}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -419,13 +459,25 @@ async fn state_survives_a_restart_without_acting_twice() {
     // The daemon feeds in the last heartbeat it has in its log.
     w2.heartbeat("bridge", t0()).unwrap();
     assert_eq!(w2.state("bridge").unwrap().next_tier, 2);
-    let out = w2.probe_round().await.outcome("bridge").unwrap().outcome.clone();
+    let out = w2
+        .probe_round()
+        .await
+        .outcome("bridge")
+        .unwrap()
+        .outcome
+        .clone();
     assert!(out.starts_with("tier 3 waits for Cooldown"), "{out}");
     assert!(rep2.reports().is_empty());
     assert_eq!(s.process.calls(), vec!["Term 41"], "SIGTERM not sent twice");
     // And it continues at tier 3, not at tier 1.
     advance(25).await;
-    let out = w2.probe_round().await.outcome("bridge").unwrap().outcome.clone();
+    let out = w2
+        .probe_round()
+        .await
+        .outcome("bridge")
+        .unwrap()
+        .outcome
+        .clone();
     assert!(out.starts_with("acted tier 3"), "{out}");
 }
 
@@ -514,7 +566,10 @@ async fn three_targets_failing_with_one_cause_open_one_shared_circuit() {
     // All four are stale; three share the gateway.
     let r = w.probe_round().await;
     assert_eq!(r.shared_circuits.len(), 1);
-    assert_eq!(r.shared_circuits[0].targets, vec!["agent-a", "agent-b", "agent-c"]);
+    assert_eq!(
+        r.shared_circuits[0].targets,
+        vec!["agent-a", "agent-b", "agent-c"]
+    );
     for n in ["agent-a", "agent-b", "agent-c"] {
         assert_eq!(
             r.outcome(n).unwrap().outcome,
@@ -522,7 +577,12 @@ async fn three_targets_failing_with_one_cause_open_one_shared_circuit() {
         );
         assert!(!dir.path().join(n).exists(), "{n} not healed one by one");
     }
-    assert!(r.outcome("other").unwrap().outcome.starts_with("acted tier 1"));
+    assert!(
+        r.outcome("other")
+            .unwrap()
+            .outcome
+            .starts_with("acted tier 1")
+    );
     let alerts: Vec<_> = reporter
         .reports()
         .into_iter()
@@ -593,11 +653,18 @@ async fn a_failing_endpoint_alerts_after_n_probes_in_a_row() {
     }
     assert_eq!(outs[0], "healthy", "one failure is a note, not a failure");
     assert_eq!(outs[1], "healthy");
-    assert!(outs[2].starts_with("circuit opened: no healing tier"), "{outs:?}");
+    assert!(
+        outs[2].starts_with("circuit opened: no healing tier"),
+        "{outs:?}"
+    );
     assert_eq!(outs[3], "circuit open");
     let texts = reporter.texts();
     assert_eq!(texts.len(), 1);
-    assert!(texts[0].contains("endpoint failed 3 probes in a row"), "{}", texts[0]);
+    assert!(
+        texts[0].contains("endpoint failed 3 probes in a row"),
+        "{}",
+        texts[0]
+    );
 }
 
 #[derive(Default)]
@@ -662,26 +729,46 @@ async fn container_ladder_and_an_unreachable_engine() {
     // Exited: restart, then stop + start.
     *engine.state.lock().unwrap() = container("exited", None, 0);
     advance(5).await;
-    assert!(w.probe_round().await.outcomes[0].outcome.starts_with("acted tier 1: restarted container litellm"));
+    assert!(
+        w.probe_round().await.outcomes[0]
+            .outcome
+            .starts_with("acted tier 1: restarted container litellm")
+    );
     advance(45).await;
-    assert!(w.probe_round().await.outcomes[0].outcome.starts_with("acted tier 2: stopped and started"));
+    assert!(
+        w.probe_round().await.outcomes[0]
+            .outcome
+            .starts_with("acted tier 2: stopped and started")
+    );
     assert_eq!(
         *engine.calls.lock().unwrap(),
         vec!["restart litellm", "stop litellm", "start litellm"]
     );
-    assert!(reporter.texts()[0].starts_with("🩹 litellm: container exited (exit code 1) — restarted container litellm (tier 1)"));
+    assert!(reporter.texts()[0].starts_with(
+        "🩹 litellm: container exited (exit code 1) — restarted container litellm (tier 1)"
+    ));
     // Healthy, then unhealthy by its health check, then a restart loop.
     *engine.state.lock().unwrap() = container("running", Some("healthy"), 0);
     advance(60).await;
     assert_eq!(w.probe_round().await.outcomes[0].outcome, "healthy");
     *engine.state.lock().unwrap() = container("running", Some("unhealthy"), 0);
     advance(5).await;
-    assert!(w.probe_round().await.outcomes[0].outcome.starts_with("acted tier 1"));
+    assert!(
+        w.probe_round().await.outcomes[0]
+            .outcome
+            .starts_with("acted tier 1")
+    );
     *engine.state.lock().unwrap() = container("running", None, 4);
     advance(60).await;
     let r = w.probe_round().await;
     assert!(r.outcomes[0].outcome.starts_with("acted tier 2"), "{:?}", r);
-    assert!(reporter.texts().last().unwrap().contains("restarting in a loop"));
+    assert!(
+        reporter
+            .texts()
+            .last()
+            .unwrap()
+            .contains("restarting in a loop")
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -727,7 +814,12 @@ async fn explain_says_what_was_seen_what_comes_next_and_why_the_circuit_is_open(
         why.circuit.reason.as_deref(),
         Some("the top tier failed 3 times in a row")
     );
-    assert!(why.circuit.closes.unwrap().contains("lookout watchdog reset bridge"));
+    assert!(
+        why.circuit
+            .closes
+            .unwrap()
+            .contains("lookout watchdog reset bridge")
+    );
     assert_eq!(why.next.summary, "nothing: the circuit is open");
 }
 
@@ -741,7 +833,10 @@ async fn metrics_count_probes_and_actions() {
     s.round().await;
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-    assert!(text.contains("lookout_watchdog_probes_total{target=\"bridge\",result=\"healthy\"} 1"), "{text}");
+    assert!(
+        text.contains("lookout_watchdog_probes_total{target=\"bridge\",result=\"healthy\"} 1"),
+        "{text}"
+    );
     assert!(text.contains("lookout_watchdog_probes_total{target=\"bridge\",result=\"failing\"} 1"));
     assert!(text.contains("lookout_watchdog_heal_actions_total{target=\"bridge\",tier=\"1\"} 1"));
     assert!(text.contains("lookout_watchdog_circuits_open 0"));

@@ -43,10 +43,23 @@ impl TestContainer {
             .subsec_nanos();
         let name = format!("lookout-wd-{tag}-{}-{nanos}", std::process::id());
         let out = std::process::Command::new("docker")
-            .args(["run", "-d", "--name", &name, "lookout-test/busybox", "sh", "-c", script])
+            .args([
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "lookout-test/busybox",
+                "sh",
+                "-c",
+                script,
+            ])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         TestContainer(name)
     }
 }

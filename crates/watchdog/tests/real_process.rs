@@ -136,9 +136,7 @@ impl Running {
         let store = Arc::new(JsonFileStore::new(state_dir.join("watchdog")).unwrap());
         let watchdog = Watchdog::builder(store, reporter.clone()).build();
         watchdog
-            .add_target(
-                Target::new("worker", TargetSpec::Process(spec)).with_policy(fast_policy()),
-            )
+            .add_target(Target::new("worker", TargetSpec::Process(spec)).with_policy(fast_policy()))
             .await
             .unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -211,12 +209,20 @@ async fn a_hung_process_sigstopped_is_healed_through_the_tiers() {
     )
     .unwrap();
     let t = Instant::now();
-    assert!(run.wait_recovered(Duration::from_secs(15)).await, "{:?}", run.reporter.texts());
+    assert!(
+        run.wait_recovered(Duration::from_secs(15)).await,
+        "{:?}",
+        run.reporter.texts()
+    );
     let healed_in = t.elapsed();
     let tiers = run.tiers();
     assert_eq!(tiers, vec![1, 2, 3], "{:?}", run.reporter.texts());
     let texts = run.reporter.texts();
-    assert!(texts[0].starts_with("🩹 worker: heartbeat 1s old (stale after 1s) — wrote the restart marker"), "{texts:?}");
+    assert!(
+        texts[0]
+            .starts_with("🩹 worker: heartbeat 1s old (stale after 1s) — wrote the restart marker"),
+        "{texts:?}"
+    );
     let now_pid = w.pid().unwrap();
     assert_ne!(now_pid, first, "a new process runs");
     assert!(NixProcessControl.alive(now_pid));
@@ -244,7 +250,11 @@ async fn a_dead_process_is_restarted_by_its_start_command() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    assert!(run.wait_recovered(Duration::from_secs(10)).await, "{:?}", run.reporter.texts());
+    assert!(
+        run.wait_recovered(Duration::from_secs(10)).await,
+        "{:?}",
+        run.reporter.texts()
+    );
     assert_eq!(run.tiers(), vec![3], "no pid to signal: straight to tier 3");
     assert!(run.reporter.texts()[0].contains(&format!("pid {first} not alive")));
     assert_ne!(w.pid().unwrap(), first);
@@ -264,12 +274,23 @@ async fn a_process_that_honours_the_restart_marker_is_healed_at_tier_1() {
     assert!(run.reporter.reports().is_empty());
     // An update lands: the process still runs v1.
     std::fs::write(w.path("source_version"), "v2\n").unwrap();
-    assert!(run.wait_recovered(Duration::from_secs(10)).await, "{:?}", run.reporter.texts());
+    assert!(
+        run.wait_recovered(Duration::from_secs(10)).await,
+        "{:?}",
+        run.reporter.texts()
+    );
     assert_eq!(run.tiers(), vec![1]);
     let texts = run.reporter.texts();
-    assert!(texts[0].starts_with("🩹 worker: running version v1, expected v2 — wrote the restart marker"), "{texts:?}");
+    assert!(
+        texts[0]
+            .starts_with("🩹 worker: running version v1, expected v2 — wrote the restart marker"),
+        "{texts:?}"
+    );
     assert_eq!(w.pid(), Some(first), "restarted itself in place (exec)");
-    assert_eq!(std::fs::read_to_string(w.path("version")).unwrap().trim(), "v2");
+    assert_eq!(
+        std::fs::read_to_string(w.path("version")).unwrap().trim(),
+        "v2"
+    );
     run.stop().await;
 }
 
@@ -282,11 +303,23 @@ async fn a_process_that_ignores_sigterm_needs_tier_3() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     // It stops beating, ignores the marker and SIGTERM.
     std::fs::write(w.path("hang"), "").unwrap();
-    assert!(run.wait_recovered(Duration::from_secs(15)).await, "{:?}", run.reporter.texts());
+    assert!(
+        run.wait_recovered(Duration::from_secs(15)).await,
+        "{:?}",
+        run.reporter.texts()
+    );
     assert_eq!(run.tiers(), vec![1, 2, 3], "{:?}", run.reporter.texts());
     let texts = run.reporter.texts();
-    assert!(texts[1].contains(&format!("sent SIGTERM to pid {first}")), "{texts:?}");
-    assert!(texts[2].contains(&format!("sent SIGKILL to pid {first} and ran the start command")), "{texts:?}");
+    assert!(
+        texts[1].contains(&format!("sent SIGTERM to pid {first}")),
+        "{texts:?}"
+    );
+    assert!(
+        texts[2].contains(&format!(
+            "sent SIGKILL to pid {first} and ran the start command"
+        )),
+        "{texts:?}"
+    );
     assert!(!NixProcessControl.alive(first));
     // The state file on disk says the episode ended healthy.
     let saved = JsonFileStore::new(state.path().join("watchdog"))
