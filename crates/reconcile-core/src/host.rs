@@ -1220,3 +1220,133 @@ impl Model for HostModel {
         reconcile(state, &self.limits, now)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    fn t(m: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 24, 10, 0, 0).unwrap() + TimeDelta::minutes(m)
+    }
+
+    fn state(events: &[(i64, &str, Value)]) -> HostState {
+        let mut s = HostState::default();
+        for (i, (m, kind, p)) in events.iter().enumerate() {
+            apply(
+                &mut s,
+                &HostEvent {
+                    seq: i as i64 + 1,
+                    at: t(*m),
+                    fact: Fact::from_payload(kind, p),
+                },
+            );
+        }
+        s
+    }
+
+    fn ids(s: &HostState, limits: &Limits, now: i64) -> Vec<(String, String)> {
+        check_invariants(s, limits, t(now))
+            .into_iter()
+            .map(|v| (v.invariant, v.subject))
+            .collect()
+    }
+
+    fn pair(a: &str, b: &str) -> (String, String) {
+        (a.to_owned(), b.to_owned())
+    }
+
+    #[test]
+    fn each_invariant_fires_past_its_limit_and_not_before() {
+        let run = json!({"run_id": "r1", "group": "g", "run_kind": "task", "task": "daily"});
+        let s = state(&[
+            (0, "batch_dispatched", json!({"chat_jid": "c1", "message_ids": ["m1"]})),
+            (0, "run_started", run.clone()),
+            (0, "delivery_queued", json!({"delivery_id": "d1", "chat_jid": "c1"})),
+            (0, "channel_disconnected", json!({"channel": "slack"})),
+            (0, "container_status", json!({"container": "a", "status": "running"})),
+            (0, "container_status", json!({"container": "b", "status": "running"})),
+            (0, "task_scheduled", json!({"task": "weekly", "next_run": t(1).to_rfc3339()})),
+        ]);
+        let limits = Limits {
+            max_concurrent: Some(1),
+            ..Limits::default()
+        };
+        assert_eq!(ids(&s, &limits, 1), [pair("I6", "containers")]);
+        assert_eq!(
+            ids(&s, &limits, 11),
+            [
+                pair("I2", "c1"),
+                pair("I3", "r1"),
+                pair("I4", "d1"),
+                pair("I5", "slack"),
+                pair("I6", "containers"),
+                pair("I7", "weekly"),
+            ]
+        );
+        // Answers, heartbeats, sends, reconnects and runs clear them.
+        let mut s = s;
+        for (i, (kind, p)) in [
+            ("bot_response", json!({"chat_jid": "c1", "timestamp": t(11).to_rfc3339()})),
+            ("run_heartbeat", run),
+            ("delivery_sent", json!({"delivery_id": "d1", "chat_jid": "c1"})),
+            ("channel_connected", json!({"channel": "slack"})),
+            ("container_status", json!({"container": "b", "status": "exited"})),
+            ("run_started", json!({"run_id": "r2", "group": "g", "run_kind": "task", "task": "weekly"})),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            apply(
+                &mut s,
+                &HostEvent {
+                    seq: 100 + i as i64,
+                    at: t(11),
+                    fact: Fact::from_payload(kind, &p),
+                },
+            );
+        }
+        assert!(ids(&s, &limits, 12).is_empty(), "{:?}", ids(&s, &limits, 12));
+    }
+
+    #[test]
+    fn a_channel_down_folds_its_stuck_deliveries() {
+        let s = state(&[
+            (0, "delivery_queued", json!({"delivery_id": "d1", "chat_jid": "c1", "channel": "wa"})),
+            (0, "channel_disconnected", json!({"channel": "wa"})),
+        ]);
+        let v = check_invariants(&s, &Limits::default(), t(10));
+        assert_eq!(v.len(), 1);
+        assert!(v[0].message.ends_with("also affected: 1 pending deliveries"), "{}", v[0].message);
+    }
+
+    #[test]
+    fn recovered_messages_are_deduplicated_by_id() {
+        let s = state(&[
+            (0, "message_received", json!({"channel": "wa", "chat_jid": "c1", "message_id": "m1", "group": "fam"})),
+            (1, "messages_recovered", json!({"channel": "wa", "chat_jid": "c1", "message_ids": ["m1", "m2"]})),
+            (2, "messages_recovered", json!({"channel": "wa", "chat_jid": "c1", "message_ids": ["m2"]})),
+        ]);
+        let texts: Vec<String> = reconcile(&s, &Limits::default(), t(3))
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::Notify(n) => Some(format!("{}: {}", n.group, n.text)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(texts, ["fam: Recovered 1 missed message(s) from #wa — processing now."]);
+        // A day later the notice is no longer acted on.
+        assert!(reconcile(&s, &Limits::default(), t(3 + 25 * 60)).is_empty());
+    }
+
+    #[test]
+    fn an_orphaned_run_waits_for_its_grace_and_is_not_also_silent() {
+        let s = state(&[
+            (0, "run_started", json!({"run_id": "r1", "group": "g", "run_kind": "message", "container": "k"})),
+            (1, "container_status", json!({"container": "k", "status": "exited"})),
+        ]);
+        assert!(ids(&s, &Limits::default(), 1).is_empty());
+        assert_eq!(ids(&s, &Limits::default(), 20), [pair("I1", "r1")]);
+    }
+}
