@@ -45,6 +45,7 @@ pub mod runner;
 pub mod schedule;
 mod scheduler;
 mod spec;
+mod task_store;
 
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use error::SchedulerError;
@@ -61,3 +62,4 @@ pub use runner::{
 pub use schedule::{Schedule, ScheduleKind, Upcoming};
 pub use scheduler::{Scheduler, SchedulerConfig, TickReport};
 pub use spec::{Concurrency, Missed, RunnerSpec, TaskPolicy, TaskSpec};
+pub use task_store::{Decide, MemoryTaskStore, TaskStore};

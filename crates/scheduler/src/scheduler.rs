@@ -1,15 +1,18 @@
 //! The scheduler: claims due runs, applies the policies, runs them, heartbeats, reports, records.
 
 use std::collections::{HashMap, HashSet};
+
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use lookout_store::{
-    Claim, ClaimedRun, DueTask, NewRun, NewTask, OwnerKind, RunOutcome, Store, TaskRecord, TaskRun,
+    Claim, ClaimedRun, DueTask, NewRun, NewTask, OwnerKind, RunOutcome, TaskRecord, TaskRun,
     TaskStatus,
 };
+
+use crate::task_store::TaskStore;
 use serde_json::json;
 
 use crate::clock::Clock;
@@ -84,7 +87,7 @@ struct Active {
 }
 
 struct Inner {
-    store: Store,
+    store: Arc<dyn TaskStore>,
     clock: Arc<dyn Clock>,
     runner: Arc<dyn TaskRunner>,
     reporter: Arc<dyn Reporter>,
@@ -92,8 +95,9 @@ struct Inner {
     config: SchedulerConfig,
     /// Runs this scheduler is running, by task id.
     active: Mutex<HashMap<String, Vec<Active>>>,
-    /// Tasks reported overdue and not yet resolved, by name.
-    overdue: Mutex<HashSet<String>>,
+    /// Tasks reported overdue and not yet resolved, by name: the instant that was overdue, and the
+    /// group.
+    overdue: Mutex<HashMap<String, (DateTime<Utc>, Option<String>)>>,
 }
 
 /// Runs scheduled tasks. Cheap to clone (one shared state).
@@ -114,10 +118,11 @@ impl std::fmt::Debug for Scheduler {
 }
 
 impl Scheduler {
-    /// A scheduler over `store`, taking `now` from `clock`, running with `runner`, reporting to
+    /// A scheduler over `store` (a [`lookout_store::Store`] in an `Arc`, or a
+    /// [`crate::MemoryTaskStore`]), taking `now` from `clock`, running with `runner`, reporting to
     /// `reporter`.
     pub fn new(
-        store: Store,
+        store: Arc<dyn TaskStore>,
         clock: Arc<dyn Clock>,
         runner: Arc<dyn TaskRunner>,
         reporter: Arc<dyn Reporter>,
@@ -132,7 +137,7 @@ impl Scheduler {
                 metrics: SchedulerMetrics::default(),
                 config,
                 active: Mutex::new(HashMap::new()),
-                overdue: Mutex::new(HashSet::new()),
+                overdue: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -193,11 +198,6 @@ impl Scheduler {
         {
             return Err(SchedulerError::NotFound(name.into()));
         }
-        self.inner
-            .overdue
-            .lock()
-            .expect("overdue lock")
-            .remove(name);
         Ok(())
     }
 
@@ -362,7 +362,7 @@ impl Scheduler {
         let cfg = &inner.config;
         let claimed = inner
             .store
-            .claim_due_runs(cfg.kind, now, &cfg.instance, cfg.claim_limit, |due| {
+            .claim_due_runs(cfg.kind, now, &cfg.instance, cfg.claim_limit, &mut |due| {
                 decide(due, now, cfg)
             })
             .await?;
@@ -393,19 +393,20 @@ impl Scheduler {
             .metrics
             .due_not_started
             .set(due_unclaimed.len() as i64);
+        let mut still: HashSet<String> = HashSet::new();
         for task in due_unclaimed {
             let grace = policy_of(&task).overdue_grace.unwrap_or(cfg.overdue_grace);
             let Some(next) = task.next_run else { continue };
             if now - next <= TimeDelta::from_std(grace).unwrap_or(TimeDelta::MAX) {
                 continue;
             }
-            if !inner
-                .overdue
-                .lock()
-                .expect("overdue lock")
-                .insert(task.name.clone())
+            still.insert(task.name.clone());
             {
-                continue;
+                let mut overdue = inner.overdue.lock().expect("overdue lock");
+                if overdue.contains_key(&task.name) {
+                    continue;
+                }
+                overdue.insert(task.name.clone(), (next, task.group.clone()));
             }
             report.overdue.push(task.name.clone());
             tracing::warn!(task = %task.name, due = %next, "task overdue");
@@ -423,6 +424,23 @@ impl Scheduler {
                     ),
                     resolves: false,
                 })
+                .await;
+        }
+        // Overdue no more without a run (skipped, paused, deleted, rescheduled): resolved too.
+        let gone: Vec<(String, Option<String>)> = {
+            let mut overdue = inner.overdue.lock().expect("overdue lock");
+            let names: Vec<String> = overdue
+                .keys()
+                .filter(|n| !still.contains(*n))
+                .cloned()
+                .collect();
+            names
+                .into_iter()
+                .filter_map(|n| overdue.remove(&n).map(|(_, g)| (n, g)))
+                .collect()
+        };
+        for (name, group) in gone {
+            self.resolve_overdue(&name, group, "no longer overdue")
                 .await;
         }
         Ok(report)
@@ -633,18 +651,16 @@ impl Scheduler {
             .unwrap_or_default();
         inner.metrics.scheduling_lag.observe(lag.as_secs_f64());
         tracing::info!(task = %name, run_id, lag_ms = lag.as_millis() as u64, "run starting");
-        // An overdue task that runs is resolved.
-        if inner.overdue.lock().expect("overdue lock").remove(&name) {
-            inner
-                .reporter
-                .notify(Notification {
-                    severity: Severity::Info,
-                    group: group.clone(),
-                    dedup_key: format!("task-overdue:{name}"),
-                    text: format!("✅ {name} is running again (was overdue)"),
-                    resolves: true,
-                })
-                .await;
+        // An overdue task whose overdue run (or a later one) starts is resolved.
+        let resolved = {
+            let mut overdue = inner.overdue.lock().expect("overdue lock");
+            match overdue.get(&name) {
+                Some((due, _)) if *due <= claimed.scheduled_for => overdue.remove(&name),
+                _ => None,
+            }
+        };
+        if let Some((_, g)) = resolved {
+            self.resolve_overdue(&name, g, "running again").await;
         }
         inner
             .reporter
@@ -712,6 +728,19 @@ impl Scheduler {
             }
         }
         self.remove_active(&task.id, run_id);
+    }
+
+    async fn resolve_overdue(&self, name: &str, group: Option<String>, how: &str) {
+        self.inner
+            .reporter
+            .notify(Notification {
+                severity: Severity::Info,
+                group,
+                dedup_key: format!("task-overdue:{name}"),
+                text: format!("✅ {name} is {how} (was overdue)"),
+                resolves: true,
+            })
+            .await;
     }
 
     async fn heartbeat(
