@@ -16,6 +16,13 @@ lint:
 # Benchmarks; figures go to docs/performance.md.
 bench:
     cargo bench -p lookout-store --bench append
+    cargo bench -p lookout-crash-detect --bench in_flight
+    cargo bench -p lookout-status-collect --bench status_latency
+    cargo bench -p lookout-e2e --bench ingest_load
+
+# The status page in a headless browser (Debian's chromium): a PNG and a check that FAIL shows.
+screenshot OUT="target/status-page.png":
+    scripts/screenshot-status.sh {{OUT}}
 
 # What CI runs, in a clean clone of this checkout.
 ci:

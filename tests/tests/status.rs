@@ -136,3 +136,123 @@ fn status_can_be_put_behind_the_token() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() || args[0] == "merge",
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The whole picture on the real daemon: a repository whose worktree stopped on a merge conflict,
+/// a gateway whose engine socket is wrong and whose health endpoint is slow. Each says so, and the
+/// other sections still answer within the section timeout.
+#[test]
+fn repos_gateway_and_a_slow_health_endpoint_on_the_real_daemon() {
+    let tmp = tempfile::tempdir().unwrap();
+    let host = tmp.path().join("host");
+    std::fs::create_dir_all(&host).unwrap();
+    git(&host, &["init", "-q", "-b", "main"]);
+    std::fs::write(host.join("a.txt"), "one\n").unwrap();
+    git(&host, &["add", "a.txt"]);
+    git(&host, &["commit", "-q", "-m", "first"]);
+    let wt = tmp.path().join("code-improver");
+    git(
+        &host,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "improve",
+            wt.to_str().unwrap(),
+        ],
+    );
+    std::fs::write(wt.join("a.txt"), "theirs\n").unwrap();
+    git(&wt, &["commit", "-q", "-am", "theirs"]);
+    std::fs::write(host.join("a.txt"), "ours\n").unwrap();
+    git(&host, &["commit", "-q", "-am", "ours"]);
+    git(&wt, &["merge", "-q", "main"]);
+
+    // A health endpoint slower than its timeout.
+    let health = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let health_addr = health.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in health.incoming() {
+            let Ok(s) = s else { break };
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_secs(3));
+                drop(s);
+            });
+        }
+    });
+    let file = tmp.path().join("lookout.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[repos]]\npath = {host:?}\n\n[gateway]\nmode = \"litellm\"\ncontainers = [\"litellm\"]\n\
+             health_url = \"http://{health_addr}/health\"\nhealth_timeout = \"300ms\"\n\n\
+             [docker]\nsocket = \"unix:///nonexistent/docker.sock\"\n",
+            host = host.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start(&["--config", file.to_str().unwrap()]);
+    rt().block_on(async {
+        let started = std::time::Instant::now();
+        let (s, body) = get(&format!("{}/status", d.url)).await;
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert_eq!(s, 200);
+        let r: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(r["status"], "fail", "{r}");
+        let reasons: Vec<&str> = r["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap())
+            .collect();
+        assert!(
+            reasons.contains(&"worktree code-improver has a conflict"),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons.iter().any(
+                |x| x.starts_with("docker engine unreachable: unix:///nonexistent/docker.sock")
+            ),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons.contains(&"gateway health endpoint timed out after 300 ms"),
+            "{reasons:?}"
+        );
+        let g = &r["sections"]["gateway"];
+        assert_eq!(g["containers"]["litellm"]["state"], "engine_unreachable");
+        assert_eq!(g["mode"], "litellm");
+        let w = &r["sections"]["repos"]["host"]["worktrees"]["code-improver"];
+        assert_eq!(w["conflict"], true);
+        assert_eq!(
+            (w["ahead"].as_u64(), w["behind"].as_u64()),
+            (Some(1), Some(1))
+        );
+        assert_eq!(r["sections"]["deploy"]["head_commit"], "ours");
+        assert_eq!(
+            r["section_status"]["messages"], "pass",
+            "the rest still answers"
+        );
+        let (_, html) = get(&format!("{}/?format=html", d.url)).await;
+        assert!(html.contains(">FAIL</div>"));
+        assert!(html.contains("ago"), "times read as ages: {html}");
+    });
+}

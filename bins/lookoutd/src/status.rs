@@ -219,6 +219,32 @@ fn colour(v: Verdict) -> &'static str {
     }
 }
 
+/// Every RFC 3339 instant in `v` as a person reads it: "3 min ago", "in 2h 5m".
+fn humanize_times(v: &serde_json::Value, now: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => match chrono::DateTime::parse_from_rfc3339(s) {
+            Ok(t) => {
+                let d = now - t.with_timezone(&chrono::Utc);
+                let human = if d >= chrono::Duration::zero() {
+                    format!("{} ago", lookout_status_collect::human_age(d))
+                } else {
+                    format!("in {}", lookout_status_collect::human_age(-d))
+                };
+                Value::String(human)
+            }
+            Err(_) => v.clone(),
+        },
+        Value::Array(a) => Value::Array(a.iter().map(|x| humanize_times(x, now)).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| (k.clone(), humanize_times(x, now)))
+                .collect(),
+        ),
+        _ => v.clone(),
+    }
+}
+
 /// A plain page: the verdict and its reasons first, then each section, red/amber/green.
 fn page(r: &StatusReport) -> String {
     let verdict = serde_json::to_value(r.status)
@@ -253,7 +279,10 @@ fn page(r: &StatusReport) -> String {
         html.push_str(&format!(
             "<section style=\"border-color:{c}\"><h3>{}</h3><pre>{}</pre></section>",
             esc(name),
-            esc(&serde_json::to_string_pretty(data).unwrap_or_default())
+            esc(
+                &serde_json::to_string_pretty(&humanize_times(data, r.generated_at))
+                    .unwrap_or_default()
+            )
         ));
     }
     html.push_str("</body></html>");
