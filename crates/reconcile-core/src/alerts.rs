@@ -236,7 +236,11 @@ mod tests {
         let cleared = book.plan(&[], t0 + TimeDelta::minutes(70));
         assert_eq!(cleared.actions[0].state, AlertState::Resolved);
         book.record_sent(&cleared.actions[0], t0 + TimeDelta::minutes(70));
-        assert!(book.plan(&[], t0 + TimeDelta::minutes(71)).actions.is_empty());
+        assert!(
+            book.plan(&[], t0 + TimeDelta::minutes(71))
+                .actions
+                .is_empty()
+        );
         assert!(book.firing.is_empty());
     }
 

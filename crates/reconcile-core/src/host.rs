@@ -241,7 +241,11 @@ impl Fields<'_> {
         self.0
             .get(f)
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
             .ok_or_else(|| f.to_owned())
     }
     fn time(&self, f: &str) -> Option<DateTime<Utc>> {
@@ -1261,13 +1265,33 @@ mod tests {
     fn each_invariant_fires_past_its_limit_and_not_before() {
         let run = json!({"run_id": "r1", "group": "g", "run_kind": "task", "task": "daily"});
         let s = state(&[
-            (0, "batch_dispatched", json!({"chat_jid": "c1", "message_ids": ["m1"]})),
+            (
+                0,
+                "batch_dispatched",
+                json!({"chat_jid": "c1", "message_ids": ["m1"]}),
+            ),
             (0, "run_started", run.clone()),
-            (0, "delivery_queued", json!({"delivery_id": "d1", "chat_jid": "c1"})),
+            (
+                0,
+                "delivery_queued",
+                json!({"delivery_id": "d1", "chat_jid": "c1"}),
+            ),
             (0, "channel_disconnected", json!({"channel": "slack"})),
-            (0, "container_status", json!({"container": "a", "status": "running"})),
-            (0, "container_status", json!({"container": "b", "status": "running"})),
-            (0, "task_scheduled", json!({"task": "weekly", "next_run": t(1).to_rfc3339()})),
+            (
+                0,
+                "container_status",
+                json!({"container": "a", "status": "running"}),
+            ),
+            (
+                0,
+                "container_status",
+                json!({"container": "b", "status": "running"}),
+            ),
+            (
+                0,
+                "task_scheduled",
+                json!({"task": "weekly", "next_run": t(1).to_rfc3339()}),
+            ),
         ]);
         let limits = Limits {
             max_concurrent: Some(1),
@@ -1288,12 +1312,24 @@ mod tests {
         // Answers, heartbeats, sends, reconnects and runs clear them.
         let mut s = s;
         for (i, (kind, p)) in [
-            ("bot_response", json!({"chat_jid": "c1", "timestamp": t(11).to_rfc3339()})),
+            (
+                "bot_response",
+                json!({"chat_jid": "c1", "timestamp": t(11).to_rfc3339()}),
+            ),
             ("run_heartbeat", run),
-            ("delivery_sent", json!({"delivery_id": "d1", "chat_jid": "c1"})),
+            (
+                "delivery_sent",
+                json!({"delivery_id": "d1", "chat_jid": "c1"}),
+            ),
             ("channel_connected", json!({"channel": "slack"})),
-            ("container_status", json!({"container": "b", "status": "exited"})),
-            ("run_started", json!({"run_id": "r2", "group": "g", "run_kind": "task", "task": "weekly"})),
+            (
+                "container_status",
+                json!({"container": "b", "status": "exited"}),
+            ),
+            (
+                "run_started",
+                json!({"run_id": "r2", "group": "g", "run_kind": "task", "task": "weekly"}),
+            ),
         ]
         .into_iter()
         .enumerate()
@@ -1307,26 +1343,51 @@ mod tests {
                 },
             );
         }
-        assert!(ids(&s, &limits, 12).is_empty(), "{:?}", ids(&s, &limits, 12));
+        assert!(
+            ids(&s, &limits, 12).is_empty(),
+            "{:?}",
+            ids(&s, &limits, 12)
+        );
     }
 
     #[test]
     fn a_channel_down_folds_its_stuck_deliveries() {
         let s = state(&[
-            (0, "delivery_queued", json!({"delivery_id": "d1", "chat_jid": "c1", "channel": "wa"})),
+            (
+                0,
+                "delivery_queued",
+                json!({"delivery_id": "d1", "chat_jid": "c1", "channel": "wa"}),
+            ),
             (0, "channel_disconnected", json!({"channel": "wa"})),
         ]);
         let v = check_invariants(&s, &Limits::default(), t(10));
         assert_eq!(v.len(), 1);
-        assert!(v[0].message.ends_with("also affected: 1 pending deliveries"), "{}", v[0].message);
+        assert!(
+            v[0].message
+                .ends_with("also affected: 1 pending deliveries"),
+            "{}",
+            v[0].message
+        );
     }
 
     #[test]
     fn recovered_messages_are_deduplicated_by_id() {
         let s = state(&[
-            (0, "message_received", json!({"channel": "wa", "chat_jid": "c1", "message_id": "m1", "group": "fam"})),
-            (1, "messages_recovered", json!({"channel": "wa", "chat_jid": "c1", "message_ids": ["m1", "m2"]})),
-            (2, "messages_recovered", json!({"channel": "wa", "chat_jid": "c1", "message_ids": ["m2"]})),
+            (
+                0,
+                "message_received",
+                json!({"channel": "wa", "chat_jid": "c1", "message_id": "m1", "group": "fam"}),
+            ),
+            (
+                1,
+                "messages_recovered",
+                json!({"channel": "wa", "chat_jid": "c1", "message_ids": ["m1", "m2"]}),
+            ),
+            (
+                2,
+                "messages_recovered",
+                json!({"channel": "wa", "chat_jid": "c1", "message_ids": ["m2"]}),
+            ),
         ]);
         let texts: Vec<String> = reconcile(&s, &Limits::default(), t(3))
             .into_iter()
@@ -1335,7 +1396,10 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(texts, ["fam: Recovered 1 missed message(s) from #wa — processing now."]);
+        assert_eq!(
+            texts,
+            ["fam: Recovered 1 missed message(s) from #wa — processing now."]
+        );
         // A day later the notice is no longer acted on.
         assert!(reconcile(&s, &Limits::default(), t(3 + 25 * 60)).is_empty());
     }
@@ -1343,8 +1407,16 @@ mod tests {
     #[test]
     fn an_orphaned_run_waits_for_its_grace_and_is_not_also_silent() {
         let s = state(&[
-            (0, "run_started", json!({"run_id": "r1", "group": "g", "run_kind": "message", "container": "k"})),
-            (1, "container_status", json!({"container": "k", "status": "exited"})),
+            (
+                0,
+                "run_started",
+                json!({"run_id": "r1", "group": "g", "run_kind": "message", "container": "k"}),
+            ),
+            (
+                1,
+                "container_status",
+                json!({"container": "k", "status": "exited"}),
+            ),
         ]);
         assert!(ids(&s, &Limits::default(), 1).is_empty());
         assert_eq!(ids(&s, &Limits::default(), 20), [pair("I1", "r1")]);

@@ -76,7 +76,12 @@ impl ReconcileMetrics {
     pub fn register(&self, registry: &mut Registry) {
         for kind in crate::host::ACTION_KINDS {
             let l = label("type", kind);
-            for f in [&self.actions, &self.attempted, &self.succeeded, &self.failed] {
+            for f in [
+                &self.actions,
+                &self.attempted,
+                &self.succeeded,
+                &self.failed,
+            ] {
                 let _ = f.get_or_create(&l);
             }
         }

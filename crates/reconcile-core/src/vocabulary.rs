@@ -176,6 +176,14 @@ pub const VOCABULARY: &[KindSpec] = &[
         optional: &[("commit_message", Str)],
         subject: Some("sha"),
     },
+    // Beyond product.md's table: the scheduler reports each task's next due time, so the reconciler
+    // can check I7 (a task past next_run + grace with no run). No `next_run`: no longer scheduled.
+    KindSpec {
+        kind: "task_scheduled",
+        required: &[("task", Str)],
+        optional: &[("next_run", Time), ("group", Str), ("grace_secs", Uint)],
+        subject: Some("task"),
+    },
 ];
 
 /// The spec of `kind`, if it is in the vocabulary.

@@ -99,14 +99,15 @@ async fn a_failed_effect_is_retried_and_a_done_one_never_rerun(store: Store) {
         ])
         .await
         .unwrap();
-    fx.failures_left.store(1, std::sync::atomic::Ordering::SeqCst);
+    fx.failures_left
+        .store(1, std::sync::atomic::Ordering::SeqCst);
     let mut d = driver(&store, &fx, &clock, false);
     let r = d.tick().await.unwrap();
     assert_eq!(r.failed.len(), 1, "{r:?}");
     assert_eq!(r.executed.len(), 1);
     let failed_key = r.failed[0].0.key();
     let r = d.tick().await.unwrap();
-    assert_eq!(keys(&r), [failed_key.clone()], "the failed one is retried");
+    assert_eq!(keys(&r), [failed_key], "the failed one is retried");
     assert_eq!(r.already_done, 1);
     let r = d.tick().await.unwrap();
     assert!(r.executed.is_empty() && r.already_done == 2);
@@ -187,7 +188,11 @@ async fn a_stuck_run_is_repaired_as_replay_and_dry_run_say(store: Store) {
     let model = HostModel::default();
     let rp = replay(&model, &store, t0(), now).await.unwrap();
     assert_eq!(rp.events, events.len());
-    assert!(rp.violations.iter().any(|v| v.invariant == "I1" && v.subject == "r1"));
+    assert!(
+        rp.violations
+            .iter()
+            .any(|v| v.invariant == "I1" && v.subject == "r1")
+    );
     let repair = rp
         .actions
         .iter()
@@ -240,10 +245,7 @@ async fn a_stuck_run_is_repaired_as_replay_and_dry_run_say(store: Store) {
 }
 
 async fn repairs_wait_for_auto_repair(store: Store) {
-    store
-        .append_events(&stuck_run_events(t0()))
-        .await
-        .unwrap();
+    store.append_events(&stuck_run_events(t0())).await.unwrap();
     let (fx, clock) = (
         Arc::new(FakeEffects::default()),
         Arc::new(ManualClock::new(t0() + mins(5))),

@@ -111,9 +111,10 @@ async fn names_follow_prometheus_conventions() {
 #[tokio::test]
 async fn the_dashboard_names_only_exported_metrics() {
     let names = exported(&rendered().await);
-    let dash: Value =
-        serde_json::from_str(&std::fs::read_to_string(docs().join("grafana/lookout.json")).unwrap())
-            .unwrap();
+    let dash: Value = serde_json::from_str(
+        &std::fs::read_to_string(docs().join("grafana/lookout.json")).unwrap(),
+    )
+    .unwrap();
     let panels = dash["panels"].as_array().unwrap();
     let mut types = BTreeSet::new();
     let mut seen = BTreeSet::new();
@@ -122,9 +123,17 @@ async fn the_dashboard_names_only_exported_metrics() {
         for t in p["targets"].as_array().unwrap() {
             let expr = t["expr"].as_str().unwrap();
             let u = used(expr);
-            assert!(!u.is_empty(), "panel {} queries no Lookout metric", p["title"]);
+            assert!(
+                !u.is_empty(),
+                "panel {} queries no Lookout metric",
+                p["title"]
+            );
             for n in u {
-                assert!(names.contains(&n), "panel {}: {n} is not exported", p["title"]);
+                assert!(
+                    names.contains(&n),
+                    "panel {}: {n} is not exported",
+                    p["title"]
+                );
                 seen.insert(n);
             }
         }
@@ -160,7 +169,10 @@ async fn the_alert_rules_are_well_formed() {
     let mut rules: Vec<(String, String)> = Vec::new();
     for line in text.lines() {
         let l = line.trim();
-        assert!(!line.contains('\t'), "tabs are not YAML indentation: {line:?}");
+        assert!(
+            !line.contains('\t'),
+            "tabs are not YAML indentation: {line:?}"
+        );
         if let Some(name) = l.strip_prefix("- alert:") {
             rules.push((name.trim().to_owned(), String::new()));
         } else if let Some(expr) = l.strip_prefix("expr:") {

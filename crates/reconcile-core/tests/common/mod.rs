@@ -160,7 +160,8 @@ impl EventSource for MemSource {
 /// The stuck-state story: a run starts in a container that later exits, and no `run_finished`
 /// ever comes.
 pub fn stuck_run_events(base: DateTime<Utc>) -> Vec<NewEvent> {
-    let run = json!({"run_id": "r1", "group": "family", "run_kind": "message", "container": "agent-1"});
+    let run =
+        json!({"run_id": "r1", "group": "family", "run_kind": "message", "container": "agent-1"});
     vec![
         ev(base, "channel_connected", json!({"channel": "slack"})),
         ev(
