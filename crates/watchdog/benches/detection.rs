@@ -99,7 +99,7 @@ echo $$ > "$1/pid"
 while :; do touch "$1/hb"; sleep 0.1; done
 "#;
 
-fn real_latency() -> Duration {
+fn real_latency(phase: u64) -> Duration {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -142,10 +142,7 @@ fn real_latency() -> Duration {
                 .await
         });
         // A phase of its own against the probe schedule.
-        tokio::time::sleep(Duration::from_millis(
-            700 + u64::from(std::process::id() % 500),
-        ))
-        .await;
+        tokio::time::sleep(Duration::from_millis(700 + phase * 97)).await;
         let pgid = nix::unistd::Pid::from_raw(pid as i32);
         nix::sys::signal::kill(pgid, nix::sys::signal::Signal::SIGSTOP).unwrap();
         let stopped = Utc::now();
@@ -247,7 +244,7 @@ fn main() {
     assert!(lat[lat.len() - 1] <= Duration::from_secs(20));
 
     // 2. Real, scaled by 1/10.
-    let mut real: Vec<Duration> = (0..5).map(|_| real_latency()).collect();
+    let mut real: Vec<Duration> = (0..5).map(real_latency).collect();
     real.sort();
     println!(
         "detection latency (real SIGSTOPped sh worker, probe 0.5 s, stale 1 s, 5 runs): min {:.2} s, median {:.2} s, max {:.2} s (bound 3 s)",

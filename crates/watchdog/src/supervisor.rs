@@ -595,17 +595,22 @@ impl Watchdog {
     /// Decides for one target, saves the state before acting, acts, reports.
     async fn handle(&self, target: &Target, obs: &Observation, now: DateTime<Utc>) -> String {
         let name = target.name.as_str();
-        let (decision, state, changed) = {
+        let (decision, state, before, changed) = {
             let mut slots = self.inner.slots.lock().unwrap();
             let Some(slot) = slots.get_mut(name) else {
                 return "removed".into();
             };
+            let before = slot.state.clone();
             let decision = ladder::decide(&slot.state, &target.spec, &target.policy, obs, now);
             let changed = ladder::apply(&mut slot.state, &decision, &target.policy, obs, now);
-            (decision, slot.state.clone(), changed)
+            (decision, slot.state.clone(), before, changed)
         };
         if changed && let Err(e) = self.persist(name, &state).await {
-            // Acting without a saved state could repeat the action after a restart: hold off.
+            // Acting without a saved state could repeat the action after a restart: hold off, and
+            // forget the decision so the next probe decides again.
+            if let Some(slot) = self.inner.slots.lock().unwrap().get_mut(name) {
+                slot.state = before;
+            }
             tracing::error!(target_name = %name, error = %e, "watchdog could not save heal state; not acting");
             return format!("not acting: heal state not saved ({e})");
         }
