@@ -86,6 +86,9 @@ struct Active {
     handle: tokio::task::AbortHandle,
 }
 
+/// The overdue instant and the task's group.
+type OverdueEntry = (DateTime<Utc>, Option<String>);
+
 struct Inner {
     store: Arc<dyn TaskStore>,
     clock: Arc<dyn Clock>,
@@ -97,7 +100,7 @@ struct Inner {
     active: Mutex<HashMap<String, Vec<Active>>>,
     /// Tasks reported overdue and not yet resolved, by name: the instant that was overdue, and the
     /// group.
-    overdue: Mutex<HashMap<String, (DateTime<Utc>, Option<String>)>>,
+    overdue: Mutex<HashMap<String, OverdueEntry>>,
 }
 
 /// Runs scheduled tasks. Cheap to clone (one shared state).
@@ -221,12 +224,11 @@ impl Scheduler {
             .store
             .set_task_status(kind, name, status, next, now)
             .await?;
-        Ok(self
-            .inner
+        self.inner
             .store
             .get_task(kind, name)
             .await?
-            .ok_or_else(|| SchedulerError::NotFound(name.into()))?)
+            .ok_or_else(|| SchedulerError::NotFound(name.into()))
     }
 
     /// Deletes a task (its history stays).
@@ -685,8 +687,8 @@ impl Scheduler {
             scheduled_for: claimed.scheduled_for,
             runner,
         };
-        let run = inner.runner.run(request, progress.clone());
-        tokio::pin!(run);
+        // A boxed future (async_trait): dropping it below really drops the runner's work.
+        let mut run = inner.runner.run(request, progress.clone());
         let timeout = async {
             match policy.timeout {
                 Some(t) => tokio::time::sleep(t).await,

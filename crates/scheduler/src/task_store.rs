@@ -511,7 +511,7 @@ impl TaskStore for MemoryTaskStore {
             .filter(|r| r.owner_kind == kind && r.owner_id == task_id)
             .cloned()
             .collect();
-        v.sort_by(|a, b| (b.scheduled_for, b.id).cmp(&(a.scheduled_for, a.id)));
+        v.sort_by_key(|r| std::cmp::Reverse((r.scheduled_for, r.id)));
         v.truncate(limit as usize);
         Ok(v)
     }
