@@ -841,3 +841,89 @@ async fn metrics_count_probes_and_actions() {
     assert!(text.contains("lookout_watchdog_heal_actions_total{target=\"bridge\",tier=\"1\"} 1"));
     assert!(text.contains("lookout_watchdog_circuits_open 0"));
 }
+
+struct BrokenStore;
+
+impl HealStateStore for BrokenStore {
+    fn load(&self, _target: &str) -> Result<Option<HealState>, WatchdogError> {
+        Ok(None)
+    }
+    fn save(&self, _target: &str, _state: &HealState) -> Result<(), WatchdogError> {
+        Err(WatchdogError::Task("disk full".into()))
+    }
+    fn remove(&self, _target: &str) -> Result<(), WatchdogError> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_action_without_a_saved_state() {
+    let s = setup_with(|_| {}, Some(Arc::new(BrokenStore))).await;
+    std::fs::remove_file(s.path("bridge.pid")).unwrap();
+    let out = s.round().await;
+    assert!(out.starts_with("not acting: heal state not saved"), "{out}");
+    assert!(s.process.calls().is_empty());
+    assert!(s.texts().is_empty());
+    // The decision was forgotten: the ladder has not moved.
+    assert_eq!(s.watchdog.state("bridge").unwrap().next_tier, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn heartbeats_for_unknown_targets_and_removal() {
+    let s = setup().await;
+    assert!(matches!(
+        s.watchdog.heartbeat("nope", s.now()),
+        Err(WatchdogError::UnknownTarget(_))
+    ));
+    assert!(s.watchdog.explain("nope").is_err());
+    assert!(s.watchdog.reset("nope").await.is_err());
+    assert!(s.watchdog.remove_target("bridge").await.unwrap());
+    assert!(s.watchdog.targets().is_empty());
+    assert!(s.watchdog.probe_round().await.outcomes.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_run_loop_probes_once_per_interval() {
+    let s = setup().await;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let w = s.watchdog.clone();
+    let task = tokio::spawn(async move {
+        w.run(async {
+            let _ = rx.await;
+        })
+        .await
+    });
+    // Keep beating for a minute, then hang: tier 1 within stale + interval.
+    // Sleeping (not `advance`) lets the paused clock move only when the loop is idle, so a probe
+    // in flight (on a blocking thread) is not overtaken.
+    for _ in 0..12 {
+        s.beat();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    let hang = s.now();
+    while s.reporter.reports().is_empty() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let acted = s.reporter.reports()[0].event.at;
+    let _ = tx.send(());
+    task.await.unwrap();
+    let latency = (acted - hang).num_seconds();
+    assert!(
+        (86..=95).contains(&latency),
+        "acted {latency}s after the hang"
+    );
+    let mut registry = prometheus_client::registry::Registry::default();
+    s.watchdog.register(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    // One probe per 5 s: about 12 healthy probes in the first minute.
+    let healthy: u64 = text
+        .lines()
+        .find(|l| {
+            l.starts_with("lookout_watchdog_probes_total{target=\"bridge\",result=\"healthy\"}")
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!((12..=32).contains(&healthy), "{healthy}");
+}
