@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+mod ops;
+mod tasks;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "lookout",
@@ -45,7 +48,7 @@ enum Command {
     Health(Output),
     /// Run every check the daemon's config implies, each with a suggested fix.
     Doctor(Output),
-    /// The actions the reconciler would take now; nothing is applied.
+    /// The actions the reconciler would take now; nothing is applied (exit 1 when it would act).
     DryRun(Output),
     /// Replay the events of a time range on a fresh state; nothing is applied.
     Replay {
@@ -268,15 +271,30 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<u8, Failure> {
-    let client = Client::new(&cli.url)?;
+    // `tasks preview` needs no daemon, so not even a valid --url.
+    if let Command::Tasks(TasksCommand::Preview {
+        expr,
+        tz,
+        from,
+        count,
+        out,
+    }) = &cli.command
+    {
+        return tasks::preview(expr, tz, from.as_deref(), *count, out);
+    }
+    let client = &Client::new(&cli.url)?;
     match cli.command {
-        Command::Health(out) => health(&client, out).await,
-        Command::Status(out) => status(&client, out).await,
-        Command::Doctor(out) => doctor(&client, out).await,
-        Command::Boot(cmd) => boot(&client, cmd).await,
-        Command::StaleScan(out) => stale_scan(&client, out).await,
-        Command::Events(cmd) => events(&client, cmd).await,
+        Command::Health(out) => health(client, out).await,
+        Command::Status(out) => status(client, out).await,
+        Command::Doctor(out) => doctor(client, out).await,
+        Command::Boot(cmd) => boot(client, cmd).await,
+        Command::StaleScan(out) => stale_scan(client, out).await,
+        Command::Events(cmd) => events(client, cmd).await,
         Command::Config(ConfigCommand::Check { file }) => config_check(&file),
+        Command::Tasks(cmd) => tasks::run(client, cmd).await,
+        Command::DryRun(out) => ops::dry_run(client, out).await,
+        Command::Replay { from, to, out } => ops::replay(client, &from, &to, out).await,
+        Command::Watchdog(cmd) => ops::watchdog(client, cmd).await,
         other => Err(Failure {
             code: 4,
             message: format!(
@@ -786,6 +804,15 @@ impl Client {
                 root_cause(e)
             ),
         }
+    }
+
+    /// GET that must succeed: a non-2xx answer is lookoutd's refusal.
+    async fn get_ok(&self, path: &str) -> Result<serde_json::Value, Failure> {
+        let (status, body) = self.get_json(path).await?;
+        if !status.is_success() {
+            return Err(refused(path, status, &body, 1));
+        }
+        Ok(body)
     }
 
     async fn get_json(

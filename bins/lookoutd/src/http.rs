@@ -37,6 +37,10 @@ struct Inner {
     collectors: Vec<Arc<dyn lookout_status_collect::Collector>>,
     section_timeout: std::time::Duration,
     running: Arc<Running>,
+    schedulers: Option<crate::jobs::Schedulers>,
+    watchdog: Option<Arc<lookout_watchdog::Watchdog>>,
+    reconciler: Arc<crate::reconcile::Reconciler>,
+    metrics: Arc<prometheus_client::registry::Registry>,
     token: Option<String>,
     started_at: DateTime<Utc>,
     started: Instant,
@@ -53,6 +57,10 @@ pub(crate) struct Parts {
     pub(crate) collectors: Vec<Arc<dyn lookout_status_collect::Collector>>,
     pub(crate) section_timeout: std::time::Duration,
     pub(crate) running: Arc<Running>,
+    pub(crate) schedulers: Option<crate::jobs::Schedulers>,
+    pub(crate) watchdog: Option<Arc<lookout_watchdog::Watchdog>>,
+    pub(crate) reconciler: Arc<crate::reconcile::Reconciler>,
+    pub(crate) metrics: Arc<prometheus_client::registry::Registry>,
 }
 
 impl AppState {
@@ -68,6 +76,10 @@ impl AppState {
             collectors,
             section_timeout,
             running,
+            schedulers,
+            watchdog,
+            reconciler,
+            metrics,
         } = p;
         AppState {
             inner: Arc::new(Inner {
@@ -85,6 +97,10 @@ impl AppState {
                 collectors,
                 section_timeout,
                 running,
+                schedulers,
+                watchdog,
+                reconciler,
+                metrics,
                 started_at: Utc::now(),
                 started: Instant::now(),
             }),
@@ -111,6 +127,18 @@ impl AppState {
 
     pub(crate) fn section_timeout(&self) -> std::time::Duration {
         self.inner.section_timeout
+    }
+
+    pub(crate) fn schedulers(&self) -> Option<&crate::jobs::Schedulers> {
+        self.inner.schedulers.as_ref()
+    }
+
+    pub(crate) fn watchdog(&self) -> Option<&lookout_watchdog::Watchdog> {
+        self.inner.watchdog.as_deref()
+    }
+
+    pub(crate) fn reconciler(&self) -> &crate::reconcile::Reconciler {
+        &self.inner.reconciler
     }
 
     /// The group-commit writer of ingest.
@@ -151,6 +179,24 @@ pub(crate) fn router(state: AppState, protection: Protection) -> Router {
         .route("/boot/fail", post(boot_fail))
         .route("/stale-scan", post(stale_scan))
         .route("/doctor", get(doctor))
+        .route("/tasks", get(crate::jobs::list).post(crate::jobs::add))
+        .route("/tasks/{name}/pause", post(crate::jobs::pause))
+        .route("/tasks/{name}/resume", post(crate::jobs::resume))
+        .route("/tasks/{name}/run", post(crate::jobs::run_now))
+        .route("/tasks/{name}/history", get(crate::jobs::history))
+        .route("/watchdog", get(crate::watch::list))
+        .route("/watchdog/{target}/explain", get(crate::watch::explain))
+        .route("/watchdog/{target}/reset", post(crate::watch::reset))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ));
+    let debug = Router::new()
+        .route(
+            "/reconcile-dry-run",
+            post(crate::reconcile::dry_run_handler),
+        )
+        .route("/replay-events", post(crate::reconcile::replay_handler))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_token,
@@ -190,8 +236,10 @@ pub(crate) fn router(state: AppState, protection: Protection) -> Router {
     }
     let routes = Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .merge(status)
         .nest("/api", api)
+        .nest("/debug", debug)
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(state);
@@ -300,6 +348,22 @@ async fn require_token(
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `GET /metrics`: Prometheus text (OpenMetrics), read-only.
+async fn metrics(State(state): State<AppState>) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &state.inner.metrics)
+        .map_err(ApiError::internal)?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }
 
 /// Lightweight liveness: in-memory only, never touches the store, git or Docker.

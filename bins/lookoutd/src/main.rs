@@ -8,10 +8,14 @@ mod boot;
 mod doctor;
 mod http;
 mod ingest;
+mod jobs;
 mod projector;
+mod reconcile;
 mod stale;
 mod startup;
 mod status;
+mod systemd;
+mod watch;
 mod wiring;
 
 use std::process::ExitCode;
@@ -201,6 +205,66 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
             .clone()
             .run(store.clone(), stale_scan_interval, projector.clone()),
     );
+    // One stop signal for every loop: the HTTP server, the schedulers, the reconciler.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    // The crates name their metrics `lookout_…` themselves.
+    let mut registry = prometheus_client::registry::Registry::default();
+    let schedulers = jobs::Schedulers::start(&store, outbox.clone(), &config).await;
+    // One set of families for both schedulers, labelled by owner.
+    schedulers.tasks.metrics().register(&mut registry);
+    schedulers.spawn(stop_rx.clone());
+    let watchdog = match watch::start(
+        &store,
+        outbox.clone(),
+        &config,
+        &state_dir,
+        &mut registry,
+        stop_rx.clone(),
+    )
+    .await
+    {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::error!(error = %e, "the watchdog cannot start: no target is supervised");
+            None
+        }
+    };
+    let reconcile_metrics = lookout_reconcile_core::ReconcileMetrics::new();
+    reconcile_metrics.register(&mut registry);
+    let reconcile_ticks = {
+        let m = reconcile_metrics.clone();
+        std::sync::Arc::new(move || m.ticks())
+    };
+    let reconciler = std::sync::Arc::new(reconcile::Reconciler {
+        model: reconcile::model(&config, stale_processing),
+        driver: reconcile::driver_config(&config),
+        max_replay: config.reconcile.max_replay_range,
+    });
+    reconcile::spawn(
+        store.clone(),
+        outbox.clone(),
+        reconcile::model(&config, stale_processing),
+        reconcile::driver_config(&config),
+        config.reconcile.tick,
+        reconcile_metrics,
+        stop_rx.clone(),
+    );
+    let mut collectors = status::collectors(&store, &config, stale_processing);
+    collectors.extend(status::scheduler_collectors(
+        &store,
+        config.thresholds.overdue_grace,
+    ));
+    if let Some(w) = &watchdog {
+        collectors.push(std::sync::Arc::new(
+            lookout_status_collect::host::WatchdogSection {
+                source: std::sync::Arc::new(watch::WatchdogTargets(w.clone())),
+            },
+        ));
+    }
     let app = http::router(
         http::AppState::new(http::Parts {
             store: store.clone(),
@@ -212,8 +276,12 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
                 max_events: config.server.max_events_per_request,
             },
             token: settings.token.clone(),
-            collectors: status::collectors(&store, &config, stale_processing),
+            collectors,
             section_timeout: config.status.section_timeout,
+            schedulers: Some(schedulers),
+            watchdog,
+            reconciler,
+            metrics: std::sync::Arc::new(registry),
             running: running.clone(),
         }),
         http::Protection {
@@ -222,8 +290,30 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
             status_requires_token: config.server.status_requires_token,
         },
     );
+    // Serving from here on: tell systemd, and keep its watchdog fed while the store answers and the
+    // reconciler ticks.
+    {
+        let store = store.clone();
+        let ticks = reconcile_ticks.clone();
+        let last = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX));
+        systemd::ready_and_watch(move || {
+            let (store, ticks, last) = (store.clone(), ticks.clone(), last.clone());
+            async move {
+                store.ping().await.map_err(|e| format!("store: {e}"))?;
+                let now = ticks();
+                let before = last.swap(now, std::sync::atomic::Ordering::Relaxed);
+                if before != u64::MAX && now == before {
+                    return Err("the reconciler has not ticked since the last ping".into());
+                }
+                Ok(())
+            }
+        });
+    }
+    let mut http_stop = stop_rx.clone();
     let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            let _ = http_stop.wait_for(|v| *v).await;
+        })
         .await;
     store.close().await;
     served.map_err(startup::StartupError::Serve)?;

@@ -7,7 +7,9 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use lookout_status_collect::gateway::{DockerRuntime, GatewaySection, ReqwestProbe};
-use lookout_status_collect::host::{GroupsSection, QueueSection};
+use lookout_status_collect::host::{
+    GroupsSection, QueueSection, TaskList, TaskSource, TasksSection,
+};
 use lookout_status_collect::repos::{
     DeploySection, DeploySource, Git2Inspector, LastDeploy, RepoInspector, RepoTarget, ReposSection,
 };
@@ -153,6 +155,28 @@ pub(crate) fn collectors(
         }));
     }
     out
+}
+
+/// `tasks` and `host_jobs`, from the scheduler's tables.
+pub(crate) fn scheduler_collectors(
+    store: &Store,
+    grace: std::time::Duration,
+) -> Vec<Arc<dyn Collector>> {
+    let source: Arc<dyn TaskSource> = Arc::new(crate::jobs::SchedulerTasks {
+        store: store.clone(),
+    });
+    vec![
+        Arc::new(TasksSection {
+            source: source.clone(),
+            list: TaskList::Tasks,
+            grace,
+        }),
+        Arc::new(TasksSection {
+            source,
+            list: TaskList::HostJobs,
+            grace,
+        }),
+    ]
 }
 
 #[derive(Debug, Deserialize)]

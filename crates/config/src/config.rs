@@ -65,6 +65,8 @@ pub struct Config {
     pub status: StatusConfig,
     /// `[docker]`: the container engine.
     pub docker: DockerConfig,
+    /// `[reconcile]`: the reconciler's tick, repairs and replay limit.
+    pub reconcile: ReconcileConfig,
 }
 
 impl Default for Config {
@@ -85,6 +87,35 @@ impl Default for Config {
             jobs: Vec::new(),
             status: StatusConfig::default(),
             docker: DockerConfig::default(),
+            reconcile: ReconcileConfig::default(),
+        }
+    }
+}
+
+/// `[reconcile]`: the event-sourced reconciler.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReconcileConfig {
+    /// How often it drains new events and checks its invariants.
+    #[serde(deserialize_with = "duration")]
+    pub tick: Duration,
+    /// Execute safe repairs (a working run whose container is gone goes to idle); off: they are
+    /// reported, not executed.
+    pub auto_repair: bool,
+    /// The longest range `POST /debug/replay-events` accepts.
+    #[serde(deserialize_with = "duration")]
+    pub max_replay_range: Duration,
+    /// The host's container concurrency limit (invariant I6); none: unlimited.
+    pub max_concurrent: Option<u32>,
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> Self {
+        ReconcileConfig {
+            tick: Duration::from_secs(1),
+            auto_repair: false,
+            max_replay_range: Duration::from_secs(7 * 86_400),
+            max_concurrent: None,
         }
     }
 }
@@ -944,9 +975,14 @@ const SCHEMA: &[(&str, &[&str])] = &[
             "jobs",
             "status",
             "docker",
+            "reconcile",
         ],
     ),
     ("status", &["section_timeout"]),
+    (
+        "reconcile",
+        &["tick", "auto_repair", "max_replay_range", "max_concurrent"],
+    ),
     ("docker", &["socket"]),
     (
         "server",

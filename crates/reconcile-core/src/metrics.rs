@@ -69,6 +69,11 @@ impl ReconcileMetrics {
         Self::default()
     }
 
+    /// Ticks run so far (a liveness signal: a loop that stops ticking stops this count).
+    pub fn ticks(&self) -> u64 {
+        self.ticks.get()
+    }
+
     /// Registers every metric in `registry` (names start with `lookout_reconcile_`).
     ///
     /// The host model's action types and invariants are created at zero, so every series exists

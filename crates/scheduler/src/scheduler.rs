@@ -131,18 +131,30 @@ impl Scheduler {
         reporter: Arc<dyn Reporter>,
         config: SchedulerConfig,
     ) -> Scheduler {
+        let metrics = SchedulerMetrics::default();
+        metrics.init(config.kind.as_str());
         Scheduler {
             inner: Arc::new(Inner {
                 store,
                 clock,
                 runner,
                 reporter,
-                metrics: SchedulerMetrics::default(),
+                metrics,
                 config,
                 active: Mutex::new(HashMap::new()),
                 overdue: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// Shares `metrics` (e.g. one set for a daemon's task and host-job schedulers: its series are
+    /// labelled by `owner`). Call it on a new scheduler, before it is cloned.
+    pub fn with_metrics(mut self, metrics: SchedulerMetrics) -> Scheduler {
+        let inner = Arc::get_mut(&mut self.inner)
+            .expect("Scheduler::with_metrics is called before the scheduler is cloned");
+        metrics.init(inner.config.kind.as_str());
+        inner.metrics = metrics;
+        self
     }
 
     /// The metrics (register them with [`SchedulerMetrics::register`]).
@@ -330,7 +342,9 @@ impl Scheduler {
                 .map(|s| format!(" (started {})", s.to_rfc3339()))
                 .unwrap_or_default();
             tracing::warn!(task = %name, run_id = r.id, "run left running by a previous process: interrupted");
-            inner.metrics.finished("interrupted");
+            inner
+                .metrics
+                .finished(inner.config.kind.as_str(), "interrupted");
             inner
                 .reporter
                 .notify(Notification {
@@ -372,7 +386,9 @@ impl Scheduler {
         for c in claimed {
             if let Some(reason) = &c.skipped {
                 report.skipped.push(c.run_id);
-                inner.metrics.finished("skipped");
+                inner
+                    .metrics
+                    .finished(inner.config.kind.as_str(), "skipped");
                 tracing::info!(task = %c.task.name, run_id = c.run_id, reason = %reason, "run skipped");
                 inner
                     .reporter
@@ -393,8 +409,7 @@ impl Scheduler {
         let due_unclaimed = inner.store.overdue_tasks(cfg.kind, now).await?;
         inner
             .metrics
-            .due_not_started
-            .set(due_unclaimed.len() as i64);
+            .due(cfg.kind.as_str(), due_unclaimed.len() as i64);
         let mut still: HashSet<String> = HashSet::new();
         for task in due_unclaimed {
             let grace = policy_of(&task).overdue_grace.unwrap_or(cfg.overdue_grace);
@@ -519,7 +534,9 @@ impl Scheduler {
                 tracing::error!(run_id = a.run_id, error = %e, "recording a stopped run");
             }
         }
-        inner.metrics.finished("interrupted");
+        inner
+            .metrics
+            .finished(inner.config.kind.as_str(), "interrupted");
         inner
             .reporter
             .notify(Notification {
@@ -647,11 +664,10 @@ impl Scheduler {
         if let Err(e) = inner.store.start_run(run_id, started).await {
             tracing::error!(run_id, error = %e, "recording a run's start");
         }
-        inner.metrics.runs_started.inc();
         let lag = (started - claimed.scheduled_for)
             .to_std()
             .unwrap_or_default();
-        inner.metrics.scheduling_lag.observe(lag.as_secs_f64());
+        inner.metrics.started(inner.config.kind.as_str(), lag);
         tracing::info!(task = %name, run_id, lag_ms = lag.as_millis() as u64, "run starting");
         // An overdue task whose overdue run (or a later one) starts is resolved.
         let resolved = {
@@ -833,8 +849,10 @@ impl Scheduler {
         let elapsed = started
             .map(|s| (now - s).to_std().unwrap_or_default())
             .unwrap_or_default();
-        inner.metrics.finished(outcome.as_str());
-        inner.metrics.run_duration.observe(elapsed.as_secs_f64());
+        inner
+            .metrics
+            .finished(inner.config.kind.as_str(), outcome.as_str());
+        inner.metrics.duration(inner.config.kind.as_str(), elapsed);
         let took = human_duration(elapsed);
         let (severity, text) = match outcome {
             RunOutcome::Ok => (

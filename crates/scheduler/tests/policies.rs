@@ -167,15 +167,15 @@ async fn cron_task_runs_each_minute_and_says_so() {
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &reg).unwrap();
     assert!(
-        text.contains("lookout_scheduler_runs_started_total 3"),
+        text.contains("lookout_scheduler_runs_started_total{owner=\"task\"} 3"),
         "{text}"
     );
     assert!(
-        text.contains("lookout_scheduler_runs_finished_total{outcome=\"ok\"} 3"),
+        text.contains("lookout_scheduler_runs_finished_total{owner=\"task\",outcome=\"ok\"} 3"),
         "{text}"
     );
     assert!(
-        text.contains("lookout_scheduler_scheduling_lag_seconds_count 3"),
+        text.contains("lookout_scheduler_scheduling_lag_seconds_count{owner=\"task\"} 3"),
         "{text}"
     );
 }

@@ -1,0 +1,329 @@
+//! The scheduler in lookoutd: host jobs from `[[jobs]]`, agent tasks from the API, both reported
+//! through the outbox (notifications) and the event log (`run_*` events), both shown in `/status`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use lookout_notify::{Message, Outbox};
+use lookout_scheduler::{
+    DockerRunner, Notification, OwnerKind, Reporter, RunEvent, RunnerSpec, Runners, Scheduler,
+    SchedulerConfig, SchedulerError, SystemClock, TaskSpec,
+};
+use lookout_status_collect::host::{TaskRow, TaskSource};
+use lookout_store::{NewEvent, Store};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::http::{ApiError, AppState};
+
+/// Notifications to the outbox, events to the log.
+struct OutboxReporter {
+    outbox: Arc<Outbox>,
+    store: Store,
+}
+
+#[async_trait::async_trait]
+impl Reporter for OutboxReporter {
+    async fn notify(&self, n: Notification) {
+        let severity = match n.severity {
+            lookout_scheduler::Severity::Info => lookout_notify::Severity::Info,
+            lookout_scheduler::Severity::Warning => lookout_notify::Severity::Warning,
+            lookout_scheduler::Severity::Critical => lookout_notify::Severity::Critical,
+        };
+        let mut m = Message::new(severity, n.text.clone()).key(n.dedup_key.clone());
+        if let Some(g) = n.group {
+            m = m.group(g);
+        }
+        if let Err(e) = self.outbox.send(m).await {
+            tracing::error!(error = %e, key = %n.dedup_key, text = %n.text, "cannot store a task notification");
+        }
+    }
+
+    async fn event(&self, e: RunEvent) {
+        let subject = e.payload.get("run_id").map(|r| {
+            r.as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| r.to_string())
+        });
+        let mut ev = NewEvent::new(&e.kind, e.payload);
+        if let Some(s) = subject {
+            ev = ev.with_subject(s);
+        }
+        if let Err(err) = self.store.append_events(&[ev]).await {
+            tracing::error!(error = %err, kind = %e.kind, "cannot store a run event");
+        }
+    }
+}
+
+/// The two schedulers: agent tasks (added through the API) and host jobs (from `[[jobs]]`).
+#[derive(Clone)]
+pub(crate) struct Schedulers {
+    pub(crate) tasks: Scheduler,
+    pub(crate) host_jobs: Scheduler,
+}
+
+fn instance() -> String {
+    // Stable across restarts and distinct per host: runs this host left `running` are its own.
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "lookoutd".into())
+}
+
+impl Schedulers {
+    /// Builds both; host jobs of `config` are added (or updated) by name.
+    pub(crate) async fn start(
+        store: &Store,
+        outbox: Arc<Outbox>,
+        config: &lookout_config::Config,
+    ) -> Schedulers {
+        let mut runners = Runners::new();
+        match bollard::Docker::connect_with_unix(
+            &config.docker.socket,
+            120,
+            bollard::API_DEFAULT_VERSION,
+        ) {
+            Ok(d) => runners = runners.with_docker(DockerRunner::new(d)),
+            Err(e) => {
+                tracing::info!(socket = %config.docker.socket, error = %e, "no Docker engine: container jobs will fail until one is there")
+            }
+        }
+        let runners = Arc::new(runners);
+        let reporter = Arc::new(OutboxReporter {
+            outbox,
+            store: store.clone(),
+        });
+        let metrics = lookout_scheduler::SchedulerMetrics::default();
+        let make = |kind| {
+            let mut c = SchedulerConfig::new(&instance(), kind);
+            c.heartbeat_interval = config.thresholds.heartbeat_interval;
+            c.overdue_grace = config.thresholds.overdue_grace;
+            Scheduler::new(
+                Arc::new(store.clone()),
+                Arc::new(SystemClock),
+                runners.clone(),
+                reporter.clone(),
+                c,
+            )
+            .with_metrics(metrics.clone())
+        };
+        let s = Schedulers {
+            tasks: make(OwnerKind::Task),
+            host_jobs: make(OwnerKind::HostJob),
+        };
+        for job in &config.jobs {
+            let added = match TaskSpec::from_config_job(job) {
+                Ok(spec) => s.host_jobs.upsert_task(&spec).await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = added {
+                tracing::error!(job = %job.name, error = %e, "cannot schedule a [[jobs]] entry");
+            }
+        }
+        s
+    }
+
+    /// Runs both until `shutdown` resolves; runs in progress are then recorded `interrupted`.
+    pub(crate) fn spawn(&self, shutdown: tokio::sync::watch::Receiver<bool>) {
+        for s in [self.tasks.clone(), self.host_jobs.clone()] {
+            let mut rx = shutdown.clone();
+            tokio::spawn(async move {
+                let stop = async move {
+                    let _ = rx.wait_for(|v| *v).await;
+                };
+                if let Err(e) = s.run_until(stop).await {
+                    tracing::error!(error = %e, "the scheduler stopped");
+                }
+            });
+        }
+    }
+
+    /// The scheduler holding the task or host job `name`.
+    async fn owner(&self, name: &str) -> Result<&Scheduler, ApiError> {
+        for s in [&self.tasks, &self.host_jobs] {
+            let list = s.list_tasks().await.map_err(internal)?;
+            if list.iter().any(|t| t.name == name) {
+                return Ok(s);
+            }
+        }
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no task or host job named `{name}`"),
+        )
+        .with("field", json!("name")))
+    }
+}
+
+fn internal(e: SchedulerError) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+fn invalid(e: SchedulerError) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+}
+
+fn schedulers(state: &AppState) -> Result<&Schedulers, ApiError> {
+    state.schedulers().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the scheduler is not running",
+        )
+    })
+}
+
+/// `GET /api/tasks`: tasks and host jobs.
+pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let s = schedulers(&state)?;
+    let mut all = s.tasks.list_tasks().await.map_err(internal)?;
+    all.extend(s.host_jobs.list_tasks().await.map_err(internal)?);
+    Ok(Json(json!({ "tasks": all })))
+}
+
+/// The body of `POST /api/tasks`, as `lookout tasks add` sends it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AddTask {
+    name: String,
+    group: String,
+    cron: Option<String>,
+    every: Option<String>,
+    at: Option<String>,
+    #[serde(default = "utc")]
+    tz: String,
+    command: Option<String>,
+    image: Option<String>,
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+
+/// `POST /api/tasks`: adds (or updates, by name) an agent task.
+pub(crate) async fn add(
+    State(state): State<AppState>,
+    body: Result<Json<AddTask>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(b) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let schedule = match (&b.cron, &b.every, &b.at) {
+        (Some(c), None, None) => c.clone(),
+        (None, Some(e), None) => format!("every {e}"),
+        (None, None, Some(a)) => format!("at {a}"),
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "give exactly one of `cron`, `every`, `at`",
+            )
+            .with("field", json!("schedule")));
+        }
+    };
+    let runner = match (&b.command, &b.image) {
+        (Some(c), None) => RunnerSpec::shell(c),
+        (None, Some(i)) => RunnerSpec::Container {
+            image: i.clone(),
+            command: Vec::new(),
+            env: Default::default(),
+        },
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "give exactly one of `command`, `image`",
+            )
+            .with("field", json!("runner")));
+        }
+    };
+    let spec = TaskSpec {
+        name: b.name,
+        group: Some(b.group),
+        schedule,
+        tz: b.tz,
+        runner,
+        policy: Default::default(),
+    };
+    let s = schedulers(&state)?;
+    let task = s.tasks.upsert_task(&spec).await.map_err(invalid)?;
+    Ok((StatusCode::CREATED, Json(json!({ "task": task }))))
+}
+
+/// `POST /api/tasks/{name}/pause`.
+pub(crate) async fn pause(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let s = schedulers(&state)?.owner(&name).await?;
+    s.pause(&name).await.map_err(invalid)?;
+    Ok(Json(json!({ "paused": name })))
+}
+
+/// `POST /api/tasks/{name}/resume`.
+pub(crate) async fn resume(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let s = schedulers(&state)?.owner(&name).await?;
+    let task = s.resume(&name).await.map_err(invalid)?;
+    Ok(Json(json!({ "task": task })))
+}
+
+/// `POST /api/tasks/{name}/run`: a run now, beside the schedule.
+pub(crate) async fn run_now(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let s = schedulers(&state)?.owner(&name).await?;
+    let run_id = s.run_now(&name).await.map_err(invalid)?;
+    Ok(Json(json!({ "run_id": run_id })))
+}
+
+/// `GET /api/tasks/{name}/history`.
+pub(crate) async fn history(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let s = schedulers(&state)?.owner(&name).await?;
+    let runs = s.history(&name, 50).await.map_err(internal)?;
+    Ok(Json(json!({ "runs": runs })))
+}
+
+/// `/status`'s `tasks` and `host_jobs`, from the schedulers' tables.
+pub(crate) struct SchedulerTasks {
+    pub(crate) store: Store,
+}
+
+async fn rows(store: &Store, kind: OwnerKind) -> Result<Vec<TaskRow>, String> {
+    let (list, running) = tokio::try_join!(store.list_tasks(kind), store.running_runs(kind))
+        .map_err(|e| e.to_string())?;
+    let running_tasks: std::collections::HashSet<String> =
+        running.into_iter().map(|r| r.owner_id).collect();
+    Ok(list
+        .into_iter()
+        .map(|t| TaskRow {
+            running: running_tasks.contains(&t.id),
+            id: t.id,
+            name: t.name,
+            group: t.group,
+            schedule_type: t.schedule_kind,
+            schedule_value: t.schedule_value,
+            tz: t.tz,
+            status: serde_json::to_value(t.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            next_run: t.next_run,
+            last_run: t.last_run,
+            last_result: t.last_result,
+        })
+        .collect())
+}
+
+#[async_trait::async_trait]
+impl TaskSource for SchedulerTasks {
+    async fn tasks(&self) -> Result<Vec<TaskRow>, String> {
+        rows(&self.store, OwnerKind::Task).await
+    }
+    async fn host_jobs(&self) -> Result<Vec<TaskRow>, String> {
+        rows(&self.store, OwnerKind::HostJob).await
+    }
+}

@@ -1,0 +1,248 @@
+//! The watchdog in lookoutd: `[[watch]]` targets, reports to the log and the outbox, heartbeat
+//! events fed from the log, `/api/watchdog/*`, and the `watchdog` section of `/status`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use lookout_config::{Watch, WatchKind};
+use lookout_notify::{Message, Outbox};
+use lookout_status_collect::host::{TargetRow, WatchdogSource};
+use lookout_store::{NewEvent, Store};
+use lookout_watchdog::{
+    ContainerSpec, DockerControl, ExpectedVersion, Health, HttpSpec, JsonFileStore, Policy,
+    ProcessSpec, Report, Reporter, Target, TargetKind, TargetSpec, Watchdog, WatchdogError,
+};
+use serde_json::{Value, json};
+
+use crate::http::{ApiError, AppState};
+
+/// Each report: its event to the log, its notification to the outbox.
+struct DaemonReporter {
+    outbox: Arc<Outbox>,
+    store: Store,
+}
+
+#[async_trait::async_trait]
+impl Reporter for DaemonReporter {
+    async fn report(&self, r: Report) {
+        let ev = r.event.to_json();
+        let kind = ev["kind"].as_str().unwrap_or("watchdog_action").to_owned();
+        let stored = NewEvent::new(&kind, ev).with_subject(r.event.target.clone());
+        if let Err(e) = self.store.append_events(&[stored]).await {
+            tracing::error!(error = %e, target = %r.event.target, "cannot store a watchdog event");
+        }
+        let severity = match r.notification.severity {
+            lookout_watchdog::Severity::Info => lookout_notify::Severity::Info,
+            lookout_watchdog::Severity::Warning => lookout_notify::Severity::Warning,
+            lookout_watchdog::Severity::Critical => lookout_notify::Severity::Critical,
+        };
+        let m = Message::new(severity, r.notification.text.clone())
+            .key(r.notification.key.clone())
+            .payload(json!({"resolves": r.notification.resolves}));
+        if let Err(e) = self.outbox.send(m).await {
+            tracing::error!(error = %e, text = %r.notification.text, "cannot store a watchdog notification");
+        }
+    }
+}
+
+/// A `[[watch]]` entry as a watchdog target (the config was validated at load).
+pub(crate) fn target(w: &Watch) -> Result<Target, WatchdogError> {
+    let spec = match w.kind {
+        WatchKind::Process => TargetSpec::Process(ProcessSpec {
+            pid_file: w.pid_file.clone(),
+            heartbeat_file: w.heartbeat_file.clone(),
+            // No heartbeat file: the host posts `heartbeat` events for it instead.
+            heartbeat_events: w.heartbeat_file.is_none(),
+            version_file: w.version_file.clone(),
+            expected_version: w
+                .expected_version
+                .as_deref()
+                .map(ExpectedVersion::parse)
+                .transpose()?,
+            restart_marker: w.restart_marker.clone(),
+            start: w.start.clone(),
+        }),
+        WatchKind::Container => TargetSpec::Container(ContainerSpec {
+            container: w.container.clone().unwrap_or_else(|| w.name.clone()),
+        }),
+        WatchKind::Http => {
+            let mut h = HttpSpec::new(w.url.clone().unwrap_or_default());
+            h.expected_status = w.expected_status;
+            TargetSpec::Http(h)
+        }
+    };
+    let kind = spec.kind();
+    let mut policy = Policy::for_kind(kind);
+    policy.probe_interval = w.probe_interval;
+    policy.stale_after = w.stale_after;
+    policy.cooldown = w.cooldown;
+    policy.max_top_tier_failures = w.max_tier_failures;
+    let t = Target::new(w.name.clone(), spec).with_policy(policy);
+    // Container targets share the engine: when it fails, one circuit, not one per container.
+    Ok(if kind == TargetKind::Container {
+        t.with_upstream("docker engine")
+    } else {
+        t
+    })
+}
+
+/// Builds the watchdog, adds the configured targets and starts its loop and its heartbeat feed.
+pub(crate) async fn start(
+    store: &Store,
+    outbox: Arc<Outbox>,
+    config: &lookout_config::Config,
+    state_dir: &std::path::Path,
+    registry: &mut prometheus_client::registry::Registry,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<Arc<Watchdog>, WatchdogError> {
+    let heal_state = JsonFileStore::new(state_dir.join("watchdog"))?;
+    let w = Arc::new(
+        Watchdog::builder(
+            Arc::new(heal_state),
+            Arc::new(DaemonReporter {
+                outbox,
+                store: store.clone(),
+            }),
+        )
+        .container_control(Arc::new(DockerControl::new(config.docker.socket.clone())))
+        .build(),
+    );
+    for entry in &config.watch {
+        w.add_target(target(entry)?).await?;
+    }
+    w.register(registry);
+    if !config.watch.is_empty() {
+        let mut rx = shutdown.clone();
+        let run = w.clone();
+        tokio::spawn(async move {
+            run.run(async move {
+                let _ = rx.wait_for(|v| *v).await;
+            })
+            .await
+        });
+        tokio::spawn(feed_heartbeats(store.clone(), w.clone(), shutdown));
+    }
+    Ok(w)
+}
+
+/// Feeds the latest `heartbeat` event of each target to the watchdog, once a second. Reading the
+/// latest from the log (not only new ones) means a restart of lookoutd sees the heartbeats sent
+/// before it, instead of waiting out the start-up grace.
+async fn feed_heartbeats(
+    store: Store,
+    w: Arc<Watchdog>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let names: Vec<String> = w.targets();
+    loop {
+        match store.latest_by_subject(&["heartbeat"]).await {
+            Ok(beats) => {
+                for b in beats {
+                    if let Some(t) = b
+                        .subject
+                        .as_deref()
+                        .filter(|t| names.iter().any(|n| n == t))
+                    {
+                        let _ = w.heartbeat(t, b.at);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read heartbeat events"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = shutdown.wait_for(|v| *v) => break,
+        }
+    }
+}
+
+fn watchdog(state: &AppState) -> Result<&Watchdog, ApiError> {
+    state.watchdog().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the watchdog is not running",
+        )
+    })
+}
+
+fn unknown(e: WatchdogError, name: &str) -> ApiError {
+    match e {
+        WatchdogError::UnknownTarget(_) => ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no watchdog target named `{name}`"),
+        )
+        .with("field", json!("target")),
+        other => ApiError::internal(other),
+    }
+}
+
+/// `GET /api/watchdog`: every target with its explanation.
+pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let w = watchdog(&state)?;
+    let mut out = Vec::new();
+    for name in w.targets() {
+        out.push(
+            serde_json::to_value(w.explain(&name).map_err(|e| unknown(e, &name))?)
+                .map_err(ApiError::internal)?,
+        );
+    }
+    Ok(Json(json!({ "targets": out })))
+}
+
+/// `GET /api/watchdog/{target}/explain`.
+pub(crate) async fn explain(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let e = watchdog(&state)?
+        .explain(&name)
+        .map_err(|e| unknown(e, &name))?;
+    Ok(Json(serde_json::to_value(e).map_err(ApiError::internal)?))
+}
+
+/// `POST /api/watchdog/{target}/reset`: closes its circuit and restarts its ladder.
+pub(crate) async fn reset(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    watchdog(&state)?
+        .reset(&name)
+        .await
+        .map_err(|e| unknown(e, &name))?;
+    Ok(Json(json!({ "reset": name })))
+}
+
+/// `/status`'s `watchdog` section.
+pub(crate) struct WatchdogTargets(pub(crate) Arc<Watchdog>);
+
+#[async_trait::async_trait]
+impl WatchdogSource for WatchdogTargets {
+    async fn targets(&self) -> Result<Vec<TargetRow>, String> {
+        let mut rows = Vec::new();
+        for name in self.0.targets() {
+            let e = self.0.explain(&name).map_err(|e| e.to_string())?;
+            let healthy = e
+                .observation
+                .as_ref()
+                .is_none_or(|o| o.health != Health::Failing);
+            let open = e.circuit.state != lookout_watchdog::CircuitState::Closed;
+            rows.push(TargetRow {
+                kind: format!("{:?}", e.kind).to_lowercase(),
+                healthy,
+                observation: (!e.seen.is_empty()).then(|| e.seen.join("; ")),
+                tier: e
+                    .last_action
+                    .as_ref()
+                    .map(|a| u32::from(a.tier))
+                    .unwrap_or(0),
+                circuit_open: open,
+                circuit_reason: e.circuit.reason.clone(),
+                last_action_at: e.last_action.as_ref().map(|a| a.at),
+                name,
+            });
+        }
+        Ok(rows)
+    }
+}
