@@ -29,6 +29,7 @@
 //! # });
 //! ```
 
+pub mod alerts;
 pub mod sinks;
 
 use std::collections::HashMap;

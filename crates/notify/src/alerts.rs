@@ -1,0 +1,1 @@
+//! The alert lifecycle: one state per condition (rule + subject), kept in the store.
