@@ -35,6 +35,7 @@
 //! # }).unwrap();
 //! ```
 
+mod alerts;
 mod boot;
 mod error;
 mod events;
@@ -58,6 +59,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use alerts::{AlertRecord, QuietWindow};
 pub use boot::{BootAttempt, BootOutcome};
 pub use error::{Result, StoreError};
 pub use events::{Appended, NewEvent, StoredEvent};
