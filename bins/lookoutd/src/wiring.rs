@@ -7,13 +7,14 @@ use std::time::Duration;
 use lookout_config::{Config, SinkKind};
 use lookout_crash_detect::{BootBook, BootOptions};
 use lookout_notify::sinks::{FileSink, HttpFormat, HttpSink, LogSink};
-use lookout_notify::{Notifier, Route, Severity};
+use lookout_notify::{Fallback, Notifier, Route, Severity};
 
 /// Sinks with their routes, as the outbox takes them.
 pub(crate) type Sinks = Vec<(Arc<dyn Notifier>, Route)>;
 
-/// The sinks of `[[notify.sinks]]` (the log alone when there are none). A `url_env` that is not
-/// set is an error naming the variable (never its value).
+/// The sinks of `[[notify.sinks]]` (the log alone when there are none), each route carrying its
+/// `fallback` with `notify.fallback_after`. A `url_env` that is not set is an error naming the
+/// variable (never its value).
 pub(crate) fn sinks(config: &Config) -> Result<Sinks, String> {
     if config.notify.sinks.is_empty() {
         return Ok(vec![(Arc::new(LogSink::new("log")), Route::all())]);
@@ -53,12 +54,6 @@ pub(crate) fn sinks(config: &Config) -> Result<Sinks, String> {
                 Arc::new(FileSink::new(name, path))
             }
         };
-        if s.fallback.is_some() {
-            tracing::warn!(
-                sink = %s.name(),
-                "notify.sinks[{i}].fallback is accepted but not acted on yet: this sink retries on its own"
-            );
-        }
         let route = Route {
             groups: s.groups.clone(),
             min_severity: match s.min_severity {
@@ -66,6 +61,12 @@ pub(crate) fn sinks(config: &Config) -> Result<Sinks, String> {
                 lookout_config::Severity::Warning => Severity::Warning,
                 lookout_config::Severity::Critical => Severity::Critical,
             },
+            // Failing for `notify.fallback_after`, its pending alerts also go to the named sink
+            // (the config checked that it exists and is another sink).
+            fallback: s.fallback.clone().map(|sink| Fallback {
+                sink,
+                after: config.notify.fallback_after,
+            }),
         };
         out.push((sink, route));
     }

@@ -11,6 +11,36 @@
 //! callback into the host, or a Slack-compatible incoming webhook), [`sinks::FileSink`] (JSON lines).
 //! A [`Route`] sends a sink only some groups and severities.
 //!
+//! ## Sink fallback
+//!
+//! A route may name a [`Fallback`]: another sink that takes over when this one (the primary) has
+//! been failing for longer than [`Fallback::after`] (`notify.fallback_after`, 2 minutes). *Failing*
+//! means every delivery attempt to it failed since its last success; the time of the first of those
+//! failures is kept in the store (`notify_sink_health`), so a restart of lookoutd does not reset the
+//! clock. Past that time, each round gives every pending delivery of the primary a delivery to the
+//! fallback too: its own row in the store (`notification_deliveries`, naming the primary in `via`),
+//! so it is durable, retried and dead-lettered like any other, regardless of the fallback's own
+//! route. The fallback receives the text under a first line naming the primary:
+//!
+//! ```text
+//! ⚠️ primary sink `chat` failing for 2m — via fallback:
+//! 🔁 host is crash-looping
+//! ```
+//!
+//! and a JSON body (HTTP and file sinks) also carries `"fallback_for": "chat"`. Nothing is taken
+//! from the primary: its deliveries stay pending and, when it takes one again, it is no longer
+//! failing and its backlog is due at once — so it receives every message (at least once), with the
+//! same id, and a receiver that got one through the fallback drops the duplicate by id. A fallback
+//! delivery not made yet when the primary takes the message is dropped (the primary has it). A
+//! notification the fallback's own route already sends it is not sent there twice.
+//!
+//! ## Dead letters
+//!
+//! A delivery whose last retry failed is dead; the notification's status is `dead`.
+//! [`Outbox::dead_letters`] lists them, [`Outbox::retry_dead`] makes them pending again (due now,
+//! attempts reset), and [`NotifyMetrics`] counts deliveries by sink and result and the dead letters
+//! in the store.
+//!
 //! It is **not** an alert manager: deciding *whether* a condition deserves a message (lifecycle,
 //! quiet windows, folding) belongs to the callers; this crate only makes sure a message that was
 //! decided reaches where it should, once per key within the dedup window.
@@ -30,7 +60,11 @@
 //! ```
 
 pub mod alerts;
+mod metrics;
 pub mod sinks;
+
+use metrics::DeliveryResult;
+pub use metrics::NotifyMetrics;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -89,6 +123,34 @@ pub struct Outgoing {
     pub text: String,
     /// Structured details.
     pub payload: serde_json::Value,
+    /// For a fallback delivery: the failing primary sink it stands in for (`text` then starts with
+    /// a line saying so).
+    pub fallback_for: Option<String>,
+}
+
+/// A notification given up on: one sink's delivery whose last retry failed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeadLetter {
+    /// The notification's id.
+    pub id: String,
+    /// When it was decided.
+    pub created_at: DateTime<Utc>,
+    /// What it is about (rule and subject).
+    pub key: Option<String>,
+    /// The group it is for.
+    pub group: Option<String>,
+    /// How bad.
+    pub severity: Severity,
+    /// The text a person reads.
+    pub text: String,
+    /// The sink that did not take it.
+    pub sink: String,
+    /// For a fallback delivery: the primary sink it stood in for.
+    pub fallback_for: Option<String>,
+    /// Attempts made to that sink.
+    pub attempts: i64,
+    /// The error of the last attempt.
+    pub last_error: Option<String>,
 }
 
 /// Why a sink did not take a notification (it will be retried).
@@ -112,6 +174,18 @@ pub struct Route {
     pub groups: Option<Vec<String>>,
     /// Only this severity and worse.
     pub min_severity: Severity,
+    /// The sink that takes over when this one keeps failing; `None` for none.
+    pub fallback: Option<Fallback>,
+}
+
+/// Where a sink's notifications also go when it keeps failing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fallback {
+    /// The other sink's name.
+    pub sink: String,
+    /// How long the sink must have been failing (every attempt failed since its last success)
+    /// before its pending notifications also go to the fallback (`notify.fallback_after`).
+    pub after: Duration,
 }
 
 impl Route {
@@ -120,7 +194,17 @@ impl Route {
         Route {
             groups: None,
             min_severity: Severity::Info,
+            fallback: None,
         }
+    }
+
+    /// Falls back to the sink called `sink` when this one has been failing for longer than `after`.
+    pub fn with_fallback(mut self, sink: impl Into<String>, after: Duration) -> Self {
+        self.fallback = Some(Fallback {
+            sink: sink.into(),
+            after,
+        });
+        self
     }
 
     fn accepts(&self, m: &Message) -> bool {
@@ -238,6 +322,9 @@ pub struct DeliveryRound {
     pub dead: u32,
     /// Deliveries held back by their sink's rate limit.
     pub postponed: u32,
+    /// Deliveries added to fallback sinks for failing primaries (delivered in the same round when
+    /// due, and counted there too).
+    pub fallback: u32,
 }
 
 /// Sends notifications through the store's outbox to the sinks.
@@ -251,6 +338,8 @@ pub struct Outbox {
     attempts_by_sink:
         tokio::sync::Mutex<HashMap<String, std::collections::VecDeque<DateTime<Utc>>>>,
     wake: tokio::sync::Notify,
+    metrics: NotifyMetrics,
+    dead_counted: std::sync::atomic::AtomicBool,
 }
 
 impl Outbox {
@@ -265,7 +354,14 @@ impl Outbox {
             rate: RateLimit::default(),
             attempts_by_sink: tokio::sync::Mutex::new(HashMap::new()),
             wake: tokio::sync::Notify::new(),
+            metrics: NotifyMetrics::default(),
+            dead_counted: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Its metrics (register them once with [`NotifyMetrics::register`]).
+    pub fn metrics(&self) -> &NotifyMetrics {
+        &self.metrics
     }
 
     /// Sets how long a repeat of the same key and text is suppressed (default 5 minutes).
@@ -342,11 +438,41 @@ impl Outbox {
         Ok(Some(id))
     }
 
-    /// Delivers every due delivery once.
+    /// Delivers every due delivery once, by the clock `now`: first, the pending deliveries of each
+    /// sink failing for longer than its fallback's `after` also go to that fallback (see the crate
+    /// docs), then every due delivery is handed to its sink.
     pub async fn deliver_due(&self, now: DateTime<Utc>) -> Result<DeliveryRound, StoreError> {
         let mut round = DeliveryRound::default();
-        let due = self.store.due_deliveries(now, 500).await?;
         let current = self.current_sinks();
+        let mut failing: HashMap<String, DateTime<Utc>> =
+            self.store.failing_sinks().await?.into_iter().collect();
+        for (sink, route) in &current {
+            let (Some(fb), Some(since)) = (&route.fallback, failing.get(sink.name())) else {
+                continue;
+            };
+            if now - *since < chrono_duration(fb.after)
+                || !current.iter().any(|(s, _)| s.name() == fb.sink)
+            {
+                continue;
+            }
+            let added = self
+                .store
+                .deliver_via_fallback(sink.name(), &fb.sink, now)
+                .await?;
+            if added > 0 {
+                tracing::warn!(
+                    sink = %sink.name(),
+                    fallback = %fb.sink,
+                    added,
+                    failing_for = %human(now - *since),
+                    "sink keeps failing: its pending notifications also go to its fallback"
+                );
+                round.fallback = round
+                    .fallback
+                    .saturating_add(u32::try_from(added).unwrap_or(u32::MAX));
+            }
+        }
+        let due = self.store.due_deliveries(now, 500).await?;
         for d in due {
             let Some((sink, _)) = current.iter().find(|(s, _)| s.name() == d.sink) else {
                 // A sink removed from the config since: say so and give up on it.
@@ -358,6 +484,7 @@ impl Outbox {
                         None,
                     )
                     .await?;
+                self.metrics.count(&d.sink, DeliveryResult::Dead);
                 round.dead += 1;
                 continue;
             };
@@ -376,26 +503,44 @@ impl Outbox {
                     self.store
                         .delivery_postponed(&n.id, &d.sink, free_at)
                         .await?;
+                    self.metrics.count(&d.sink, DeliveryResult::Postponed);
                     round.postponed += 1;
                     continue;
                 }
                 times.push_back(now);
             }
+            let text = match &d.via {
+                Some(primary) => fallback_text(
+                    primary,
+                    failing.get(primary).map(|since| now - *since),
+                    &n.text,
+                ),
+                None => n.text.clone(),
+            };
             let out = Outgoing {
                 id: n.id.clone(),
                 created_at: n.created_at,
                 key: n.dedup_key.clone(),
                 group: n.group.clone(),
                 severity: Severity::parse(&n.severity),
-                text: n.text.clone(),
+                text,
                 payload: d.payload.clone(),
+                fallback_for: d.via.clone(),
             };
             match sink.deliver(&out).await {
                 Ok(()) => {
                     self.store
                         .delivery_succeeded(&n.id, &d.sink, Utc::now())
                         .await?;
+                    self.metrics.count(&d.sink, DeliveryResult::Delivered);
                     round.delivered += 1;
+                    if failing.remove(&d.sink).is_some()
+                        && self.store.sink_recovered(&d.sink, now).await?
+                    {
+                        tracing::info!(sink = %d.sink, "sink takes deliveries again: its backlog is due now");
+                        // Its backlog was made due: another round at once.
+                        self.wake.notify_one();
+                    }
                 }
                 Err(e) => {
                     let attempts = u32::try_from(d.attempts + 1).unwrap_or(u32::MAX);
@@ -408,15 +553,77 @@ impl Outbox {
                     self.store
                         .delivery_attempt_failed(&n.id, &d.sink, &e.0, retry_at)
                         .await?;
+                    self.store.sink_failed(&d.sink, now).await?;
+                    failing.entry(d.sink.clone()).or_insert(now);
                     if retry_at.is_some() {
+                        self.metrics.count(&d.sink, DeliveryResult::Retried);
                         round.retrying += 1;
                     } else {
+                        self.metrics.count(&d.sink, DeliveryResult::Dead);
                         round.dead += 1;
                     }
                 }
             }
         }
+        // The dead-letter gauge counts the store: at the first round, and when a round may have
+        // changed it (a delivery dead, or one taken that supersedes a dead fallback delivery).
+        if round.dead > 0
+            || round.delivered > 0
+            || !self.dead_counted.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            self.count_dead_letters().await?;
+        }
         Ok(round)
+    }
+
+    async fn count_dead_letters(&self) -> Result<(), StoreError> {
+        let dead = self.store.dead_notification_count().await?;
+        self.metrics.set_dead_letters(dead);
+        self.dead_counted
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Dead letters, newest notification first, at most `limit`: one per sink that gave up on a
+    /// notification (`GET /api/alerts?failed=true`, `lookout alerts list --failed`).
+    pub async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, StoreError> {
+        Ok(self
+            .store
+            .dead_deliveries(limit)
+            .await?
+            .into_iter()
+            .map(|d| DeadLetter {
+                id: d.notification.id,
+                created_at: d.notification.created_at,
+                key: d.notification.dedup_key,
+                group: d.notification.group,
+                severity: Severity::parse(&d.notification.severity),
+                text: d.notification.text,
+                sink: d.sink,
+                fallback_for: d.via,
+                attempts: d.attempts,
+                last_error: d.last_error,
+            })
+            .collect())
+    }
+
+    /// Sends dead notification `id` again: its dead deliveries are pending again, due now, with
+    /// their attempts reset (`POST /api/alerts/{id}/retry`, `lookout alerts retry ID`). Returns how
+    /// many deliveries were revived; 0 when `id` is unknown or has no dead delivery.
+    pub async fn retry_dead(&self, id: &str) -> Result<usize, StoreError> {
+        let n = self.store.retry_dead_deliveries(id, Utc::now()).await?;
+        if n > 0 {
+            tracing::info!(id = %id, deliveries = n, "dead letter retried");
+            self.count_dead_letters().await?;
+            self.wake.notify_one();
+        }
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    /// The sinks failing now (every attempt failed since their last success), each with the time
+    /// of its first failed attempt since then.
+    pub async fn failing_sinks(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        self.store.failing_sinks().await
     }
 
     /// Delivers due notifications forever: at once when [`Outbox::send`] wakes it, else every
@@ -431,6 +638,31 @@ impl Outbox {
                 _ = tokio::time::sleep(poll) => {}
             }
         }
+    }
+}
+
+fn chrono_duration(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// `45s`, `2m`, `1h 5m`.
+fn human(d: chrono::Duration) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// The text a fallback sink receives: a first line naming the failing primary, then the text.
+fn fallback_text(primary: &str, failing_for: Option<chrono::Duration>, text: &str) -> String {
+    match failing_for {
+        Some(d) => format!(
+            "⚠️ primary sink `{primary}` failing for {} — via fallback:\n{text}",
+            human(d)
+        ),
+        None => format!("⚠️ primary sink `{primary}` was failing — via fallback:\n{text}"),
     }
 }
 
@@ -470,10 +702,25 @@ mod tests {
         let r = Route {
             groups: Some(vec!["admin".into()]),
             min_severity: Severity::Warning,
+            fallback: None,
         };
         assert!(r.accepts(&Message::new(Severity::Critical, "x").group("admin")));
         assert!(!r.accepts(&Message::new(Severity::Critical, "x").group("family")));
         assert!(!r.accepts(&Message::new(Severity::Info, "x").group("admin")));
         assert!(r.accepts(&Message::new(Severity::Warning, "no group")));
+    }
+
+    #[test]
+    fn the_fallback_line_names_the_primary_and_how_long() {
+        assert_eq!(
+            fallback_text("chat", Some(chrono::Duration::seconds(150)), "disk full"),
+            "⚠️ primary sink `chat` failing for 2m — via fallback:\ndisk full"
+        );
+        assert_eq!(
+            fallback_text("chat", None, "disk full"),
+            "⚠️ primary sink `chat` was failing — via fallback:\ndisk full"
+        );
+        assert_eq!(human(chrono::Duration::seconds(3900)), "1h 5m");
+        assert_eq!(human(chrono::Duration::seconds(-3)), "0s");
     }
 }

@@ -45,8 +45,9 @@ impl Notifier for LogSink {
 /// The body shape an HTTP sink sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HttpFormat {
-    /// `{"id", "key", "group", "severity", "text", "created_at", "payload"}`: a generic webhook, or
-    /// a callback into the host (which shows the text in its own chat).
+    /// `{"id", "key", "group", "severity", "text", "created_at", "payload"}`, plus
+    /// `"fallback_for"` (the failing primary sink's name) on a fallback delivery: a generic
+    /// webhook, or a callback into the host (which shows the text in its own chat).
     Json,
     /// A Slack-compatible incoming webhook: `{"text", "blocks"}`.
     Slack,
@@ -82,15 +83,7 @@ impl HttpSink {
 
     fn body(&self, n: &Outgoing) -> serde_json::Value {
         match self.format {
-            HttpFormat::Json => json!({
-                "id": n.id,
-                "key": n.key,
-                "group": n.group,
-                "severity": n.severity.as_str(),
-                "text": n.text,
-                "created_at": n.created_at.to_rfc3339(),
-                "payload": n.payload,
-            }),
+            HttpFormat::Json => json_body(n),
             HttpFormat::Slack => json!({
                 "text": n.text,
                 "blocks": [
@@ -129,7 +122,7 @@ impl Notifier for HttpSink {
     }
 }
 
-/// Appends notifications as JSON lines to a file a host can tail.
+/// Appends notifications as JSON lines to a file a host can tail (the shape of [`HttpFormat::Json`]).
 #[derive(Debug, Clone)]
 pub struct FileSink {
     name: String,
@@ -153,11 +146,7 @@ impl Notifier for FileSink {
     }
 
     async fn deliver(&self, n: &Outgoing) -> Result<(), DeliveryError> {
-        let line = json!({
-            "id": n.id, "key": n.key, "group": n.group, "severity": n.severity.as_str(),
-            "text": n.text, "created_at": n.created_at.to_rfc3339(), "payload": n.payload,
-        })
-        .to_string();
+        let line = json_body(n).to_string();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
             use std::io::Write;
@@ -173,6 +162,24 @@ impl Notifier for FileSink {
         .map_err(|e| DeliveryError(format!("file sink task: {e}")))?
         .map_err(|e| DeliveryError(format!("{}: {e}", self.path.display())))
     }
+}
+
+/// The JSON shape of the webhook and file sinks; `fallback_for` only on a fallback delivery, so
+/// other bodies are as they always were.
+fn json_body(n: &Outgoing) -> serde_json::Value {
+    let mut body = json!({
+        "id": n.id,
+        "key": n.key,
+        "group": n.group,
+        "severity": n.severity.as_str(),
+        "text": n.text,
+        "created_at": n.created_at.to_rfc3339(),
+        "payload": n.payload,
+    });
+    if let (Some(primary), Some(obj)) = (&n.fallback_for, body.as_object_mut()) {
+        obj.insert("fallback_for".into(), json!(primary));
+    }
+    body
 }
 
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {

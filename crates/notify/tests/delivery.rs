@@ -204,6 +204,7 @@ async fn repeats_are_deduplicated_and_routes_apply(store: Store) {
     let only_critical = Route {
         groups: None,
         min_severity: Severity::Critical,
+        fallback: None,
     };
     let ob = Outbox::new(
         store.clone(),

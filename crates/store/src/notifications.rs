@@ -1,6 +1,11 @@
 //! The durable notification outbox: a notification is stored first, with one delivery row per sink it
 //! is routed to, then delivered; each delivery is retried on its own until it succeeds or is given up
 //! (dead-lettered). A notification survives a restart of lookoutd in its pending deliveries.
+//!
+//! Sink fallback is kept here too: `notify_sink_health` holds, per sink, the first failed attempt
+//! since its last success (`failing_since`), so a restart does not reset the clock; a delivery to a
+//! fallback sink on behalf of a failing primary is its own row in `notification_deliveries`, naming
+//! the primary in `via` (durable, retried and dead-lettered like any other).
 
 use crate::error::{QueryContext, Result, StoreError};
 use crate::time::{Timestamp, from_micros, to_micros};
@@ -45,7 +50,8 @@ pub struct StoredNotification {
     pub attempts: i64,
 }
 
-/// A delivery that is due: the notification, the sink, and how often it was tried.
+/// One delivery (a notification to one sink): a due one ([`Store::due_deliveries`]) or a dead letter
+/// ([`Store::dead_deliveries`]).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DueDelivery {
     /// The notification.
@@ -56,6 +62,10 @@ pub struct DueDelivery {
     pub sink: String,
     /// Attempts made so far for this sink.
     pub attempts: i64,
+    /// The failing primary sink this is a fallback delivery for; `None` for a sink's own delivery.
+    pub via: Option<String>,
+    /// The error of the last failed attempt, if any.
+    pub last_error: Option<String>,
 }
 
 type NotificationRow = (
@@ -144,6 +154,32 @@ impl Store {
 
     /// Deliveries due at `now` (pending, next attempt not in the future), oldest first.
     pub async fn due_deliveries(&self, now: Timestamp, limit: u32) -> Result<Vec<DueDelivery>> {
+        self.read_deliveries(
+            "d.status = 'pending' AND d.next_attempt_at <= $1 \
+             ORDER BY d.next_attempt_at, n.created_at LIMIT $2",
+            &[to_micros(&now), i64::from(limit)],
+            "reading due deliveries",
+        )
+        .await
+    }
+
+    /// Dead letters: deliveries given up on after their last attempt, newest notification first
+    /// (`limit` at most).
+    pub async fn dead_deliveries(&self, limit: u32) -> Result<Vec<DueDelivery>> {
+        self.read_deliveries(
+            "d.status = 'dead' ORDER BY n.created_at DESC, n.id DESC, d.sink LIMIT $1",
+            &[i64::from(limit)],
+            "listing dead letters",
+        )
+        .await
+    }
+
+    async fn read_deliveries(
+        &self,
+        filter_order_limit: &'static str,
+        binds: &[i64],
+        context: &'static str,
+    ) -> Result<Vec<DueDelivery>> {
         type Row = (
             String,
             i64,
@@ -156,6 +192,8 @@ impl Store {
             String,
             String,
             i64,
+            Option<String>,
+            Option<String>,
         );
         let sql_payload = match self.pool {
             Pool::Sqlite(_) => "n.payload",
@@ -163,34 +201,41 @@ impl Store {
         };
         let sql = format!(
             "SELECT n.id, n.created_at, n.dedup_key, n.group_name, n.severity, n.text, n.status, n.attempts, \
-                    {sql_payload}, d.sink, d.attempts \
+                    {sql_payload}, d.sink, d.attempts, d.via, d.last_error \
              FROM notification_deliveries d JOIN notifications n ON n.id = d.notification_id \
-             WHERE d.status = 'pending' AND d.next_attempt_at <= $1 \
-             ORDER BY d.next_attempt_at, n.created_at LIMIT $2"
+             WHERE {filter_order_limit}"
         );
-        let rows: Vec<Row> = on_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(to_micros(&now))
-            .bind(i64::from(limit))
-            .fetch_all(p)
-            .await)
-        .context("reading due deliveries")?;
+        let rows: Vec<Row> = on_pool!(self, p => {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
+            for b in binds {
+                q = q.bind(*b);
+            }
+            q.fetch_all(p).await
+        })
+        .context(context)?;
         rows.into_iter()
-            .map(|(id, c, k, g, sev, text, st, att, payload, sink, d_att)| {
-                let payload = serde_json::from_str(&payload).map_err(|e| StoreError::Corrupt {
-                    context: "reading due deliveries",
-                    reason: format!("notification {id} payload: {e}"),
-                })?;
-                Ok(DueDelivery {
-                    notification: notification((id, c, k, g, sev, text, st, att)),
-                    payload,
-                    sink,
-                    attempts: d_att,
-                })
-            })
+            .map(
+                |(id, c, k, g, sev, text, st, att, payload, sink, d_att, via, last_error)| {
+                    let payload =
+                        serde_json::from_str(&payload).map_err(|e| StoreError::Corrupt {
+                            context,
+                            reason: format!("notification {id} payload: {e}"),
+                        })?;
+                    Ok(DueDelivery {
+                        notification: notification((id, c, k, g, sev, text, st, att)),
+                        payload,
+                        sink,
+                        attempts: d_att,
+                        via,
+                        last_error,
+                    })
+                },
+            )
             .collect()
     }
 
-    /// A sink took the notification.
+    /// A sink took the notification. Fallback deliveries made on this sink's behalf for the same
+    /// notification and not delivered yet (pending or dead) are dropped: the primary has it.
     pub async fn delivery_succeeded(&self, id: &str, sink: &str, at: Timestamp) -> Result<()> {
         on_pool!(self, p => sqlx::query(
             "UPDATE notification_deliveries SET status = 'delivered', delivered_at = $3, attempts = attempts + 1 \
@@ -203,6 +248,15 @@ impl Store {
         .await
         .map(|_| ()))
         .context("marking a delivery done")?;
+        on_pool!(self, p => sqlx::query(
+            "DELETE FROM notification_deliveries WHERE notification_id = $1 AND via = $2 AND status <> 'delivered'",
+        )
+        .bind(id)
+        .bind(sink)
+        .execute(p)
+        .await
+        .map(|_| ()))
+        .context("dropping superseded fallback deliveries")?;
         self.refresh_notification(id).await
     }
 
@@ -291,5 +345,109 @@ impl Store {
         .await
         .map(|_| ()))
         .context("postponing a delivery")
+    }
+}
+
+impl Store {
+    /// A delivery attempt to `sink` failed at `at`: it is failing since then, unless it already was.
+    pub async fn sink_failed(&self, sink: &str, at: Timestamp) -> Result<()> {
+        on_pool!(self, p => sqlx::query(
+            "INSERT INTO notify_sink_health (sink, failing_since, last_failure_at) VALUES ($1, $2, $2) \
+             ON CONFLICT (sink) DO UPDATE SET \
+               failing_since = COALESCE(notify_sink_health.failing_since, excluded.failing_since), \
+               last_failure_at = excluded.last_failure_at",
+        )
+        .bind(sink)
+        .bind(to_micros(&at))
+        .execute(p)
+        .await
+        .map(|_| ()))
+        .context("recording a failing sink")
+    }
+
+    /// A delivery to `sink` succeeded at `at`. When it was failing, it no longer is, and its pending
+    /// deliveries waiting on a backoff are due at `at`, so its backlog goes out now. Returns whether
+    /// it was failing.
+    pub async fn sink_recovered(&self, sink: &str, at: Timestamp) -> Result<bool> {
+        let at = to_micros(&at);
+        let changed = on_pool!(self, p => sqlx::query(
+            "UPDATE notify_sink_health SET failing_since = NULL, last_success_at = $2 \
+             WHERE sink = $1 AND failing_since IS NOT NULL",
+        )
+        .bind(sink)
+        .bind(at)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))
+        .context("recording a recovered sink")?;
+        if changed == 0 {
+            return Ok(false);
+        }
+        on_pool!(self, p => sqlx::query(
+            "UPDATE notification_deliveries SET next_attempt_at = $2 \
+             WHERE sink = $1 AND status = 'pending' AND next_attempt_at > $2",
+        )
+        .bind(sink)
+        .bind(at)
+        .execute(p)
+        .await
+        .map(|_| ()))
+        .context("bringing a recovered sink's backlog forward")?;
+        Ok(true)
+    }
+
+    /// The sinks failing now (every attempt failed since their last success), with the time of
+    /// their first failed attempt since then.
+    pub async fn failing_sinks(&self) -> Result<Vec<(String, Timestamp)>> {
+        let rows: Vec<(String, i64)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT sink, failing_since FROM notify_sink_health WHERE failing_since IS NOT NULL ORDER BY sink",
+        )
+        .fetch_all(p)
+        .await)
+        .context("reading failing sinks")?;
+        Ok(rows.into_iter().map(|(s, t)| (s, from_micros(t))).collect())
+    }
+
+    /// Gives every pending delivery of `primary` a delivery to `fallback` too, due at `at` and
+    /// naming `primary` in `via`, unless the notification already has one for `fallback`. Returns
+    /// how many were added.
+    pub async fn deliver_via_fallback(
+        &self,
+        primary: &str,
+        fallback: &str,
+        at: Timestamp,
+    ) -> Result<u64> {
+        on_pool!(self, p => sqlx::query(
+            "INSERT INTO notification_deliveries (notification_id, sink, next_attempt_at, via) \
+             SELECT notification_id, $2, $3, $1 FROM notification_deliveries \
+             WHERE sink = $1 AND status = 'pending' \
+             ON CONFLICT (notification_id, sink) DO NOTHING",
+        )
+        .bind(primary)
+        .bind(fallback)
+        .bind(to_micros(&at))
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))
+        .context("routing a failing sink's deliveries to its fallback")
+    }
+
+    /// Makes the dead deliveries of notification `id` pending again, due at `at`, with their
+    /// attempts reset. Returns how many; 0 when `id` is unknown or has no dead delivery.
+    pub async fn retry_dead_deliveries(&self, id: &str, at: Timestamp) -> Result<u64> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE notification_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $2 \
+             WHERE notification_id = $1 AND status = 'dead'",
+        )
+        .bind(id)
+        .bind(to_micros(&at))
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))
+        .context("retrying a dead letter")?;
+        if n > 0 {
+            self.refresh_notification(id).await?;
+        }
+        Ok(n)
     }
 }
