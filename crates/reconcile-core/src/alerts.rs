@@ -17,6 +17,10 @@ use crate::time::micros;
 /// How long a firing alert stays quiet before it is sent again.
 pub const RESEND_AFTER: TimeDelta = TimeDelta::hours(1);
 
+/// Invariants whose violation line is already the full firing text (product.md's wording), so
+/// [`AlertAction::text`] adds no "🚨 [Ix]" prefix: I8, "⏳ <task> alive but stalled: …".
+pub const OWN_TEXT: &[&str] = &["I8"];
+
 /// Firing or resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -65,9 +69,14 @@ impl AlertAction {
         }
     }
 
-    /// The text a person reads.
+    /// The text a person reads: "🚨 [I5] channel #slack disconnected for 3m (timeout)" when firing,
+    /// "✅ [I5] resolved: slack (was: …)" when resolved. A violation whose line is the product's
+    /// own alert text ([`OWN_TEXT`]: I8, "⏳ backup alive but stalled: …") is shown as is.
     pub fn text(&self) -> String {
         match self.state {
+            AlertState::Firing if OWN_TEXT.contains(&self.invariant.as_str()) => {
+                self.message.clone()
+            }
             AlertState::Firing => format!("🚨 [{}] {}", self.invariant, self.message),
             AlertState::Resolved => format!(
                 "✅ [{}] resolved: {} (was: {})",

@@ -2,7 +2,7 @@
 //! deliveries, tasks, boot state and watchdog targets, folded from the product's event vocabulary.
 //!
 //! Pure: [`apply`], [`check_invariants`] and [`reconcile`] are plain functions over plain data; the
-//! time they reason about is the events' `at` and the `now` they are given. The invariants I1–I7
+//! time they reason about is the events' `at` and the `now` they are given. The invariants I1–I8
 //! and the actions are documented in `docs/reconciler.md`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,6 +26,7 @@ pub const ALIVE_STATUSES: &[&str] = &["running", "restarting", "created"];
 
 /// The thresholds of the invariants. Plain data; the daemon fills it from its configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Limits {
     /// I2: a message batch in flight with no response for longer than this (`stale_processing`).
     pub stale_processing: Duration,
@@ -42,6 +43,10 @@ pub struct Limits {
     /// I1: how long a working run's container may be gone before the run counts as orphaned (the
     /// `run_finished` that usually follows an exit gets this long to arrive).
     pub orphan_grace: Duration,
+    /// I8: a run whose heartbeats keep coming but whose reported `progress` has not changed for
+    /// this long is stalled (5 × 60 s; the daemon sets `thresholds.stall_after ×
+    /// thresholds.heartbeat_interval`).
+    pub stall_after: Duration,
 }
 
 impl Default for Limits {
@@ -54,6 +59,7 @@ impl Default for Limits {
             max_concurrent: None,
             task_grace: Duration::from_secs(300),
             orphan_grace: Duration::from_secs(30),
+            stall_after: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -73,8 +79,13 @@ pub struct RunFact {
     pub container: Option<String>,
     /// How it ended (`run_finished`).
     pub outcome: Option<String>,
-    /// Anything that changes while the run makes progress, rendered as text.
+    /// Anything that changes while the run makes progress, rendered as text (a string as is,
+    /// any other JSON value as JSON).
     pub progress: Option<String>,
+    /// The same `progress` as the JSON value reported (None: absent or null), compared for
+    /// equality by I8.
+    #[serde(default)]
+    pub progress_value: Option<Value>,
 }
 
 /// What an event says, typed.
@@ -263,6 +274,7 @@ impl Fields<'_> {
             container: self.opt("container"),
             outcome: self.opt("outcome"),
             progress: self.opt("progress"),
+            progress_value: self.0.get("progress").filter(|v| !v.is_null()).cloned(),
         })
     }
 }
@@ -417,8 +429,16 @@ pub struct Run {
     pub started_at: DateTime<Utc>,
     /// Its last sign of life (start or heartbeat).
     pub last_heartbeat_at: DateTime<Utc>,
-    /// Its last progress.
+    /// Its last reported progress, as text (a heartbeat without progress leaves it as it was).
     pub progress: Option<String>,
+    /// Its last reported progress as the JSON value (I8 compares these for equality). Absent in
+    /// a state saved before I8, hence the default.
+    #[serde(default)]
+    pub progress_value: Option<Value>,
+    /// When its reported progress last changed (the first report counts as a change); None while
+    /// it has reported none (such a run is never stalled).
+    #[serde(default)]
+    pub progress_changed_at: Option<DateTime<Utc>>,
 }
 
 /// A container.
@@ -727,6 +747,8 @@ pub fn apply(state: &mut HostState, event: &HostEvent) {
                 started_at: at,
                 last_heartbeat_at: at,
                 progress: None,
+                progress_value: None,
+                progress_changed_at: None,
             });
             run.last_heartbeat_at = run.last_heartbeat_at.max(at);
             if r.container.is_some() {
@@ -734,6 +756,14 @@ pub fn apply(state: &mut HostState, event: &HostEvent) {
             }
             if r.progress.is_some() {
                 run.progress.clone_from(&r.progress);
+            }
+            // I8: absent progress is "not reported" (no change, no evidence of a stall); a value
+            // different from the last one reported (or the first one) is a change.
+            if let Some(p) = &r.progress_value
+                && run.progress_value.as_ref() != Some(p)
+            {
+                run.progress_value = Some(p.clone());
+                run.progress_changed_at = Some(at);
             }
             if started && let Some(task) = &r.task {
                 let t = state.tasks.entry(task.clone()).or_default();
@@ -834,11 +864,14 @@ pub enum Invariant {
     TooManyContainers,
     /// I7: a task past `next_run` + grace with no run.
     TaskOverdue,
+    /// I8: a run alive (heartbeats within their limit) whose progress has not changed for
+    /// `stall_after`.
+    StalledRun,
 }
 
 impl Invariant {
     /// Every invariant, in order.
-    pub const ALL: [Invariant; 7] = [
+    pub const ALL: [Invariant; 8] = [
         Invariant::OrphanRun,
         Invariant::StaleBatch,
         Invariant::SilentRun,
@@ -846,9 +879,10 @@ impl Invariant {
         Invariant::ChannelDown,
         Invariant::TooManyContainers,
         Invariant::TaskOverdue,
+        Invariant::StalledRun,
     ];
 
-    /// Its id: `I1` … `I7`.
+    /// Its id: `I1` … `I8`.
     pub fn id(self) -> &'static str {
         match self {
             Invariant::OrphanRun => "I1",
@@ -858,6 +892,7 @@ impl Invariant {
             Invariant::ChannelDown => "I5",
             Invariant::TooManyContainers => "I6",
             Invariant::TaskOverdue => "I7",
+            Invariant::StalledRun => "I8",
         }
     }
 }
@@ -892,7 +927,9 @@ fn orphans<'a>(
 ///
 /// Root causes fold what follows from them: an orphaned run (I1) is not also reported silent (I3),
 /// and a pending delivery on a channel that is down for longer than its limit is counted in the
-/// channel's I5 alert instead of raising its own I4.
+/// channel's I5 alert instead of raising its own I4. A run is stalled (I8) only while it is alive:
+/// an orphaned (I1) or silent (I3) run is not also stalled, so one run raises at most one of I1,
+/// I3 and I8 (a silent run whose progress had stalled says so in its I3 line).
 pub fn check_invariants(state: &HostState, limits: &Limits, now: DateTime<Utc>) -> Vec<Violation> {
     let mut out = Vec::new();
     let orphaned: BTreeSet<&String> = orphans(state, limits, now).map(|o| o.0).collect();
@@ -931,6 +968,7 @@ pub fn check_invariants(state: &HostState, limits: &Limits, now: DateTime<Utc>) 
         }
     }
     let hb = delta(limits.heartbeat);
+    let stall = delta(limits.stall_after);
     for (id, run) in &state.runs {
         if !orphaned.contains(id) && now - run.last_heartbeat_at > hb {
             out.push(violation(
@@ -947,6 +985,18 @@ pub fn check_invariants(state: &HostState, limits: &Limits, now: DateTime<Utc>) 
                     human(now - run.last_heartbeat_at)
                 ),
             ));
+            // A silent run is I3, not I8; say so when its progress had stalled too.
+            if let (Some(changed), Some(p)) = (run.progress_changed_at, &run.progress_value)
+                && now - changed >= stall
+            {
+                if let Some(v) = out.last_mut() {
+                    v.message.push_str(&format!(
+                        "; no progress for {} (last: {})",
+                        human(now - changed),
+                        progress_text(p)
+                    ));
+                }
+            }
         }
     }
     let down = delta(limits.channel_down);
@@ -1043,7 +1093,51 @@ pub fn check_invariants(state: &HostState, limits: &Limits, now: DateTime<Utc>) 
             ));
         }
     }
+    for (id, run) in &state.runs {
+        let (Some(changed), Some(p)) = (run.progress_changed_at, &run.progress_value) else {
+            continue; // never reported progress: never stalled
+        };
+        // Alive: not orphaned (I1) and not silent (I3) — those are the louder, truer alerts.
+        let alive = !orphaned.contains(id) && now - run.last_heartbeat_at <= hb;
+        if alive && now - changed >= stall {
+            out.push(violation(
+                Invariant::StalledRun,
+                id,
+                changed,
+                stalled_text(run.task.as_deref().unwrap_or(id), now - changed, p),
+            ));
+        }
+    }
     out
+}
+
+/// How long a progress value may be in an alert line before it is cut (with "…").
+pub const PROGRESS_TEXT_MAX: usize = 100;
+
+/// A progress value as an alert shows it: a string as is, any other JSON value as JSON, cut at
+/// [`PROGRESS_TEXT_MAX`] characters.
+pub fn progress_text(p: &Value) -> String {
+    let text = match p {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if text.chars().count() <= PROGRESS_TEXT_MAX {
+        return text;
+    }
+    let mut cut: String = text.chars().take(PROGRESS_TEXT_MAX).collect();
+    cut.push('…');
+    cut
+}
+
+/// The I8 line, product.md's text: "⏳ <name> alive but stalled: no progress for 5m (last:
+/// <progress>)", where `name` is the run's task for a task run, else its run id.
+/// [`AlertAction::text`] shows it as is.
+pub fn stalled_text(name: &str, unchanged_for: TimeDelta, progress: &Value) -> String {
+    format!(
+        "⏳ {name} alive but stalled: no progress for {} (last: {})",
+        human(unchanged_for),
+        progress_text(progress)
+    )
 }
 
 /// A safe repair.
@@ -1420,5 +1514,222 @@ mod tests {
         ]);
         assert!(ids(&s, &Limits::default(), 1).is_empty());
         assert_eq!(ids(&s, &Limits::default(), 20), [pair("I1", "r1")]);
+    }
+
+    fn run_event(progress: Option<Value>) -> Value {
+        let mut v = json!({"run_id": "r1", "group": "ops", "run_kind": "task", "task": "backup"});
+        if let Some(p) = progress {
+            v["progress"] = p;
+        }
+        v
+    }
+
+    /// `run_started` at minute 0, then a heartbeat every minute `1..=last` with `progress(m)`.
+    fn beating(
+        last: i64,
+        progress: impl Fn(i64) -> Option<Value>,
+    ) -> Vec<(i64, &'static str, Value)> {
+        let mut ev = vec![(0, "run_started", run_event(None))];
+        for m in 1..=last {
+            ev.push((m, "run_heartbeat", run_event(progress(m))));
+        }
+        ev
+    }
+
+    fn stalled_at(s: &HostState, now: i64) -> Vec<String> {
+        check_invariants(s, &Limits::default(), t(now))
+            .into_iter()
+            .filter(|v| v.invariant == "I8")
+            .map(|v| v.message)
+            .collect()
+    }
+
+    #[test]
+    fn fixed_progress_is_stalled_after_stall_after_and_not_before() {
+        // First progress at minute 1 (that is its change); the same value every minute after.
+        let s = state(&beating(7, |_| Some(json!({"step": 3, "tool": "grep"}))));
+        assert_eq!(s.runs["r1"].progress_changed_at, Some(t(1)));
+        for now in [1, 2, 5] {
+            assert_eq!(ids(&s, &Limits::default(), now), [], "at {now}m");
+        }
+        let just_before = check_invariants(&s, &Limits::default(), t(6) - TimeDelta::seconds(1));
+        assert!(just_before.is_empty(), "{just_before:?}");
+        assert_eq!(ids(&s, &Limits::default(), 6), [pair("I8", "r1")]);
+        assert_eq!(
+            stalled_at(&s, 6),
+            [r#"⏳ backup alive but stalled: no progress for 5m (last: {"step":3,"tool":"grep"})"#]
+        );
+        // The alert a person reads is product.md's text, as is.
+        let mut book = crate::alerts::AlertBook::default();
+        let plan = book.plan(&check_invariants(&s, &Limits::default(), t(6)), t(6));
+        assert_eq!(
+            plan.actions[0].text(),
+            r#"⏳ backup alive but stalled: no progress for 5m (last: {"step":3,"tool":"grep"})"#
+        );
+        // The threshold is the limit's, whatever it is.
+        let short = Limits {
+            stall_after: Duration::from_secs(120),
+            ..Limits::default()
+        };
+        assert_eq!(ids(&s, &short, 2), []);
+        assert_eq!(ids(&s, &short, 3), [pair("I8", "r1")]);
+    }
+
+    #[test]
+    fn a_message_run_is_named_by_its_run_id_and_long_progress_is_cut() {
+        let long = "x".repeat(150);
+        let s = state(&[
+            (
+                0,
+                "run_started",
+                json!({"run_id": "m-42", "group": "g", "run_kind": "message", "progress": long}),
+            ),
+            (
+                5,
+                "run_heartbeat",
+                json!({"run_id": "m-42", "group": "g", "run_kind": "message", "progress": long}),
+            ),
+        ]);
+        assert_eq!(
+            stalled_at(&s, 5),
+            [format!(
+                "⏳ m-42 alive but stalled: no progress for 5m (last: {}…)",
+                "x".repeat(PROGRESS_TEXT_MAX)
+            )]
+        );
+    }
+
+    #[test]
+    fn progress_that_moves_resolves_the_stall_once() {
+        let mut events = beating(7, |_| Some(json!(3)));
+        events.push((8, "run_heartbeat", run_event(Some(json!(4)))));
+        let stuck = state(&events[..8]);
+        let moved = state(&events);
+        let mut book = crate::alerts::AlertBook::default();
+        let fired = book.plan(&check_invariants(&stuck, &Limits::default(), t(7)), t(7));
+        assert_eq!(fired.actions.len(), 1);
+        book.record_sent(&fired.actions[0], t(7));
+        assert_eq!(ids(&moved, &Limits::default(), 8), []);
+        let resolved = book.plan(&check_invariants(&moved, &Limits::default(), t(8)), t(8));
+        assert_eq!(resolved.actions.len(), 1);
+        assert_eq!(
+            resolved.actions[0].text(),
+            "✅ [I8] resolved: r1 (was: ⏳ backup alive but stalled: no progress for 6m (last: 3))"
+        );
+        book.record_sent(&resolved.actions[0], t(8));
+        assert!(book.plan(&[], t(9)).actions.is_empty());
+        // Progress moved at 8: stalled again only 5 minutes later.
+        for m in 9..=13 {
+            events.push((m, "run_heartbeat", run_event(Some(json!(4)))));
+        }
+        let again = state(&events);
+        assert_eq!(ids(&again, &Limits::default(), 12), []);
+        assert_eq!(ids(&again, &Limits::default(), 13), [pair("I8", "r1")]);
+    }
+
+    #[test]
+    fn progress_compares_as_json_and_absent_progress_changes_nothing() {
+        // "3" (a string) and 3 (a number) are different values: a change.
+        let s = state(&[
+            (0, "run_heartbeat", run_event(Some(json!("3")))),
+            (4, "run_heartbeat", run_event(Some(json!(3)))),
+            (6, "run_heartbeat", run_event(None)),
+            (7, "run_heartbeat", run_event(Some(Value::Null))),
+        ]);
+        let run = &s.runs["r1"];
+        assert_eq!(run.progress_changed_at, Some(t(4)));
+        assert_eq!(run.progress_value, Some(json!(3)));
+        assert_eq!(ids(&s, &Limits::default(), 8), []);
+        assert_eq!(ids(&s, &Limits::default(), 9), [pair("I8", "r1")]);
+    }
+
+    #[test]
+    fn the_run_ending_resolves_the_stall() {
+        let mut events = beating(6, |_| Some(json!("step 3")));
+        assert_eq!(
+            ids(&state(&events), &Limits::default(), 6),
+            [pair("I8", "r1")]
+        );
+        events.push((6, "run_finished", run_event(None)));
+        assert_eq!(ids(&state(&events), &Limits::default(), 6), []);
+    }
+
+    #[test]
+    fn a_run_that_reports_no_progress_is_never_stalled() {
+        let none = state(&beating(60, |_| None));
+        let null = state(&beating(60, |_| Some(Value::Null)));
+        for s in [&none, &null] {
+            assert_eq!(s.runs["r1"].progress_changed_at, None);
+            assert_eq!(ids(s, &Limits::default(), 60), []);
+        }
+    }
+
+    #[test]
+    fn a_silent_run_is_i3_not_i8() {
+        // Same progress every minute until minute 2, then nothing: silent, never stalled.
+        let s = state(&beating(2, |_| Some(json!(1))));
+        assert_eq!(ids(&s, &Limits::default(), 5), []);
+        assert_eq!(ids(&s, &Limits::default(), 6), [pair("I3", "r1")]);
+        assert_eq!(ids(&s, &Limits::default(), 30), [pair("I3", "r1")]);
+        // Stalled first, then silent: the I8 hands over to I3 (never both), whose line says so.
+        let s = state(&beating(7, |_| Some(json!(1))));
+        assert_eq!(ids(&s, &Limits::default(), 10), [pair("I8", "r1")]);
+        assert_eq!(ids(&s, &Limits::default(), 11), [pair("I3", "r1")]);
+        let v = check_invariants(&s, &Limits::default(), t(11));
+        assert_eq!(
+            v[0].message,
+            "run r1 (task task backup) has sent no heartbeat for 4m; no progress for 10m (last: 1)"
+        );
+        // An orphaned run is I1 only.
+        let mut events = beating(7, |_| Some(json!(1)));
+        events[0].2["container"] = json!("k");
+        events.push((
+            7,
+            "container_status",
+            json!({"container": "k", "status": "exited"}),
+        ));
+        assert_eq!(
+            ids(&state(&events), &Limits::default(), 8),
+            [pair("I1", "r1")]
+        );
+    }
+
+    #[test]
+    fn a_state_saved_before_i8_still_loads() {
+        // A driver state as the previous version saved it: no progress_value, no
+        // progress_changed_at, and Limits without stall_after.
+        let old = r#"{"cursor": 3, "alerts": {"firing": {}}, "done": [], "state": {
+            "last_seq": 3, "last_event_at": "2026-11-24T10:02:00Z", "channels": {}, "chats": {},
+            "runs": {"r1": {"group": "ops", "run_kind": "task", "task": "backup", "container": null,
+                            "started_at": "2026-11-24T10:00:00Z",
+                            "last_heartbeat_at": "2026-11-24T10:02:00Z", "progress": "3"}},
+            "containers": {}, "deliveries": {}, "tasks": {}, "boots": {}, "targets": {},
+            "last_deploy": null, "known_messages": {}, "notices": {}}}"#;
+        let mut d: crate::driver::DriverState<HostState> =
+            serde_json::from_str(old).expect("an old state loads");
+        let run = &d.state.runs["r1"];
+        assert_eq!(
+            (run.progress_value.as_ref(), run.progress_changed_at),
+            (None, None)
+        );
+        assert_eq!(ids(&d.state, &Limits::default(), 3), []);
+        // The next report counts as the first change: no instant stall after an upgrade.
+        apply(
+            &mut d.state,
+            &HostEvent {
+                seq: 4,
+                at: t(3),
+                fact: Fact::from_payload("run_heartbeat", &run_event(Some(json!("3")))),
+            },
+        );
+        assert_eq!(d.state.runs["r1"].progress_changed_at, Some(t(3)));
+        assert_eq!(ids(&d.state, &Limits::default(), 6), []);
+        let old_limits: Limits = serde_json::from_value(json!({
+            "stale_processing": {"secs": 600, "nanos": 0}, "heartbeat": {"secs": 180, "nanos": 0},
+            "delivery_pending": {"secs": 300, "nanos": 0}, "channel_down": {"secs": 120, "nanos": 0},
+            "max_concurrent": null, "task_grace": {"secs": 300, "nanos": 0},
+            "orphan_grace": {"secs": 30, "nanos": 0}}))
+        .unwrap();
+        assert_eq!(old_limits, Limits::default());
     }
 }

@@ -16,7 +16,7 @@ use crate::alerts::AlertAction;
 /// One broken invariant, as [`Model::check_invariants`] sees it at `now`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
-    /// The invariant's id (`I1` … `I7` for the host model).
+    /// The invariant's id (`I1` … `I8` for the host model).
     pub invariant: String,
     /// What it is about (a run id, a chat, a channel …): alerts are deduplicated per invariant and
     /// subject.
