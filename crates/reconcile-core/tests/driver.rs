@@ -266,6 +266,97 @@ async fn repairs_wait_for_auto_repair(store: Store) {
     assert_eq!(r.executed.len(), 1, "the I1 alert still goes out");
 }
 
+async fn a_stalled_run_fires_once_and_resolves_once(store: Store) {
+    let (fx, clock) = (
+        Arc::new(FakeEffects::default()),
+        Arc::new(ManualClock::new(t0())),
+    );
+    let beat = |progress: &str| {
+        json!({"run_id": "r1", "group": "ops", "run_kind": "task", "task": "backup",
+               "progress": progress})
+    };
+    store
+        .append_event(&ev(
+            t0(),
+            "run_started",
+            json!({"run_id": "r1", "group": "ops", "run_kind": "task", "task": "backup"}),
+        ))
+        .await
+        .unwrap();
+    let mut d = driver(&store, &fx, &clock, false);
+    // A heartbeat a minute, with the same progress from minute 1: stalled at minute 6.
+    for m in 1..=12 {
+        let progress = if m <= 9 { "step 3" } else { "step 4" };
+        clock.set(t0() + mins(m));
+        store
+            .append_event(&ev(t0() + mins(m), "run_heartbeat", beat(progress)))
+            .await
+            .unwrap();
+        if m == 7 {
+            d = driver(&store, &fx, &clock, false); // a restart while it fires
+        }
+        let r = d.tick().await.unwrap();
+        let stalled = r.violations.iter().any(|v| v.invariant == "I8");
+        assert_eq!(stalled, (6..=9).contains(&m), "minute {m}: {r:?}");
+        assert!(r.violations.iter().all(|v| v.invariant == "I8"), "{r:?}");
+    }
+    // The run ends later: nothing more to say about it.
+    clock.set(t0() + mins(13));
+    store
+        .append_event(&ev(
+            t0() + mins(13),
+            "run_finished",
+            json!({"run_id": "r1", "group": "ops", "run_kind": "task", "task": "backup",
+                   "outcome": "ok"}),
+        ))
+        .await
+        .unwrap();
+    d.tick().await.unwrap();
+    clock.advance(Duration::from_secs(2 * 3600));
+    d.tick().await.unwrap();
+    assert_eq!(
+        fx.texts(),
+        [
+            "⏳ backup alive but stalled: no progress for 5m (last: step 3)",
+            "✅ [I8] resolved: r1 (was: ⏳ backup alive but stalled: no progress for 8m (last: step 3))",
+        ]
+    );
+    let keys = fx.keys();
+    assert!(keys[0].starts_with("alert:I8:r1:") && keys[1].starts_with("resolved:I8:r1:"));
+}
+
+async fn a_stalled_run_that_ends_resolves_once(store: Store) {
+    let (fx, clock) = (
+        Arc::new(FakeEffects::default()),
+        Arc::new(ManualClock::new(t0())),
+    );
+    let run = json!({"run_id": "m-7", "group": "fam", "run_kind": "message", "progress": 12});
+    let mut d = driver(&store, &fx, &clock, false);
+    for m in 0..=7 {
+        clock.set(t0() + mins(m));
+        store
+            .append_event(&ev(t0() + mins(m), "run_heartbeat", run.clone()))
+            .await
+            .unwrap();
+        d.tick().await.unwrap();
+    }
+    store
+        .append_event(&ev(t0() + mins(7), "run_finished", run.clone()))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        clock.advance(Duration::from_secs(60));
+        d.tick().await.unwrap();
+    }
+    assert_eq!(
+        fx.texts(),
+        [
+            "⏳ m-7 alive but stalled: no progress for 5m (last: 12)",
+            "✅ [I8] resolved: m-7 (was: ⏳ m-7 alive but stalled: no progress for 7m (last: 12))",
+        ]
+    );
+}
+
 use chrono::TimeDelta;
 
 lookout_store::store_tests!(
@@ -274,4 +365,6 @@ lookout_store::store_tests!(
     alerts_fire_once_resend_hourly_and_resolve_once,
     a_stuck_run_is_repaired_as_replay_and_dry_run_say,
     repairs_wait_for_auto_repair,
+    a_stalled_run_fires_once_and_resolves_once,
+    a_stalled_run_that_ends_resolves_once,
 );

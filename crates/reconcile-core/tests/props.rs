@@ -32,7 +32,14 @@ fn choice() -> impl Strategy<Value = (&'static str, Value)> {
     prop_oneof![
         (0u8..4, 0u8..3, prop::option::of(0u8..2))
             .prop_map(move |(r, c, t)| ("run_started", run(r, c, t))),
-        (0u8..4, 0u8..3).prop_map(move |(r, c)| ("run_heartbeat", run(r, c, None))),
+        // Progress over a tiny domain (and sometimes absent), so it repeats and changes (I8).
+        (0u8..4, 0u8..3, prop::option::of(0u8..2)).prop_map(move |(r, c, p)| {
+            let mut v = run(r, c, None);
+            if let Some(p) = p {
+                v["progress"] = json!(p);
+            }
+            ("run_heartbeat", v)
+        }),
         (0u8..4, 0u8..3, prop::option::of(0u8..2))
             .prop_map(move |(r, c, t)| ("run_finished", run(r, c, t))),
         (0u8..3, prop::bool::ANY).prop_map(|(c, up)| (
