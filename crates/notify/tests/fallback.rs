@@ -210,14 +210,13 @@ async fn fallback_state_survives_a_restart(store: Store) {
     let (pager, pager_url) = receiver().await;
     chat.set_failing(true);
     pager.set_failing(true);
-    let mut t0 = Utc::now();
-    let m1 = {
+    let (m1, t0) = {
         let ob = outbox(&store, &chat_url, &pager_url, patient());
         let m1 = send(&ob, "gateway down").await;
-        t0 = Utc::now();
+        let t0 = Utc::now();
         ob.deliver_due(t0).await.unwrap();
         ob.deliver_due(at(t0, 30)).await.unwrap();
-        m1
+        (m1, t0)
     };
     // lookoutd restarts: a new outbox over the same store. The primary's failing clock started at
     // t0, not at the restart: 61 s on, the message goes to the fallback (which fails too).
