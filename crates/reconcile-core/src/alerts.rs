@@ -18,7 +18,7 @@ use crate::time::micros;
 pub const RESEND_AFTER: TimeDelta = TimeDelta::hours(1);
 
 /// Invariants whose violation line is already the full firing text (product.md's wording), so
-/// [`AlertAction::text`] adds no "🚨 [Ix]" prefix: I8, "⏳ <task> alive but stalled: …".
+/// [`AlertAction::text`] adds no "🚨 [Ix]" prefix: I8, `⏳ <task> alive but stalled: …`.
 pub const OWN_TEXT: &[&str] = &["I8"];
 
 /// Firing or resolved.

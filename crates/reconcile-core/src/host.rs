@@ -4,6 +4,13 @@
 //! Pure: [`apply`], [`check_invariants`] and [`reconcile`] are plain functions over plain data; the
 //! time they reason about is the events' `at` and the `now` they are given. The invariants I1–I8
 //! and the actions are documented in `docs/reconciler.md`.
+//!
+//! I8 (stalled runs): each run keeps the last `progress` it reported (any JSON value, compared for
+//! equality) and when it last changed; a run that is alive (not orphaned, not silent) and whose
+//! progress has not changed for [`Limits::stall_after`] raises
+//! `⏳ <task> alive but stalled: no progress for 5m (last: <progress>)` (see [`stalled_text`]),
+//! shown as is by [`AlertAction::text`](crate::alerts::AlertAction::text). A run that never
+//! reported progress is never stalled; a silent run is I3, not I8.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -1129,8 +1136,9 @@ pub fn progress_text(p: &Value) -> String {
     cut
 }
 
-/// The I8 line, product.md's text: "⏳ <name> alive but stalled: no progress for 5m (last:
-/// <progress>)", where `name` is the run's task for a task run, else its run id.
+/// The I8 line, product.md's text:
+/// `⏳ <name> alive but stalled: no progress for 5m (last: <progress>)`, where `name` is the run's
+/// task for a task run, else its run id.
 /// [`AlertAction::text`] shows it as is.
 pub fn stalled_text(name: &str, unchanged_for: TimeDelta, progress: &Value) -> String {
     format!(
@@ -1641,6 +1649,20 @@ mod tests {
         assert_eq!(run.progress_value, Some(json!(3)));
         assert_eq!(ids(&s, &Limits::default(), 8), []);
         assert_eq!(ids(&s, &Limits::default(), 9), [pair("I8", "r1")]);
+        // Objects compare as JSON values: key order is no change.
+        let s = state(&[
+            (
+                0,
+                "run_heartbeat",
+                run_event(Some(json!({"a": 1, "b": [2]}))),
+            ),
+            (
+                4,
+                "run_heartbeat",
+                run_event(Some(serde_json::from_str(r#"{"b":[2],"a":1}"#).unwrap())),
+            ),
+        ]);
+        assert_eq!(s.runs["r1"].progress_changed_at, Some(t(0)));
     }
 
     #[test]

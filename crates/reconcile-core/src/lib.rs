@@ -6,7 +6,8 @@
 //! - [`vocabulary`]: the ingest contract of the product, as a decoder that names the field at fault;
 //! - [`model`]: the [`Model`] trait a domain implements (state, event and action types; pure
 //!   `apply`, `check_invariants`, `reconcile`), and [`host`]: Lookout's own host model with the
-//!   invariants I1–I8 (`docs/reconciler.md`);
+//!   invariants I1–I8 (`docs/reconciler.md`; I8 is a run alive but stalled: heartbeats that keep
+//!   coming with the same `progress` for [`Limits::stall_after`]);
 //! - [`alerts`]: one lifecycle per invariant and subject (fire once, re-send hourly, resolve once);
 //! - [`driver`]: the tick driver, which owns the loop, retries, idempotency and metrics, reaching
 //!   the world only through [`EventSource`], [`Execute`]/[`Effects`] and [`Clock`];
