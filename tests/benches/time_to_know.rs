@@ -1,0 +1,95 @@
+//! Time-to-know of every failure scenario of issue #9: runs each scenario of
+//! `tests/tests/scenarios.rs` (the same code the tests run, against a real lookoutd each time)
+//! `LOOKOUT_TTK_RUNS` times (5 by default) and prints the median against its bound from
+//! product.md, as a Markdown table.
+//!
+//! `cargo bench -p lookout-e2e --bench time_to_know` (`LOOKOUT_TTK_ONLY=6a` runs the scenarios
+//! whose name starts with that; `LOOKOUT_TTK_PARALLEL` runs that many at once, 4 by default).
+#![allow(missing_docs)]
+
+#[allow(dead_code)]
+#[path = "../tests/scenarios.rs"]
+mod scenarios;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1e3)
+}
+
+fn main() {
+    let runs: usize = std::env::var("LOOKOUT_TTK_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let parallel: usize = std::env::var("LOOKOUT_TTK_PARALLEL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4)
+        .max(1);
+    let only = std::env::var("LOOKOUT_TTK_ONLY").unwrap_or_default();
+    // Build the binaries once before the clock matters.
+    let _ = lookout_e2e::binary("lookoutd");
+    let chosen: Vec<(&str, scenarios::Scenario)> = scenarios::SCENARIOS
+        .iter()
+        .filter(|(n, _)| n.starts_with(only.as_str()))
+        .copied()
+        .collect();
+    // Every (scenario, run) is one job; `parallel` workers take them, each with its own daemon.
+    let jobs: Arc<Mutex<Vec<usize>>> = Arc::new(Mutex::new(
+        (0..chosen.len())
+            .flat_map(|i| std::iter::repeat_n(i, runs))
+            .rev()
+            .collect(),
+    ));
+    let results: Arc<Mutex<Vec<Vec<scenarios::Measured>>>> =
+        Arc::new(Mutex::new(vec![Vec::new(); chosen.len()]));
+    let started = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..parallel {
+            let jobs = jobs.clone();
+            let results = results.clone();
+            let chosen = &chosen;
+            s.spawn(move || {
+                loop {
+                    let Some(i) = jobs.lock().unwrap().pop() else {
+                        return;
+                    };
+                    let (name, f) = chosen[i];
+                    let m = f();
+                    eprintln!("{name}: {}", ms(m.ttk));
+                    results.lock().unwrap()[i].push(m);
+                }
+            });
+        }
+    });
+    println!(
+        "\ntime-to-know, median of {runs} run(s) ({} scenario(s) run {parallel} at a time, {:.0} s in all)\n",
+        chosen.len(),
+        started.elapsed().as_secs_f64()
+    );
+    println!("| scenario | median | min | max | bound (product.md, as configured) | within |");
+    println!("|---|---|---|---|---|---|");
+    let results = results.lock().unwrap();
+    let mut all_within = true;
+    for (i, (name, _)) in chosen.iter().enumerate() {
+        let mut t: Vec<Duration> = results[i].iter().map(|m| m.ttk).collect();
+        t.sort();
+        let median = t[t.len() / 2];
+        let m = &results[i][0];
+        let within = median <= m.bound;
+        all_within &= within;
+        println!(
+            "| {name} | {} | {} | {} | {} | {} |",
+            ms(median),
+            ms(t[0]),
+            ms(t[t.len() - 1]),
+            m.bound_text,
+            if within { "yes" } else { "NO" }
+        );
+    }
+    if !all_within {
+        println!("\nsome medians are over their bound");
+    }
+}
