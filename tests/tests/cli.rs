@@ -84,9 +84,20 @@ fn health_without_a_daemon_says_so_and_exits_3() {
 }
 
 #[test]
-fn commands_not_built_yet_say_so_with_their_own_exit_code() {
+fn every_command_reaching_a_daemon_that_is_not_there_says_so_with_exit_3() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = run("lookout", &["watchdog", "list"], tmp.path());
-    assert_eq!(out.status.code(), Some(4));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("`watchdog` is not available"));
+    let url = format!("http://127.0.0.1:{}", lookout_e2e::free_port());
+    for args in [
+        &["watchdog", "list"][..],
+        &["alerts", "list"],
+        &["quiet", "list"],
+        &["tasks", "list"],
+        &["dry-run"],
+    ] {
+        let mut all = vec!["--url", url.as_str()];
+        all.extend_from_slice(args);
+        let out = run("lookout", &all, tmp.path());
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach lookoutd"));
+    }
 }

@@ -3,7 +3,7 @@
 //! Talks to lookoutd over HTTP (`--url`, `LOOKOUT_URL`, default `http://127.0.0.1:8484`) and sends
 //! the bearer token from `LOOKOUT_TOKEN` when it is set. Every command that prints data has `--json`.
 //! Exit codes: 0 success; 1 the daemon answered with a failure; 2 usage error; 3 the daemon could not
-//! be reached; 4 the command is not available in this version.
+//! be reached.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -217,6 +217,8 @@ enum AlertsCommand {
         #[command(flatten)]
         out: Output,
     },
+    /// Send a dead-lettered notification again.
+    Retry { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -295,31 +297,8 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::DryRun(out) => ops::dry_run(client, out).await,
         Command::Replay { from, to, out } => ops::replay(client, &from, &to, out).await,
         Command::Watchdog(cmd) => ops::watchdog(client, cmd).await,
-        other => Err(Failure {
-            code: 4,
-            message: format!(
-                "`{}` is not available in this version of lookout yet",
-                command_name(&other)
-            ),
-        }),
-    }
-}
-
-fn command_name(c: &Command) -> &'static str {
-    match c {
-        Command::Status(_) => "status",
-        Command::Health(_) => "health",
-        Command::Doctor(_) => "doctor",
-        Command::DryRun(_) => "dry-run",
-        Command::Replay { .. } => "replay",
-        Command::Tasks(_) => "tasks",
-        Command::Events(_) => "events",
-        Command::Boot(_) => "boot",
-        Command::Watchdog(_) => "watchdog",
-        Command::Alerts(_) => "alerts",
-        Command::Quiet(_) => "quiet",
-        Command::StaleScan(_) => "stale-scan",
-        Command::Config(_) => "config",
+        Command::Alerts(cmd) => ops::alerts(client, cmd).await,
+        Command::Quiet(cmd) => ops::quiet(client, cmd).await,
     }
 }
 
@@ -582,6 +561,10 @@ fn config_check(file: &std::path::Path) -> Result<u8, Failure> {
     let config = lookout_config::load(file).map_err(|e| Failure {
         code: 1,
         message: e.to_string(),
+    })?;
+    lookout_scheduler::check_config(&config).map_err(|e| Failure {
+        code: 1,
+        message: format!("{}: {e}", file.display()),
     })?;
     println!(
         "{}: ok — {} sink(s), {} repo(s), {} watch target(s), {} job(s), {} boot service(s)",

@@ -1,8 +1,9 @@
-//! `lookout dry-run`, `lookout replay` and `lookout watchdog …`.
+//! `lookout dry-run`, `lookout replay`, `lookout watchdog …`, `lookout alerts list` and
+//! `lookout quiet …`.
 
 use serde_json::{Value, json};
 
-use crate::{Client, Failure, Output, WatchdogCommand};
+use crate::{AlertsCommand, Client, Failure, Output, QuietCommand, WatchdogCommand};
 
 fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
@@ -198,6 +199,133 @@ pub(crate) async fn watchdog(client: &Client, cmd: WatchdogCommand) -> Result<u8
             } else {
                 explain_lines(&e);
             }
+            Ok(0)
+        }
+    }
+}
+
+/// `lookout alerts list [--failed]`.
+pub(crate) async fn alerts(client: &Client, cmd: AlertsCommand) -> Result<u8, Failure> {
+    let (failed, out) = match cmd {
+        AlertsCommand::List { failed, out } => (failed, out),
+        AlertsCommand::Retry { id } => {
+            let r = client
+                .post_json(&format!("/api/alerts/{id}/retry"), &json!({}))
+                .await?;
+            println!(
+                "{id}: {} delivery(ies) pending again",
+                text(&r, "deliveries")
+            );
+            return Ok(0);
+        }
+    };
+    let path = if failed {
+        "/api/alerts?failed=true"
+    } else {
+        "/api/alerts"
+    };
+    let r = client.get_ok(path).await?;
+    if out.json {
+        println!("{}", pretty(&r));
+        return Ok(0);
+    }
+    if failed {
+        for s in r["failing_sinks"].as_array().into_iter().flatten() {
+            println!(
+                "sink {} failing since {}",
+                text(s, "sink"),
+                text(s, "since")
+            );
+        }
+        println!(
+            "{:<38} {:<12} {:<9} {:<30} TEXT",
+            "ID", "SINK", "ATTEMPTS", "LAST ERROR"
+        );
+        for n in r["failed"].as_array().into_iter().flatten() {
+            println!(
+                "{:<38} {:<12} {:<9} {:<30} {}",
+                text(n, "id"),
+                text(n, "sink"),
+                text(n, "attempts"),
+                text(n, "last_error"),
+                text(n, "text")
+            );
+        }
+        return Ok(0);
+    }
+    println!(
+        "{:<9} {:<40} {:<26} {:<6} TEXT",
+        "STATUS", "ALERT", "SINCE", "SENT"
+    );
+    for a in r["alerts"].as_array().into_iter().flatten() {
+        let status = match a.get("folded_under").and_then(|f| f.as_str()) {
+            Some(cause) => format!("folded under {cause}"),
+            None => text(a, "status"),
+        };
+        println!(
+            "{:<9} {:<40} {:<26} {:<6} {}",
+            status,
+            text(a, "key"),
+            text(a, "first_seen"),
+            text(a, "send_count"),
+            text(a, "text")
+        );
+    }
+    for w in r["quiet"].as_array().into_iter().flatten() {
+        println!(
+            "quiet window {} until {} ({}{})",
+            text(w, "id"),
+            text(w, "ends_at"),
+            text(w, "reason"),
+            w.get("matcher")
+                .and_then(|m| m.as_str())
+                .map(|m| format!(", only {m}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(0)
+}
+
+/// `lookout quiet add|list|end`.
+pub(crate) async fn quiet(client: &Client, cmd: QuietCommand) -> Result<u8, Failure> {
+    match cmd {
+        QuietCommand::Add { duration, matcher } => {
+            let r = client
+                .post_json(
+                    "/api/quiet",
+                    &json!({"for": duration, "match": matcher, "reason": "lookout quiet add"}),
+                )
+                .await?;
+            println!(
+                "quiet window {} until {}",
+                text(&r["quiet"], "id"),
+                text(&r["quiet"], "ends_at")
+            );
+            Ok(0)
+        }
+        QuietCommand::List(out) => {
+            let r = client.get_ok("/api/quiet").await?;
+            if out.json {
+                println!("{}", pretty(&r));
+            } else {
+                println!("{:<22} {:<34} {:<34} REASON", "ID", "FROM", "UNTIL");
+                for w in r["quiet"].as_array().into_iter().flatten() {
+                    println!(
+                        "{:<22} {:<34} {:<34} {}",
+                        text(w, "id"),
+                        text(w, "starts_at"),
+                        text(w, "ends_at"),
+                        text(w, "reason")
+                    );
+                }
+            }
+            Ok(0)
+        }
+        QuietCommand::End { id } => {
+            client
+                .post_json(&format!("/api/quiet/{id}/end"), &json!({}))
+                .await?;
+            println!("quiet window {id} ended");
             Ok(0)
         }
     }

@@ -41,6 +41,8 @@ struct Inner {
     watchdog: Option<Arc<lookout_watchdog::Watchdog>>,
     reconciler: Arc<crate::reconcile::Reconciler>,
     metrics: Arc<prometheus_client::registry::Registry>,
+    alerts: Arc<lookout_notify::alerts::Alerts>,
+    outbox: Arc<lookout_notify::Outbox>,
     token: Option<String>,
     started_at: DateTime<Utc>,
     started: Instant,
@@ -61,6 +63,8 @@ pub(crate) struct Parts {
     pub(crate) watchdog: Option<Arc<lookout_watchdog::Watchdog>>,
     pub(crate) reconciler: Arc<crate::reconcile::Reconciler>,
     pub(crate) metrics: Arc<prometheus_client::registry::Registry>,
+    pub(crate) alerts: Arc<lookout_notify::alerts::Alerts>,
+    pub(crate) outbox: Arc<lookout_notify::Outbox>,
 }
 
 impl AppState {
@@ -80,6 +84,8 @@ impl AppState {
             watchdog,
             reconciler,
             metrics,
+            alerts,
+            outbox,
         } = p;
         AppState {
             inner: Arc::new(Inner {
@@ -101,6 +107,8 @@ impl AppState {
                 watchdog,
                 reconciler,
                 metrics,
+                alerts,
+                outbox,
                 started_at: Utc::now(),
                 started: Instant::now(),
             }),
@@ -135,6 +143,14 @@ impl AppState {
 
     pub(crate) fn watchdog(&self) -> Option<&lookout_watchdog::Watchdog> {
         self.inner.watchdog.as_deref()
+    }
+
+    pub(crate) fn alerts(&self) -> &lookout_notify::alerts::Alerts {
+        &self.inner.alerts
+    }
+
+    pub(crate) fn outbox(&self) -> &lookout_notify::Outbox {
+        &self.inner.outbox
     }
 
     pub(crate) fn reconciler(&self) -> &crate::reconcile::Reconciler {
@@ -184,6 +200,13 @@ pub(crate) fn router(state: AppState, protection: Protection) -> Router {
         .route("/tasks/{name}/resume", post(crate::jobs::resume))
         .route("/tasks/{name}/run", post(crate::jobs::run_now))
         .route("/tasks/{name}/history", get(crate::jobs::history))
+        .route("/alerts", get(crate::alerts::list))
+        .route("/alerts/{id}/retry", post(crate::alerts::retry))
+        .route(
+            "/quiet",
+            get(crate::alerts::quiet_list).post(crate::alerts::quiet_add),
+        )
+        .route("/quiet/{id}/end", post(crate::alerts::quiet_end))
         .route("/watchdog", get(crate::watch::list))
         .route("/watchdog/{target}/explain", get(crate::watch::explain))
         .route("/watchdog/{target}/reset", post(crate::watch::reset))

@@ -21,12 +21,35 @@ use crate::http::{ApiError, AppState};
 /// Notifications to the outbox, events to the log.
 struct OutboxReporter {
     outbox: Arc<Outbox>,
+    alerts: Arc<lookout_notify::alerts::Alerts>,
     store: Store,
 }
 
 #[async_trait::async_trait]
 impl Reporter for OutboxReporter {
     async fn notify(&self, n: Notification) {
+        // An overdue task is a condition with a lifecycle; the rest are one-off run messages.
+        if let Some(task) = n.dedup_key.strip_prefix("task-overdue:") {
+            let now = chrono::Utc::now();
+            let done = if n.resolves {
+                self.alerts.resolve("task-overdue", task, now).await
+            } else {
+                let mut a = lookout_notify::alerts::Alert::new(
+                    "task-overdue",
+                    task,
+                    lookout_notify::Severity::Critical,
+                    n.text.clone(),
+                );
+                if let Some(g) = &n.group {
+                    a = a.group(g.clone());
+                }
+                self.alerts.fire(a, now).await
+            };
+            if let Err(e) = done {
+                tracing::error!(error = %e, task, "cannot record an overdue alert");
+            }
+            return;
+        }
         let severity = match n.severity {
             lookout_scheduler::Severity::Info => lookout_notify::Severity::Info,
             lookout_scheduler::Severity::Warning => lookout_notify::Severity::Warning,
@@ -78,6 +101,7 @@ impl Schedulers {
     pub(crate) async fn start(
         store: &Store,
         outbox: Arc<Outbox>,
+        alerts: Arc<lookout_notify::alerts::Alerts>,
         config: &lookout_config::Config,
     ) -> Schedulers {
         let mut runners = Runners::new();
@@ -94,6 +118,7 @@ impl Schedulers {
         let runners = Arc::new(runners);
         let reporter = Arc::new(OutboxReporter {
             outbox,
+            alerts,
             store: store.clone(),
         });
         let metrics = lookout_scheduler::SchedulerMetrics::default();
@@ -124,6 +149,32 @@ impl Schedulers {
             }
         }
         s
+    }
+
+    /// Overdue alerts are decided by the scheduler, whose memory of them ends with the process: an
+    /// overdue alert still firing in the store whose task is no longer overdue (it ran, was
+    /// removed, or lookoutd was down when it cleared) gets its one "resolved" here, at start.
+    pub(crate) async fn resolve_cleared_overdue(
+        &self,
+        store: &Store,
+        alerts: &lookout_notify::alerts::Alerts,
+        grace: std::time::Duration,
+    ) -> Result<usize, lookout_store::StoreError> {
+        let now = chrono::Utc::now();
+        let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+        let mut tasks = store.list_tasks(OwnerKind::Task).await?;
+        tasks.extend(store.list_tasks(OwnerKind::HostJob).await?);
+        let mut resolved = 0;
+        for a in store.alerts_firing("task-overdue").await? {
+            let still = tasks
+                .iter()
+                .any(|t| t.name == a.subject && t.next_run.is_some_and(|n| now - n > grace));
+            if !still {
+                alerts.resolve("task-overdue", &a.subject, now).await?;
+                resolved += 1;
+            }
+        }
+        Ok(resolved)
     }
 
     /// Runs both until `shutdown` resolves; runs in progress are then recorded `interrupted`.

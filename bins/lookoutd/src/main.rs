@@ -116,6 +116,15 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
         Some(path) => lookout_config::load(path)?,
         None => lookout_config::Config::default(),
     };
+    lookout_scheduler::check_config(&config).map_err(|e| {
+        startup::StartupError::Schedule(format!(
+            "{}: {e}",
+            args.config
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ))
+    })?;
     let settings = startup::Settings {
         state_dir: args
             .state_dir
@@ -174,7 +183,8 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
     own_boot(&store, &outbox, guard, begin).await;
     let (book, per_service) = wiring::boot_books(&config, &state_dir);
     let boots = std::sync::Arc::new(boot::Boots::new(book, per_service, outbox.clone()));
-    let stale = std::sync::Arc::new(stale::StaleWatch::new(stale_processing, outbox.clone()));
+    let alerting = alerts::lifecycle(&store, outbox.clone(), &config);
+    let stale = std::sync::Arc::new(stale::StaleWatch::new(stale_processing, alerting.clone()));
     let running = std::sync::Arc::new(http::Running {
         config: std::sync::RwLock::new(config.clone()),
         config_path: args.config.clone(),
@@ -213,13 +223,28 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
     });
     // The crates name their metrics `lookout_…` themselves.
     let mut registry = prometheus_client::registry::Registry::default();
-    let schedulers = jobs::Schedulers::start(&store, outbox.clone(), &config).await;
+    outbox.metrics().register(&mut registry);
+    alerts::spawn_ticks(
+        store.clone(),
+        alerting.clone(),
+        config.thresholds.deploy_quiet,
+        stop_rx.clone(),
+    );
+    let schedulers =
+        jobs::Schedulers::start(&store, outbox.clone(), alerting.clone(), &config).await;
     // One set of families for both schedulers, labelled by owner.
     schedulers.tasks.metrics().register(&mut registry);
+    if let Err(e) = schedulers
+        .resolve_cleared_overdue(&store, &alerting, config.thresholds.overdue_grace)
+        .await
+    {
+        tracing::error!(error = %e, "cannot check overdue alerts at start");
+    }
     schedulers.spawn(stop_rx.clone());
     let watchdog = match watch::start(
         &store,
         outbox.clone(),
+        alerting.clone(),
         &config,
         &state_dir,
         &mut registry,
@@ -247,6 +272,7 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
     reconcile::spawn(
         store.clone(),
         outbox.clone(),
+        alerting.clone(),
         reconcile::model(&config, stale_processing),
         reconcile::driver_config(&config),
         config.reconcile.tick,
@@ -282,6 +308,8 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
             watchdog,
             reconciler,
             metrics: std::sync::Arc::new(registry),
+            alerts: alerting.clone(),
+            outbox: outbox.clone(),
             running: running.clone(),
         }),
         http::Protection {

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
 use lookout_notify::{Message, Outbox, Severity};
+
 use lookout_reconcile_core::host::{Mark, Notice, Repair};
 use lookout_reconcile_core::{
     AlertAction, AlertState, Driver, DriverConfig, Effects, HostModel, Limits, ReconcileError,
@@ -32,6 +33,8 @@ pub(crate) fn model(
         channel_down: t.channel_down,
         max_concurrent: config.reconcile.max_concurrent.map(|m| m as usize),
         task_grace: t.overdue_grace,
+        // "alive but stalled": the same progress for this many heartbeat intervals.
+        stall_after: t.heartbeat_interval * t.stall_after,
         ..Limits::default()
     })
 }
@@ -46,6 +49,7 @@ pub(crate) fn driver_config(config: &lookout_config::Config) -> DriverConfig {
 /// What the reconciler's actions do in lookoutd.
 struct DaemonEffects {
     outbox: Arc<Outbox>,
+    alerts: Arc<lookout_notify::alerts::Alerts>,
     store: Store,
 }
 
@@ -86,19 +90,31 @@ impl Effects for DaemonEffects {
             tracing::warn!(key, alert = %alert.text(), "interrupted run (alerted by the stale scan)");
             return Ok(());
         }
-        let severity = match alert.state {
-            AlertState::Firing => Severity::Critical,
-            AlertState::Resolved => Severity::Info,
+        // Through the lifecycle: quiet windows, flapping and reminders apply; the reconciler's own
+        // book already sends one firing and one resolved per violation.
+        let now = Utc::now();
+        let done = match alert.state {
+            AlertState::Firing => {
+                self.alerts
+                    .fire(
+                        lookout_notify::alerts::Alert::new(
+                            alert.invariant.clone(),
+                            alert.subject.clone(),
+                            Severity::Critical,
+                            alert.text(),
+                        ),
+                        now,
+                    )
+                    .await
+            }
+            AlertState::Resolved => {
+                self.alerts
+                    .resolve(&alert.invariant, &alert.subject, now)
+                    .await
+            }
         };
-        let m = Message::new(severity, alert.text())
-            .key(key)
-            .payload(json!({
-                "invariant": alert.invariant,
-                "subject": alert.subject,
-                "state": alert.state,
-                "first_seen": alert.first_seen,
-            }));
-        self.outbox.send(m).await.map(|_| ()).map_err(failed(key))
+        done.map(|outcome| tracing::info!(key, ?outcome, "invariant alert"))
+            .map_err(failed(key))
     }
 
     async fn repair(&self, key: &str, repair: &Repair) -> Result<(), ReconcileError> {
@@ -128,9 +144,11 @@ impl Effects for DaemonEffects {
 }
 
 /// Starts the tick loop; it stops when `shutdown` says so.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn spawn(
     store: Store,
     outbox: Arc<Outbox>,
+    alerts: Arc<lookout_notify::alerts::Alerts>,
     model: HostModel,
     config: DriverConfig,
     every: std::time::Duration,
@@ -139,6 +157,7 @@ pub(crate) fn spawn(
 ) {
     let effects = DaemonEffects {
         outbox,
+        alerts,
         store: store.clone(),
     };
     let driver =

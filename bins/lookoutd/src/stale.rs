@@ -1,30 +1,26 @@
-//! The interrupted-run scan, at start-up and on an interval: one alert per chat when it becomes
-//! stale (again, if a newer batch goes stale), not one per scan.
+//! The interrupted-run scan, at start-up and on an interval. Each scan hands the whole set of
+//! stale chats to the alert lifecycle (rule `interrupted_run`, subject the chat): one alert per chat
+//! while it stays stale, one "resolved" when it clears — also when it cleared while lookoutd was
+//! down, since the lifecycle's state is in the store.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use lookout_crash_detect::{StaleFinding, StaleScanner};
+use lookout_notify::Severity;
+use lookout_notify::alerts::{Alert, Alerts};
 use lookout_store::Store;
-
-use lookout_notify::{Outbox, Severity};
-
-use crate::alerts;
 
 pub(crate) struct StaleWatch {
     threshold: std::sync::RwLock<Duration>,
-    outbox: std::sync::Arc<Outbox>,
-    /// chat → the dispatch time of the oldest stale message already alerted.
-    alerted: tokio::sync::Mutex<HashMap<String, DateTime<Utc>>>,
+    alerts: std::sync::Arc<Alerts>,
 }
 
 impl StaleWatch {
-    pub(crate) fn new(threshold: Duration, outbox: std::sync::Arc<Outbox>) -> Self {
+    pub(crate) fn new(threshold: Duration, alerts: std::sync::Arc<Alerts>) -> Self {
         StaleWatch {
             threshold: std::sync::RwLock::new(threshold),
-            outbox,
-            alerted: tokio::sync::Mutex::new(HashMap::new()),
+            alerts,
         }
     }
 
@@ -45,27 +41,25 @@ impl StaleWatch {
         let findings = StaleScanner::new(store, self.threshold())
             .scan(Utc::now())
             .await?;
-        let mut alerted = self.alerted.lock().await;
-        for f in &findings {
-            if alerted.get(&f.chat.chat_jid) != Some(&f.chat.oldest_started_at) {
-                alerts::raise(
-                    &self.outbox,
-                    &format!("interrupted_run:{}", f.chat.chat_jid),
+        let current = findings
+            .iter()
+            .map(|f| {
+                Alert::new(
+                    "interrupted_run",
+                    f.chat.chat_jid.clone(),
                     Severity::Warning,
-                    &f.message(),
-                    serde_json::to_value(f).unwrap_or_default(),
+                    f.message(),
                 )
-                .await;
-                alerted.insert(f.chat.chat_jid.clone(), f.chat.oldest_started_at);
-            }
+            })
+            .collect();
+        for (key, outcome) in self
+            .alerts
+            .sync("interrupted_run", current, Utc::now())
+            .await
+            .map_err(lookout_crash_detect::CrashDetectError::from)?
+        {
+            tracing::info!(alert = %key, ?outcome, "interrupted-run alert");
         }
-        alerted.retain(|chat, _| {
-            let still = findings.iter().any(|f| &f.chat.chat_jid == chat);
-            if !still {
-                tracing::info!(chat_jid = %chat, "interrupted run resolved: no stale messages left in the chat");
-            }
-            still
-        });
         Ok(findings)
     }
 

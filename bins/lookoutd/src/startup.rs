@@ -55,6 +55,8 @@ pub(crate) enum StartupError {
     #[error("{0}")]
     Sinks(String),
     #[error("{0}")]
+    Schedule(String),
+    #[error("{0}")]
     Store(#[from] StoreError),
     #[error("{0}")]
     Boot(#[from] CrashDetectError),
@@ -89,6 +91,7 @@ impl StartupError {
             | StartupError::NoToken { .. }
             | StartupError::Config(_)
             | StartupError::Sinks(_)
+            | StartupError::Schedule(_)
             | StartupError::Store(StoreError::InvalidUrl { .. }) => 2,
             _ => 1,
         }

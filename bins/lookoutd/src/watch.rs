@@ -21,6 +21,7 @@ use crate::http::{ApiError, AppState};
 /// Each report: its event to the log, its notification to the outbox.
 struct DaemonReporter {
     outbox: Arc<Outbox>,
+    alerts: Arc<lookout_notify::alerts::Alerts>,
     store: Store,
 }
 
@@ -32,6 +33,35 @@ impl Reporter for DaemonReporter {
         let stored = NewEvent::new(&kind, ev).with_subject(r.event.target.clone());
         if let Err(e) = self.store.append_events(&[stored]).await {
             tracing::error!(error = %e, target = %r.event.target, "cannot store a watchdog event");
+        }
+        // A circuit (one target's or a shared one) is a condition with a lifecycle; each heal action
+        // is a one-off message.
+        let key = &r.notification.key;
+        if let Some((rule, subject)) = key.split_once(':').filter(|(rule, _)| {
+            rule.starts_with("watchdog_circuit") || rule.starts_with("watchdog_shared")
+        }) {
+            let now = chrono::Utc::now();
+            let done = if r.notification.resolves {
+                self.alerts.resolve(rule, subject, now).await
+            } else {
+                let a = lookout_notify::alerts::Alert::new(
+                    rule,
+                    subject,
+                    lookout_notify::Severity::Critical,
+                    r.notification.text.clone(),
+                );
+                // A target's circuit opened while the engine is down is that cause's effect.
+                let a = if rule == "watchdog_circuit" {
+                    a.caused_by("watchdog_shared:docker engine")
+                } else {
+                    a
+                };
+                self.alerts.fire(a, now).await
+            };
+            if let Err(e) = done {
+                tracing::error!(error = %e, alert = %key, "cannot record a watchdog alert");
+            }
+            return;
         }
         let severity = match r.notification.severity {
             lookout_watchdog::Severity::Info => lookout_notify::Severity::Info,
@@ -92,6 +122,7 @@ pub(crate) fn target(w: &Watch) -> Result<Target, WatchdogError> {
 pub(crate) async fn start(
     store: &Store,
     outbox: Arc<Outbox>,
+    alerts: Arc<lookout_notify::alerts::Alerts>,
     config: &lookout_config::Config,
     state_dir: &std::path::Path,
     registry: &mut prometheus_client::registry::Registry,
@@ -103,6 +134,7 @@ pub(crate) async fn start(
             Arc::new(heal_state),
             Arc::new(DaemonReporter {
                 outbox,
+                alerts,
                 store: store.clone(),
             }),
         )

@@ -67,6 +67,10 @@ pub struct Config {
     pub docker: DockerConfig,
     /// `[reconcile]`: the reconciler's tick, repairs and replay limit.
     pub reconcile: ReconcileConfig,
+    /// `[alerts]`: the alert lifecycle.
+    pub alerts: AlertsConfig,
+    /// `[[quiet]]`: recurring quiet windows.
+    pub quiet: Vec<Quiet>,
 }
 
 impl Default for Config {
@@ -88,8 +92,53 @@ impl Default for Config {
             status: StatusConfig::default(),
             docker: DockerConfig::default(),
             reconcile: ReconcileConfig::default(),
+            alerts: AlertsConfig::default(),
+            quiet: Vec::new(),
         }
     }
+}
+
+/// `[alerts]`: the alert lifecycle (one state per condition, kept in the store).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// A lasting alert is re-sent at most this often.
+    #[serde(deserialize_with = "duration")]
+    pub repeat_interval: Duration,
+    /// More than this many state changes within `flap_window` is flapping (1 ..= 1000).
+    pub flap_changes: u32,
+    /// The window flapping is counted in.
+    #[serde(deserialize_with = "duration")]
+    pub flap_window: Duration,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            repeat_interval: Duration::from_secs(4 * 3600),
+            flap_changes: 4,
+            flap_window: Duration::from_secs(600),
+        }
+    }
+}
+
+/// `[[quiet]]`: a recurring quiet window; alerts starting inside it are held, not dropped.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quiet {
+    /// Its name (shown with the alerts it holds).
+    pub name: String,
+    /// When it opens: a cron expression, read in `tz`.
+    pub cron: String,
+    /// The time zone of `cron`.
+    #[serde(default = "default_tz")]
+    pub tz: String,
+    /// How long it stays open.
+    #[serde(deserialize_with = "duration")]
+    pub duration: Duration,
+    /// Only alerts whose key (`rule:subject`) contains one of these `|`-separated parts.
+    #[serde(rename = "match")]
+    pub matcher: Option<String>,
 }
 
 /// `[reconcile]`: the event-sourced reconciler.
@@ -976,8 +1025,15 @@ const SCHEMA: &[(&str, &[&str])] = &[
             "status",
             "docker",
             "reconcile",
+            "alerts",
+            "quiet",
         ],
     ),
+    (
+        "alerts",
+        &["repeat_interval", "flap_changes", "flap_window"],
+    ),
+    ("quiet", &["name", "cron", "tz", "duration", "match"]),
     ("status", &["section_timeout"]),
     (
         "reconcile",
@@ -1082,7 +1138,14 @@ const SCHEMA: &[(&str, &[&str])] = &[
 ];
 
 /// The tables written `[[name]]`, once per entry.
-const ARRAYS_OF_TABLES: &[&str] = &["boot.services", "notify.sinks", "repos", "watch", "jobs"];
+const ARRAYS_OF_TABLES: &[&str] = &[
+    "boot.services",
+    "notify.sinks",
+    "repos",
+    "watch",
+    "jobs",
+    "quiet",
+];
 
 /// The allowed range of each bounded integer, by path without indices.
 const RANGES: &[(&str, u64, u64)] = &[
@@ -1090,6 +1153,7 @@ const RANGES: &[(&str, u64, u64)] = &[
     ("server.max_events_per_request", 1, 100_000),
     ("server.concurrency_limit", 1, 10_000),
     ("thresholds.stall_after", 1, 1000),
+    ("alerts.flap_changes", 1, 1000),
     ("boot.crash_loop_threshold", 1, 100),
     ("boot.services.log_lines", 1, 50),
     ("watch.expected_status", 100, 599),
@@ -1604,6 +1668,21 @@ fn validate(config: &Config, src: &Source<'_, '_>) -> Result<(), ConfigError> {
     positive(thresholds.key("stale_scan_interval"), t.stale_scan_interval)?;
     positive(thresholds.key("heartbeat_interval"), t.heartbeat_interval)?;
     range(thresholds.key("stall_after"), t.stall_after.into())?;
+    range(
+        root.key("alerts").key("flap_changes"),
+        config.alerts.flap_changes.into(),
+    )?;
+    positive(
+        root.key("alerts").key("repeat_interval"),
+        config.alerts.repeat_interval,
+    )?;
+    positive(
+        root.key("alerts").key("flap_window"),
+        config.alerts.flap_window,
+    )?;
+    for (i, q) in config.quiet.iter().enumerate() {
+        positive(root.key("quiet").index(i).key("duration"), q.duration)?;
+    }
 
     // [boot]
     let boot = root.key("boot");

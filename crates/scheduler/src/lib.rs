@@ -61,5 +61,5 @@ pub use runner::{
 };
 pub use schedule::{Schedule, ScheduleKind, Upcoming};
 pub use scheduler::{Scheduler, SchedulerConfig, TickReport};
-pub use spec::{Concurrency, Missed, RunnerSpec, TaskPolicy, TaskSpec};
+pub use spec::{Concurrency, Missed, RunnerSpec, TaskPolicy, TaskSpec, check_config};
 pub use task_store::{Decide, MemoryTaskStore, TaskStore};

@@ -234,3 +234,21 @@ mod opt_duration {
             .transpose()
     }
 }
+
+/// Checks every schedule of lookoutd's configuration — `[[jobs]]` and `[[quiet]]` — the way the
+/// scheduler will read them, so a bad expression stops the start (and `lookout config check`)
+/// with its key path instead of failing at its first run. The error reads
+/// "`jobs[1].cron`: invalid cron expression …".
+pub fn check_config(config: &lookout_config::Config) -> Result<(), String> {
+    for (i, job) in config.jobs.iter().enumerate() {
+        let what = if job.cron.is_some() { "cron" } else { "tz" };
+        TaskSpec::from_config_job(job)
+            .and_then(|spec| spec.validate())
+            .map_err(|e| format!("`jobs[{i}].{what}` (job `{}`): {e}", job.name))?;
+    }
+    for (i, q) in config.quiet.iter().enumerate() {
+        Schedule::parse(&q.cron, &q.tz)
+            .map_err(|e| format!("`quiet[{i}].cron` (window `{}`): {e}", q.name))?;
+    }
+    Ok(())
+}

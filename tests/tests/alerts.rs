@@ -1,0 +1,224 @@
+//! The alert lifecycle on the real daemon: state that survives a SIGKILL (one "resolved" for a
+//! condition that cleared while lookoutd was down; nothing re-sent for one that still holds), a
+//! quiet window that holds an alert, and `lookout alerts list` / `lookout quiet`.
+
+use std::time::Duration;
+
+use lookout_e2e::{Daemon, Receiver, run};
+use serde_json::{Value, json};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn ago(secs: i64) -> String {
+    (chrono::Utc::now() - chrono::Duration::seconds(secs)).to_rfc3339()
+}
+
+fn texts(got: &[Value]) -> Vec<String> {
+    got.iter()
+        .map(|b| b["text"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn post(url: &str, body: &Value) -> u16 {
+    reqwest::Client::new()
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn stale_batch(chat: &str) -> Value {
+    json!([
+        {"kind": "message_received", "channel": "whatsapp", "chat_jid": chat, "message_id": format!("{chat}-1"), "timestamp": ago(60)},
+        {"kind": "batch_dispatched", "chat_jid": chat, "message_ids": [format!("{chat}-1")], "run_id": format!("r-{chat}"), "at": ago(30)},
+    ])
+}
+
+fn config(dir: &std::path::Path, hook: &str) -> String {
+    let p = dir.join("lookout.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[thresholds]\nstale_processing = \"5s\"\nstale_scan_interval = \"1s\"\n\n\
+             [[notify.sinks]]\nkind = \"webhook\"\nurl = \"{hook}\"\n"
+        ),
+    )
+    .unwrap();
+    p.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_restart_resolves_what_cleared_while_down_and_resends_nothing_that_holds() {
+    let r = Receiver::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let file = config(tmp.path(), &r.url);
+    let args = ["--config", file.as_str()];
+    let d = Daemon::start_opts(Some(&state), &args, &[]);
+    rt().block_on(async {
+        for chat in ["cleared", "holding"] {
+            assert_eq!(
+                post(&format!("{}/api/events", d.url), &stale_batch(chat)).await,
+                200
+            );
+        }
+    });
+    let firing = |chat: &'static str| {
+        move |t: &String| {
+            t.starts_with("⚠️ Interrupted run") && t.contains(&format!("chat {chat} "))
+        }
+    };
+    r.wait_for(Duration::from_secs(20), |g| {
+        let t = texts(g);
+        t.iter().any(firing("cleared")) && t.iter().any(firing("holding"))
+    });
+    // SIGKILL: no goodbye, nothing flushed but what was committed.
+    drop(d.stop_with("KILL", Duration::from_secs(10)));
+
+    // While lookoutd is down, the host answers one chat; the event reaches the log directly.
+    rt().block_on(async {
+        let store =
+            lookout_store::Store::open(&format!("sqlite://{}", state.join("lookout.db").display()))
+                .await
+                .unwrap();
+        store
+            .append_events(&[lookout_store::NewEvent::new(
+                "bot_response",
+                json!({"chat_jid": "cleared", "timestamp": ago(0), "run_id": "r-cleared"}),
+            )
+            .with_subject("cleared")])
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    let d = Daemon::start_opts(Some(&state), &args, &[]);
+    let got = r.wait_for(Duration::from_secs(20), |g| {
+        texts(g).iter().any(|t| t.starts_with("✅ resolved"))
+    });
+    // A few more scans: nothing else may arrive.
+    std::thread::sleep(Duration::from_secs(3));
+    let t = texts(&r.received());
+    assert_eq!(
+        t.iter().filter(|x| firing("cleared")(x)).count(),
+        1,
+        "{t:?}"
+    );
+    assert_eq!(
+        t.iter().filter(|x| firing("holding")(x)).count(),
+        1,
+        "{t:?}"
+    );
+    let resolved: Vec<&String> = t.iter().filter(|x| x.starts_with("✅ resolved")).collect();
+    assert_eq!(resolved.len(), 1, "{t:?}");
+    assert!(resolved[0].contains("chat cleared"), "{resolved:?}");
+    assert!(got.len() <= t.len());
+
+    let out = run(
+        "lookout",
+        &["--url", d.url.as_str(), "alerts", "list", "--json"],
+        tmp.path(),
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let by_key = |k: &str| {
+        v["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["key"] == k)
+            .cloned()
+            .unwrap_or_else(|| panic!("{k}: {v}"))
+    };
+    assert_eq!(by_key("interrupted_run:holding")["status"], "firing");
+    assert_eq!(by_key("interrupted_run:holding")["send_count"], 1);
+    assert_eq!(by_key("interrupted_run:cleared")["status"], "resolved");
+}
+
+#[test]
+fn a_quiet_window_holds_an_alert_and_lists_it() {
+    let r = Receiver::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = config(tmp.path(), &r.url);
+    let d = Daemon::start(&["--config", &file]);
+    let url = d.url.as_str();
+    let out = run(
+        "lookout",
+        &[
+            "--url",
+            url,
+            "quiet",
+            "add",
+            "--for",
+            "10m",
+            "--match",
+            "interrupted_run",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("quiet window q-"));
+    rt().block_on(async {
+        assert_eq!(
+            post(&format!("{url}/api/events"), &stale_batch("hushed")).await,
+            200
+        );
+    });
+    // The scan sees it (the alert exists, held) but nothing reaches the chat.
+    let mut held = Value::Null;
+    for _ in 0..100 {
+        let out = run(
+            "lookout",
+            &["--url", url, "alerts", "list", "--json"],
+            tmp.path(),
+        );
+        held = serde_json::from_slice(&out.stdout).unwrap();
+        if held["alerts"].as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(held["alerts"][0]["status"], "held", "{held}");
+    assert_eq!(held["quiet"][0]["matcher"], "interrupted_run");
+    assert!(
+        !texts(&r.received())
+            .iter()
+            .any(|t| t.contains("Interrupted run")),
+        "held, not sent"
+    );
+    // Ending the window: still firing, so it is sent now, once.
+    let id = held["quiet"][0]["id"].as_str().unwrap().to_owned();
+    let out = run("lookout", &["--url", url, "quiet", "end", &id], tmp.path());
+    assert_eq!(out.status.code(), Some(0));
+    r.wait_for(Duration::from_secs(15), |g| {
+        texts(g).iter().any(|t| t.contains("chat hushed"))
+    });
+    let out = run("lookout", &["--url", url, "quiet", "end", &id], tmp.path());
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an ended window cannot end again"
+    );
+    rt().block_on(async {
+        let resp = reqwest::Client::new()
+            .post(format!("{url}/api/quiet"))
+            .json(&json!({"for": "soon"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 422);
+        let e: Value = resp.json().await.unwrap();
+        assert_eq!(e["field"], "for");
+    });
+}
