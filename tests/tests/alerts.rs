@@ -222,3 +222,53 @@ fn a_quiet_window_holds_an_alert_and_lists_it() {
         assert_eq!(e["field"], "for");
     });
 }
+
+/// Runs lookoutd for `secs` with the Docker socket wrong, 20 container targets and 10 container
+/// jobs; returns what reached the chat.
+fn storm(fold: bool, secs: u64) -> Vec<String> {
+    let r = Receiver::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = format!(
+        "[docker]\nsocket = \"unix://{dir}/no-docker.sock\"\n\n[alerts]\nfold = {fold}\n\n\
+         [[notify.sinks]]\nkind = \"webhook\"\nurl = \"{hook}\"\n",
+        dir = tmp.path().display(),
+        hook = r.url
+    );
+    for i in 0..20 {
+        cfg.push_str(&format!(
+            "\n[[watch]]\nname = \"agent-{i}\"\nkind = \"container\"\ncontainer = \"agent-{i}\"\nprobe_interval = \"200ms\"\n"
+        ));
+    }
+    for i in 0..10 {
+        cfg.push_str(&format!(
+            "\n[[jobs]]\nname = \"job-{i}\"\nevery = \"2s\"\nimage = \"lookout-test/busybox\"\n"
+        ));
+    }
+    let file = tmp.path().join("lookout.toml");
+    std::fs::write(&file, cfg).unwrap();
+    let _d = Daemon::start(&["--config", file.to_str().unwrap()]);
+    std::thread::sleep(Duration::from_secs(secs));
+    texts(&r.received())
+}
+
+/// One Docker engine down: the cause is said once; the 20 targets and 10 jobs that follow from it
+/// are folded under it instead of sent one by one.
+#[test]
+fn an_engine_outage_is_one_message_not_a_storm() {
+    let folded = storm(true, 7);
+    let unfolded = storm(false, 7);
+    println!(
+        "storm: {} message(s) with folding, {} without ({:.0}x fewer)",
+        folded.len(),
+        unfolded.len(),
+        unfolded.len() as f64 / folded.len().max(1) as f64
+    );
+    // The engine stays down for the whole run: the cause is said once and not "resolved" (a
+    // round probing only some targets must not close the shared circuit).
+    assert_eq!(folded.len(), 1, "the cause alone: {folded:?}");
+    assert!(
+        folded[0].contains("docker engine"),
+        "the message names the cause: {folded:?}"
+    );
+    assert!(unfolded.len() > 10, "{unfolded:?}");
+}

@@ -23,6 +23,76 @@ struct OutboxReporter {
     outbox: Arc<Outbox>,
     alerts: Arc<lookout_notify::alerts::Alerts>,
     store: Store,
+    /// Fold the run messages of container tasks under the Docker engine's alert while it fires.
+    fold: bool,
+}
+
+/// The alert that says the Docker engine is down: the watchdog's shared circuit for it.
+pub(crate) const DOCKER_ENGINE_DOWN: &str = "watchdog_shared:docker engine";
+
+impl OutboxReporter {
+    /// The task of a `task-run:<id>:…` notification, when it runs in a container.
+    async fn container_task_of(&self, key: &str) -> Option<String> {
+        let run_id: i64 = key
+            .strip_prefix("task-run:")?
+            .split(':')
+            .next()?
+            .parse()
+            .ok()?;
+        let run = self.store.get_run(run_id).await.ok()??;
+        let task = self
+            .store
+            .list_tasks(run.owner_kind)
+            .await
+            .ok()?
+            .into_iter()
+            .find(|t| t.id == run.owner_id)?;
+        let runner: Value = serde_json::from_str(&task.runner).ok()?;
+        (runner["kind"] == "container").then_some(task.name)
+    }
+
+    /// Root-cause folding: while the Docker engine is down, a container task's run messages are
+    /// not sent one by one — its failure becomes a `task-failed` alert folded under the engine's
+    /// (listed in `lookout alerts list`, sent on its own only if it outlasts the cause), and its
+    /// start, heartbeats and successes are dropped. Returns whether `n` was handled.
+    async fn folded(&self, n: &Notification) -> bool {
+        if !self.fold {
+            return false;
+        }
+        let engine_down = self
+            .store
+            .alert_get(DOCKER_ENGINE_DOWN)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|a| a.firing);
+        if !engine_down {
+            return false;
+        }
+        let Some(task) = self.container_task_of(&n.dedup_key).await else {
+            return false;
+        };
+        let failure =
+            n.dedup_key.ends_with(":finished") && n.severity != lookout_scheduler::Severity::Info;
+        if failure {
+            let mut a = lookout_notify::alerts::Alert::new(
+                "task-failed",
+                task.clone(),
+                lookout_notify::Severity::Warning,
+                n.text.clone(),
+            )
+            .caused_by(DOCKER_ENGINE_DOWN);
+            if let Some(g) = &n.group {
+                a = a.group(g.clone());
+            }
+            if let Err(e) = self.alerts.fire(a, chrono::Utc::now()).await {
+                tracing::error!(error = %e, %task, "cannot record a folded task failure");
+            }
+        } else {
+            tracing::debug!(%task, text = %n.text, "folded under the Docker engine's alert");
+        }
+        true
+    }
 }
 
 #[async_trait::async_trait]
@@ -49,6 +119,18 @@ impl Reporter for OutboxReporter {
                 tracing::error!(error = %e, task, "cannot record an overdue alert");
             }
             return;
+        }
+        if self.folded(&n).await {
+            return;
+        }
+        // A task that failed while folded and now succeeds: its folded failure is over.
+        if n.dedup_key.ends_with(":finished") && n.severity == lookout_scheduler::Severity::Info {
+            if let Some(task) = self.container_task_of(&n.dedup_key).await {
+                let _ = self
+                    .alerts
+                    .resolve("task-failed", &task, chrono::Utc::now())
+                    .await;
+            }
         }
         let severity = match n.severity {
             lookout_scheduler::Severity::Info => lookout_notify::Severity::Info,
@@ -119,6 +201,7 @@ impl Schedulers {
         let reporter = Arc::new(OutboxReporter {
             outbox,
             alerts,
+            fold: config.alerts.fold,
             store: store.clone(),
         });
         let metrics = lookout_scheduler::SchedulerMetrics::default();

@@ -23,6 +23,7 @@ struct DaemonReporter {
     outbox: Arc<Outbox>,
     alerts: Arc<lookout_notify::alerts::Alerts>,
     store: Store,
+    fold: bool,
 }
 
 #[async_trait::async_trait]
@@ -51,8 +52,8 @@ impl Reporter for DaemonReporter {
                     r.notification.text.clone(),
                 );
                 // A target's circuit opened while the engine is down is that cause's effect.
-                let a = if rule == "watchdog_circuit" {
-                    a.caused_by("watchdog_shared:docker engine")
+                let a = if rule == "watchdog_circuit" && self.fold {
+                    a.caused_by(crate::jobs::DOCKER_ENGINE_DOWN)
                 } else {
                     a
                 };
@@ -135,6 +136,7 @@ pub(crate) async fn start(
             Arc::new(DaemonReporter {
                 outbox,
                 alerts,
+                fold: config.alerts.fold,
                 store: store.clone(),
             }),
         )

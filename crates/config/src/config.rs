@@ -110,6 +110,8 @@ pub struct AlertsConfig {
     /// The window flapping is counted in.
     #[serde(deserialize_with = "duration")]
     pub flap_window: Duration,
+    /// Root-cause folding: what follows from a firing cause is listed under it, not sent one by one.
+    pub fold: bool,
 }
 
 impl Default for AlertsConfig {
@@ -118,6 +120,7 @@ impl Default for AlertsConfig {
             repeat_interval: Duration::from_secs(4 * 3600),
             flap_changes: 4,
             flap_window: Duration::from_secs(600),
+            fold: true,
         }
     }
 }

@@ -478,8 +478,26 @@ impl Watchdog {
         observed: &[(Arc<Target>, Observation)],
         now: DateTime<Utc>,
     ) -> BTreeMap<String, String> {
+        // Every target's latest observation counts, not only this round's: targets are probed
+        // on their own schedules, so one round may see a single target of a cause that fails for
+        // twenty (and must not close the shared circuit because of it).
+        let latest: Vec<(Arc<Target>, Observation)> = {
+            let slots = self.inner.slots.lock().unwrap();
+            let mut all: Vec<(Arc<Target>, Observation)> = slots
+                .values()
+                .filter_map(|s| s.last_obs.clone().map(|o| (s.target.clone(), o)))
+                .collect();
+            // A target observed this round but removed meanwhile still counts this once.
+            for (t, o) in observed {
+                if !all.iter().any(|(x, _)| x.name == t.name) {
+                    all.push((t.clone(), o.clone()));
+                }
+            }
+            all.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+            all
+        };
         let mut by_cause: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-        for (target, obs) in observed {
+        for (target, obs) in &latest {
             if obs.health == Health::Healthy {
                 continue;
             }
