@@ -257,6 +257,15 @@ fn dry_run_and_replay_show_the_repair_of_a_run_whose_container_is_gone() {
         assert_eq!(dry["not_executed"].as_array().unwrap().len(), 1, "auto_repair is off: {dry}");
         assert!(dry["violations"].to_string().contains("I1"), "{dry}");
 
+        // The run the host reported as started shows in the queue section.
+        let q: Value = reqwest::get(format!("{url}/status?sections=queue"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(q["sections"]["queue"]["active_containers"], 1, "{q}");
+        assert_eq!(q["sections"]["queue"]["per_group"]["admin"]["active"], true);
         let to = chrono::Utc::now().to_rfc3339();
         let (code, rep) = post(
             &format!("{url}/debug/replay-events"),

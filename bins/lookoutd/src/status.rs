@@ -8,7 +8,7 @@ use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use lookout_status_collect::gateway::{DockerRuntime, GatewaySection, ReqwestProbe};
 use lookout_status_collect::host::{
-    GroupsSection, QueueSection, TaskList, TaskSource, TasksSection,
+    GroupsSection, QueueSection, QueueSnapshot, TaskList, TaskSource, TasksSection,
 };
 use lookout_status_collect::repos::{
     DeploySection, DeploySource, Git2Inspector, LastDeploy, RepoInspector, RepoTarget, ReposSection,
@@ -28,10 +28,38 @@ use crate::http::{ApiError, AppState};
 /// `channel_disconnected` of each channel.
 pub(crate) struct EventDeps {
     pub(crate) store: Store,
+    /// The host's concurrency limit, as configured (`reconcile.max_concurrent`).
+    pub(crate) max_concurrent: Option<u32>,
 }
 
 #[async_trait::async_trait]
 impl StatusDeps for EventDeps {
+    /// The runs the host reported as started and not yet finished, per group.
+    async fn queue(&self) -> Result<Option<QueueSnapshot>, String> {
+        let latest = self
+            .store
+            .latest_by_subject(&["run_started", "run_finished"])
+            .await
+            .map_err(|e| e.to_string())?;
+        if latest.is_empty() {
+            return Ok(None);
+        }
+        let mut q = QueueSnapshot {
+            max_concurrent: self.max_concurrent,
+            ..QueueSnapshot::default()
+        };
+        for run in latest.iter().filter(|e| e.kind == "run_started") {
+            let group = run.payload["group"].as_str().unwrap_or("-").to_owned();
+            let g = q.per_group.entry(group).or_default();
+            g.active = true;
+            g.is_task |= run.payload["run_kind"] == "task";
+            if run.payload.get("container").is_some_and(|c| !c.is_null()) {
+                q.active_containers += 1;
+            }
+        }
+        Ok(Some(q))
+    }
+
     async fn channels(&self) -> Result<BTreeMap<String, ChannelState>, String> {
         let latest = self
             .store
@@ -90,6 +118,7 @@ pub(crate) fn collectors(
 ) -> Vec<Arc<dyn Collector>> {
     let deps: Arc<dyn StatusDeps> = Arc::new(EventDeps {
         store: store.clone(),
+        max_concurrent: config.reconcile.max_concurrent,
     });
     let inspector: Arc<dyn RepoInspector> = Arc::new(Git2Inspector);
     // The default (no `[[repos]]`) is "the repository lookoutd was started in": outside of one
