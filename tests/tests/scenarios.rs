@@ -1144,19 +1144,16 @@ pub(crate) fn s9_invariant_repaired() -> Measured {
         "{rep}"
     );
     assert!(rep["violations"].to_string().contains("I1"), "{rep}");
-    // The whole range replays too, repair event included. (It should then show the run over and
-    // the violation gone, but the repair's `run_finished` carries no `run_kind`, which the host
-    // model needs to read a run event: the event is read as "other" and the run stays working,
-    // so the alert is never resolved. Reported as a gap; not asserted here.)
+    // The whole range replays too, repair event included: the run is over, the violation gone.
     let (code, all) = post(
         &format!("{}/debug/replay-events", d.url),
         &json!({"from": from, "to": chrono::Utc::now().to_rfc3339()}),
     );
     assert_eq!(code, 200, "{all}");
     assert!(all["events"].as_u64().unwrap() >= 4, "{all}");
-    if all["violations"].to_string().contains("I1") {
-        eprintln!("scenario 9: the repaired run still violates I1 after its repair (known gap)");
-    }
+    assert!(!all["violations"].to_string().contains("I1"), "{all}");
+    // And live: the alert is resolved, once.
+    wait_text(&r, Duration::from_secs(20), |t| resolved(t, "I1", "r1"));
     settle(4, TICK);
     let got = r.received();
     assert_eq!(
@@ -1169,6 +1166,12 @@ pub(crate) fn s9_invariant_repaired() -> Measured {
         count(&got, |t| t.starts_with("🚨 [I3]")),
         0,
         "an orphaned run is not also silent"
+    );
+    assert_eq!(
+        count(&got, |t| resolved(t, "I1", "r1")),
+        1,
+        "{:?}",
+        texts(&got)
     );
     assert_no_repeats(&got);
     Measured {

@@ -209,6 +209,9 @@ impl Schedulers {
             let mut c = SchedulerConfig::new(&instance(), kind);
             c.heartbeat_interval = config.thresholds.heartbeat_interval;
             c.overdue_grace = config.thresholds.overdue_grace;
+            // A run starting later than this after its time was missed (lookoutd was down): the
+            // missed-run policy decides, and says so. Never more lenient than the overdue grace.
+            c.on_time_tolerance = c.on_time_tolerance.min(config.thresholds.overdue_grace);
             Scheduler::new(
                 Arc::new(store.clone()),
                 Arc::new(SystemClock),

@@ -121,6 +121,7 @@ impl Effects for DaemonEffects {
         let Repair::RunToIdle {
             run_id,
             group,
+            run_kind,
             container,
             ..
         } = repair;
@@ -128,7 +129,7 @@ impl Effects for DaemonEffects {
         let ev = NewEvent::new(
             "run_finished",
             json!({
-                "run_id": run_id, "group": group, "container": container,
+                "run_id": run_id, "group": group, "run_kind": run_kind, "container": container,
                 "outcome": "repaired",
                 "note": format!("container {container} is gone; lookoutd set the run idle"),
                 "idempotency": key,

@@ -569,6 +569,8 @@ pub struct Job {
     pub command: Option<String>,
     /// A container image to run once (one of `command`, `image`).
     pub image: Option<String>,
+    /// For an `image` job: the container's command and arguments (default: the image's own).
+    pub args: Option<Vec<String>>,
     /// A run taking longer is stopped and failed.
     #[serde(default, deserialize_with = "optional_duration")]
     pub timeout: Option<Duration>,
@@ -1034,7 +1036,7 @@ const SCHEMA: &[(&str, &[&str])] = &[
     ),
     (
         "alerts",
-        &["repeat_interval", "flap_changes", "flap_window"],
+        &["repeat_interval", "flap_changes", "flap_window", "fold"],
     ),
     ("quiet", &["name", "cron", "tz", "duration", "match"]),
     ("status", &["section_timeout"]),
@@ -1133,6 +1135,7 @@ const SCHEMA: &[(&str, &[&str])] = &[
             "tz",
             "command",
             "image",
+            "args",
             "timeout",
             "concurrency",
             "missed",
@@ -1871,6 +1874,14 @@ fn validate(config: &Config, src: &Source<'_, '_>) -> Result<(), ConfigError> {
         .map(|(key, _)| *key)
         .collect();
         exactly_one(src, &at, &actions, "`command` or `image`")?;
+        if job.args.is_some() && job.image.is_none() {
+            return Err(src.invalid(
+                at.key("args"),
+                "`args` is the container's command of an `image` job; a `command` job takes its \
+                 arguments in `command`"
+                    .to_owned(),
+            ));
+        }
         if let Some(cron) = &job.cron {
             non_empty(at.key("cron"), cron)?;
         }
@@ -2464,6 +2475,11 @@ command = "announce"
             error("[[jobs]]\nname = \"backup\"\ncommand = \"backup.sh\"\n"),
             "config.toml: `jobs[0]` at line 1, column 1: set exactly one of `cron`, `every` or \
              `at`; found none"
+        );
+        assert_eq!(
+            error("[[jobs]]\nname = \"b\"\nevery = \"1h\"\ncommand = \"x\"\nargs = [\"y\"]\n"),
+            "config.toml: `jobs[0].args` at line 5, column 8: `args` is the container's command of \
+             an `image` job; a `command` job takes its arguments in `command`"
         );
         assert_eq!(
             error("[[jobs]]\nname = \"backup\"\nevery = \"15m\"\n"),

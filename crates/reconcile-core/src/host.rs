@@ -1159,6 +1159,9 @@ pub enum Repair {
         run_id: String,
         /// Its group.
         group: String,
+        /// Its kind (`message` or `task`), for the `run_finished` that reports the repair.
+        #[serde(default = "message_kind")]
+        run_kind: String,
         /// The container that is gone.
         container: String,
         /// When the run started (part of the key: a reused run id is another repair).
@@ -1196,6 +1199,10 @@ pub enum Mark {
         /// The event that found them.
         seq: i64,
     },
+}
+
+fn message_kind() -> String {
+    "message".into()
 }
 
 /// The host model's action types, as [`ModelAction::kind`] names them (metric labels).
@@ -1266,6 +1273,7 @@ pub fn reconcile(state: &HostState, limits: &Limits, now: DateTime<Utc>) -> Vec<
         out.push(Action::Repair(Repair::RunToIdle {
             run_id: run_id.clone(),
             group: run.group.clone(),
+            run_kind: run.run_kind.clone(),
             container: name.clone(),
             started_at: run.started_at,
         }));

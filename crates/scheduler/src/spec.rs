@@ -73,7 +73,7 @@ impl TaskSpec {
             Some(JobAction::Command(c)) => RunnerSpec::shell(c),
             Some(JobAction::Image(i)) => RunnerSpec::Container {
                 image: i.to_string(),
-                command: Vec::new(),
+                command: job.args.clone().unwrap_or_default(),
                 env: BTreeMap::new(),
             },
             None => {
