@@ -238,7 +238,20 @@ impl Writer {
         answer
             .await
             .map_err(|_| ApiError::internal("the event writer dropped a request"))?
-            .map_err(ApiError::internal)
+            .map_err(|e| {
+                // A full disk is the operator's to fix, and the host's cue to keep its events
+                // and retry: say it plainly, with 507.
+                if e.contains("disk is full") || e.contains("No space left") {
+                    tracing::error!(error = %e, "cannot store events: the disk is full");
+                    ApiError::new(
+                        StatusCode::INSUFFICIENT_STORAGE,
+                        "the disk of lookoutd's store is full: nothing of this request was stored \
+                         (earlier acknowledged events are safe); free space, then retry",
+                    )
+                } else {
+                    ApiError::internal(e)
+                }
+            })
     }
 }
 
