@@ -65,6 +65,8 @@ pub(crate) struct Parts {
     pub(crate) metrics: Arc<prometheus_client::registry::Registry>,
     pub(crate) alerts: Arc<lookout_notify::alerts::Alerts>,
     pub(crate) outbox: Arc<lookout_notify::Outbox>,
+    /// Notified when new events are projected (wakes the reconciler).
+    pub(crate) events_applied: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -86,12 +88,18 @@ impl AppState {
             metrics,
             alerts,
             outbox,
+            events_applied,
         } = p;
         AppState {
             inner: Arc::new(Inner {
                 writer: {
                     let wake = Arc::new(tokio::sync::Notify::new());
-                    ingest::spawn_projection(store.clone(), projector.clone(), wake.clone());
+                    ingest::spawn_projection(
+                        store.clone(),
+                        projector.clone(),
+                        wake.clone(),
+                        events_applied,
+                    );
                     ingest::Writer::start(store.clone(), wake)
                 },
                 store,

@@ -188,11 +188,17 @@ pub(crate) fn spawn_projection(
     store: Store,
     projector: std::sync::Arc<crate::projector::Projector>,
     wake: std::sync::Arc<tokio::sync::Notify>,
+    then: std::sync::Arc<tokio::sync::Notify>,
 ) {
     tokio::spawn(async move {
         loop {
-            if let Err(e) = projector.catch_up(&store).await {
-                tracing::error!(error = %e, "projection of new events failed; retried shortly");
+            match projector.catch_up(&store).await {
+                // New events are in the tables: the reconciler looks at them now.
+                Ok(n) if n > 0 => then.notify_one(),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "projection of new events failed; retried shortly")
+                }
             }
             tokio::select! {
                 _ = wake.notified() => {}

@@ -269,6 +269,7 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
         driver: reconcile::driver_config(&config),
         max_replay: config.reconcile.max_replay_range,
     });
+    let events_applied = std::sync::Arc::new(tokio::sync::Notify::new());
     reconcile::spawn(
         store.clone(),
         outbox.clone(),
@@ -277,6 +278,7 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
         reconcile::driver_config(&config),
         config.reconcile.tick,
         reconcile_metrics,
+        events_applied.clone(),
         stop_rx.clone(),
     );
     let mut collectors = status::collectors(&store, &config, stale_processing);
@@ -310,6 +312,7 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
             metrics: std::sync::Arc::new(registry),
             alerts: alerting.clone(),
             outbox: outbox.clone(),
+            events_applied,
             running: running.clone(),
         }),
         http::Protection {

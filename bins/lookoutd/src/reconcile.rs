@@ -154,6 +154,7 @@ pub(crate) fn spawn(
     config: DriverConfig,
     every: std::time::Duration,
     metrics: ReconcileMetrics,
+    wake: Arc<tokio::sync::Notify>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let effects = DaemonEffects {
@@ -163,7 +164,9 @@ pub(crate) fn spawn(
     };
     let driver =
         Driver::new(model, store, effects, TokioClock::new(), config).with_metrics(metrics);
-    tokio::spawn(driver.run(every, async move {
+    // Woken by each projected group of new events; at most one woken tick per 50 ms.
+    let min_gap = std::time::Duration::from_millis(50).min(every);
+    tokio::spawn(driver.run_woken(every, min_gap, wake, async move {
         let _ = shutdown.wait_for(|v| *v).await;
     }));
 }

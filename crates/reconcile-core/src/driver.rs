@@ -460,4 +460,45 @@ where
         }
         info!("reconciler stopped");
     }
+
+    /// Like [`Driver::run`], and also ticks soon after `wake` is notified (new events were
+    /// stored), so a violation an event makes is seen in milliseconds instead of up to one
+    /// interval later. Woken ticks are at least `min_gap` apart, so a stream of events costs at
+    /// most one tick per `min_gap`.
+    pub async fn run_woken(
+        mut self,
+        every: Duration,
+        min_gap: Duration,
+        wake: std::sync::Arc<tokio::sync::Notify>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        let mut last = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = interval.tick() => {}
+                _ = wake.notified() => {
+                    let since = last.elapsed();
+                    if since < min_gap {
+                        tokio::select! {
+                            _ = &mut shutdown => break,
+                            _ = tokio::time::sleep(min_gap - since) => {}
+                        }
+                    }
+                }
+            }
+            last = tokio::time::Instant::now();
+            if let Ok(r) = self.tick().await
+                && r.events >= self.config.max_events_per_tick as usize
+            {
+                interval.reset_immediately();
+            } else {
+                interval.reset();
+            }
+        }
+        info!("reconciler stopped");
+    }
 }
