@@ -549,15 +549,25 @@ impl CronExpr {
     }
 
     fn next_after(&self, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        // Within two days of either end of chrono's range, local times (offsets under a day) and
+        // the DST look-around below would overflow (found by fuzzing): no run is found near the
+        // end, and the search near the start begins two days in.
+        let margin = chrono::TimeDelta::days(2);
+        after.checked_add_signed(margin)?;
+        let floor = DateTime::<Utc>::MIN_UTC + margin;
+        let after = after.max(floor);
         let off = |t: DateTime<Utc>| tz.offset_from_utc_datetime(&t.naive_utc());
         let local = |t: DateTime<Utc>| t.with_timezone(&tz).naive_local();
         // Local times before `after`'s own can map to later instants when a transition follows
-        // soon (a second pass, a gap's end): start the search earlier then.
-        let start = if off(after + MAX_SHIFT) == off(after) && off(after - MAX_SHIFT) == off(after)
-        {
-            local(after)
-        } else {
-            local(after - MAX_SHIFT)
+        // soon (a second pass, a gap's end): start the search earlier then. Checked arithmetic:
+        // `after` may lie within MAX_SHIFT of the range chrono can hold (found by fuzzing).
+        let (later, earlier) = (
+            after.checked_add_signed(MAX_SHIFT),
+            after.checked_sub_signed(MAX_SHIFT),
+        );
+        let start = match (later, earlier) {
+            (Some(l), Some(e)) if off(l) == off(after) && off(e) == off(after) => local(after),
+            (_, e) => local(e.unwrap_or(DateTime::<Utc>::MIN_UTC)),
         };
         let mut cursor = start.with_nanosecond_zero();
         let mut best: Option<DateTime<Utc>> = None;
@@ -578,12 +588,21 @@ impl CronExpr {
             if let (Some(b), None) = (best, limit) {
                 // A later local time can only map to an earlier instant across a transition just
                 // before `b` (its second pass); without one, `b` is the answer.
-                if off(b - MAX_SHIFT) == off(b) {
+                if b.checked_sub_signed(MAX_SHIFT)
+                    .is_none_or(|e| off(e) == off(b))
+                {
                     return Some(b);
                 }
-                limit = Some(local(b) + MAX_SHIFT);
+                limit = Some(
+                    local(b)
+                        .checked_add_signed(MAX_SHIFT)
+                        .unwrap_or(NaiveDateTime::MAX),
+                );
             }
-            cursor = cand + chrono::TimeDelta::seconds(1);
+            let Some(next) = cand.checked_add_signed(chrono::TimeDelta::seconds(1)) else {
+                return best;
+            };
+            cursor = next;
         }
     }
 }

@@ -1,0 +1,47 @@
+//! Inputs the `schedule_parse` fuzz target (`fuzz/`, `scripts/fuzz.sh`) found, kept as tests.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use lookout_scheduler::Schedule;
+
+/// Checks the contract the fuzz target checks: no panic, every run strictly after the one before.
+fn runs_after(expr: &str, tz: &str, from: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    let s = Schedule::parse(expr, tz).unwrap();
+    let runs: Vec<_> = s.upcoming(from, 5).collect();
+    let mut prev = from;
+    for t in &runs {
+        assert!(*t > prev, "{expr} ({tz}) from {from}: {runs:?}");
+        prev = *t;
+    }
+    assert_eq!(s.next_after(from), runs.first().copied());
+    runs
+}
+
+/// `next_after` of a cron schedule panicked (`DateTime + TimeDelta overflowed`, schedule.rs, the
+/// DST look-around `after + MAX_SHIFT`) for an instant within 3 h of the last one chrono holds.
+/// Fuzz input: `*/5 * * * *`, UTC, from 262143-12-31T23:59:59Z.
+#[test]
+fn cron_next_after_near_the_end_of_time_does_not_panic() {
+    let last = DateTime::from_timestamp(DateTime::<Utc>::MAX_UTC.timestamp(), 0).unwrap();
+    for tz in [
+        "",
+        "Europe/London",
+        "America/New_York",
+        "Australia/Lord_Howe",
+    ] {
+        assert!(runs_after("*/5 * * * *", tz, last).is_empty());
+        assert!(runs_after("0 9 * * *", tz, last).is_empty());
+        // Within MAX_SHIFT of the end: no panic either.
+        runs_after("*/5 * * * *", tz, last - TimeDelta::hours(2));
+        runs_after("0 0 * * *", tz, last - TimeDelta::days(3));
+    }
+}
+
+/// The same look-around, backwards, at the first instant chrono holds (and local times before it).
+#[test]
+fn cron_next_after_near_the_start_of_time_does_not_panic() {
+    let start = DateTime::<Utc>::MIN_UTC + TimeDelta::seconds(1);
+    for tz in ["", "Europe/London", "America/New_York"] {
+        let runs = runs_after("*/5 * * * *", tz, start);
+        assert_eq!(runs.len(), 5, "{tz}");
+    }
+}
