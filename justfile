@@ -19,6 +19,16 @@ bench:
     cargo bench -p lookout-crash-detect --bench in_flight
     cargo bench -p lookout-status-collect --bench status_latency
     cargo bench -p lookout-e2e --bench ingest_load
+    cargo bench -p lookout-e2e --bench status_load
+    cargo bench -p lookout-e2e --bench time_to_know
+    cargo bench -p lookout-e2e --bench watchdog_idle
+    cargo bench -p lookout-reconcile-core
+    cargo bench -p lookout-scheduler --bench scheduler
+    cargo bench -p lookout-watchdog --bench detection
+
+# Fuzz each parser for SECONDS (cargo-fuzz, nightly); crashes land in fuzz/artifacts/.
+fuzz SECONDS="60":
+    scripts/fuzz.sh {{SECONDS}}
 
 # The status page in a headless browser (Debian's chromium): a PNG and a check that FAIL shows.
 screenshot OUT="target/status-page.png":
