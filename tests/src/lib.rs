@@ -90,6 +90,10 @@ pub fn signal(pid: u32, sig: &str) {
 /// A running lookoutd, stopped (SIGKILL) when dropped if still running.
 pub struct Daemon {
     child: Option<Child>,
+    /// Its stderr (the logs), drained by a thread as it is written: a pipe nobody reads fills at
+    /// 64 KiB and then blocks the daemon's next log line, and with it whatever request logs.
+    logs: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    drain: Option<std::thread::JoinHandle<()>>,
     /// Its HTTP base URL.
     pub url: String,
     /// Its state directory.
@@ -123,8 +127,32 @@ impl Daemon {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn lookoutd");
+        let mut child = child;
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let drain = {
+            let mut err = child.stderr.take().expect("piped stderr");
+            let logs = logs.clone();
+            std::thread::spawn(move || {
+                use std::io::Read;
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = err.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let mut l = logs.lock().unwrap();
+                    l.extend_from_slice(&buf[..n]);
+                    // The last 4 MiB are plenty for any assertion on the logs.
+                    if l.len() > 8 << 20 {
+                        let cut = l.len() - (4 << 20);
+                        l.drain(..cut);
+                    }
+                }
+            })
+        };
         let mut d = Daemon {
             child: Some(child),
+            logs,
+            drain: Some(drain),
             url: format!("http://127.0.0.1:{port}"),
             state_dir,
             _tmp: tmp,
@@ -141,10 +169,13 @@ impl Daemon {
                 return;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                let out = self.child.take().unwrap().wait_with_output().unwrap();
+                self.child.take();
+                if let Some(t) = self.drain.take() {
+                    let _ = t.join();
+                }
                 panic!(
                     "lookoutd exited at start ({status}): {}",
-                    String::from_utf8_lossy(&out.stderr)
+                    String::from_utf8_lossy(&self.logs.lock().unwrap())
                 );
             }
             assert!(
@@ -172,7 +203,20 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        child.wait_with_output().unwrap()
+        let status = child.wait().unwrap();
+        if let Some(t) = self.drain.take() {
+            let _ = t.join();
+        }
+        Output {
+            status,
+            stdout: Vec::new(),
+            stderr: std::mem::take(&mut *self.logs.lock().unwrap()),
+        }
+    }
+
+    /// The logs written so far.
+    pub fn logs(&self) -> String {
+        String::from_utf8_lossy(&self.logs.lock().unwrap()).into_owned()
     }
 }
 

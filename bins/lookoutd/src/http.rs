@@ -34,8 +34,7 @@ struct Inner {
     projector: Arc<Projector>,
     limits: IngestLimits,
     writer: ingest::Writer,
-    collectors: Vec<Arc<dyn lookout_status_collect::Collector>>,
-    section_timeout: std::time::Duration,
+    status: lookout_status_collect::StatusCache,
     running: Arc<Running>,
     schedulers: Option<crate::jobs::Schedulers>,
     watchdog: Option<Arc<lookout_watchdog::Watchdog>>,
@@ -58,6 +57,7 @@ pub(crate) struct Parts {
     pub(crate) token: Option<String>,
     pub(crate) collectors: Vec<Arc<dyn lookout_status_collect::Collector>>,
     pub(crate) section_timeout: std::time::Duration,
+    pub(crate) status_ttl: std::time::Duration,
     pub(crate) running: Arc<Running>,
     pub(crate) schedulers: Option<crate::jobs::Schedulers>,
     pub(crate) watchdog: Option<Arc<lookout_watchdog::Watchdog>>,
@@ -81,6 +81,7 @@ impl AppState {
             token,
             collectors,
             section_timeout,
+            status_ttl,
             running,
             schedulers,
             watchdog,
@@ -108,8 +109,11 @@ impl AppState {
                 projector,
                 limits,
                 token,
-                collectors,
-                section_timeout,
+                status: lookout_status_collect::StatusCache::new(
+                    collectors,
+                    section_timeout,
+                    status_ttl,
+                ),
                 running,
                 schedulers,
                 watchdog,
@@ -137,12 +141,8 @@ impl AppState {
         self.inner.limits
     }
 
-    pub(crate) fn collectors(&self) -> &[Arc<dyn lookout_status_collect::Collector>] {
-        &self.inner.collectors
-    }
-
-    pub(crate) fn section_timeout(&self) -> std::time::Duration {
-        self.inner.section_timeout
+    pub(crate) fn status(&self) -> &lookout_status_collect::StatusCache {
+        &self.inner.status
     }
 
     pub(crate) fn schedulers(&self) -> Option<&crate::jobs::Schedulers> {

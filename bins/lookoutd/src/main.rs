@@ -306,6 +306,7 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
             token: settings.token.clone(),
             collectors,
             section_timeout: config.status.section_timeout,
+            status_ttl: config.status.cache_ttl,
             schedulers: Some(schedulers),
             watchdog,
             reconciler,

@@ -42,6 +42,9 @@ pub(crate) fn model(
 pub(crate) fn driver_config(config: &lookout_config::Config) -> DriverConfig {
     DriverConfig {
         auto_repair: config.reconcile.auto_repair,
+        // A tick that executed an effect always saves; otherwise every 5 s (the state holds a
+        // day of message ids: megabytes at a busy host).
+        save_every: std::time::Duration::from_secs(5),
         ..DriverConfig::default()
     }
 }

@@ -16,9 +16,7 @@ use lookout_status_collect::repos::{
 use lookout_status_collect::sections::{
     BootSection, ChannelsSection, MessagesSection, NotificationsSection, ServiceSection,
 };
-use lookout_status_collect::{
-    ChannelState, Collector, StatusDeps, StatusReport, Verdict, collect_status,
-};
+use lookout_status_collect::{ChannelState, Collector, StatusDeps, StatusReport, Verdict};
 use lookout_store::Store;
 use serde::Deserialize;
 
@@ -228,7 +226,12 @@ pub(crate) async fn status(
             .collect()
     });
     if let Some(only) = &only {
-        let known: Vec<&str> = state.collectors().iter().map(|c| c.name()).collect();
+        let known: Vec<&str> = state
+            .status()
+            .collectors()
+            .iter()
+            .map(|c| c.name())
+            .collect();
         if let Some(bad) = only.iter().find(|s| !known.contains(&s.as_str())) {
             return Err(ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
@@ -237,9 +240,9 @@ pub(crate) async fn status(
             .with("field", serde_json::json!("sections")));
         }
     }
-    let report = collect_status(state.collectors(), state.section_timeout(), only.as_deref()).await;
+    let report = state.status().report(only.as_deref()).await;
     Ok(match q.format.as_deref() {
-        None | Some("json") => Json(report).into_response(),
+        None | Some("json") => Json(&*report).into_response(),
         Some("html") => Html(page(&report)).into_response(),
         Some(other) => {
             return Err(ApiError::new(
@@ -253,7 +256,7 @@ pub(crate) async fn status(
 
 /// `/`: the page.
 pub(crate) async fn index(State(state): State<AppState>) -> Response {
-    let report = collect_status(state.collectors(), state.section_timeout(), None).await;
+    let report = state.status().report(None).await;
     Html(page(&report)).into_response()
 }
 

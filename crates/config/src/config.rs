@@ -179,12 +179,17 @@ pub struct StatusConfig {
     /// Each section's time limit; a section past it reports its error and the others still answer.
     #[serde(deserialize_with = "duration")]
     pub section_timeout: Duration,
+    /// How long a report is kept and shared by the requests that follow it (`0s`: only requests
+    /// arriving while one is collected share it).
+    #[serde(deserialize_with = "duration")]
+    pub cache_ttl: Duration,
 }
 
 impl Default for StatusConfig {
     fn default() -> Self {
         StatusConfig {
             section_timeout: Duration::from_secs(2),
+            cache_ttl: Duration::from_secs(1),
         }
     }
 }
@@ -1039,7 +1044,7 @@ const SCHEMA: &[(&str, &[&str])] = &[
         &["repeat_interval", "flap_changes", "flap_window", "fold"],
     ),
     ("quiet", &["name", "cron", "tz", "duration", "match"]),
-    ("status", &["section_timeout"]),
+    ("status", &["section_timeout", "cache_ttl"]),
     (
         "reconcile",
         &["tick", "auto_repair", "max_replay_range", "max_concurrent"],

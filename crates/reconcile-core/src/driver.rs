@@ -163,6 +163,12 @@ pub struct DriverConfig {
     pub max_events_per_tick: u32,
     /// The `router_state` key of the persisted driver state.
     pub state_key: String,
+    /// Save the state at most this often when a tick executed no effect (zero: after every
+    /// tick). A tick that executed an effect always saves (its done key must survive a crash);
+    /// between saves, a restart re-applies the events after the saved cursor, which gives the
+    /// same state. A state with a day of message ids is megabytes: saving it on every tick would
+    /// keep the store's writer busy.
+    pub save_every: Duration,
 }
 
 /// The default `router_state` key.
@@ -174,6 +180,7 @@ impl Default for DriverConfig {
             auto_repair: false,
             max_events_per_tick: 10_000,
             state_key: DEFAULT_STATE_KEY.to_owned(),
+            save_every: Duration::ZERO,
         }
     }
 }
@@ -272,6 +279,8 @@ pub struct Driver<M: Model, S, E, C> {
     config: DriverConfig,
     metrics: ReconcileMetrics,
     st: Option<DriverState<M::State>>,
+    /// When the state was last saved (None: not since it was loaded).
+    saved_at: Option<tokio::time::Instant>,
 }
 
 impl<M, S, E, C> std::fmt::Debug for Driver<M, S, E, C>
@@ -303,6 +312,7 @@ where
             config,
             metrics: ReconcileMetrics::new(),
             st: None,
+            saved_at: None,
         }
     }
 
@@ -407,11 +417,17 @@ where
         // Only keys of actions still decided are worth remembering: the set stays small.
         st.done.retain(|k| emitted.contains(k));
         self.metrics.firing(&st.alerts.firing_by_invariant());
-        let text = serde_json::to_string(&*st).map_err(|e| ReconcileError::CorruptState {
-            key: self.config.state_key.clone(),
-            reason: format!("cannot serialise: {e}"),
-        })?;
-        self.source.save(&self.config.state_key, &text).await?;
+        let due = self
+            .saved_at
+            .is_none_or(|t| t.elapsed() >= self.config.save_every);
+        if !executed.is_empty() || due {
+            let text = serde_json::to_string(&*st).map_err(|e| ReconcileError::CorruptState {
+                key: self.config.state_key.clone(),
+                reason: format!("cannot serialise: {e}"),
+            })?;
+            self.source.save(&self.config.state_key, &text).await?;
+            self.saved_at = Some(tokio::time::Instant::now());
+        }
         let pending = (self.source.latest_seq().await? - st.cursor).max(0);
         let elapsed = wall.elapsed();
         self.metrics
@@ -458,7 +474,20 @@ where
                 }
             }
         }
+        self.flush().await;
         info!("reconciler stopped");
+    }
+
+    /// Saves the state now if it changed since the last save (at shutdown).
+    pub async fn flush(&mut self) {
+        let Some(st) = self.st.as_ref() else { return };
+        match serde_json::to_string(st) {
+            Ok(text) => match self.source.save(&self.config.state_key, &text).await {
+                Ok(()) => self.saved_at = Some(tokio::time::Instant::now()),
+                Err(e) => warn!(error = %e, "cannot save the reconciler state at shutdown"),
+            },
+            Err(e) => warn!(error = %e, "cannot serialise the reconciler state"),
+        }
     }
 
     /// Like [`Driver::run`], and also ticks soon after `wake` is notified (new events were
@@ -499,6 +528,7 @@ where
                 interval.reset();
             }
         }
+        self.flush().await;
         info!("reconciler stopped");
     }
 }

@@ -186,6 +186,7 @@ async fn replay_equals_live_and_dry_run_writes_nothing(store: Store) {
                     max_events_per_tick: 7,
                     state_key: key.clone(),
                     auto_repair: true,
+                    ..DriverConfig::default()
                 };
                 let model = HostModel::default();
 

@@ -275,3 +275,111 @@ pub fn human_age(d: chrono::Duration) -> String {
         s => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
     }
 }
+
+/// `collect_status` for a server: reports are kept for `ttl` and shared by concurrent requests.
+///
+/// With many clients polling (dashboards, `lookout status` in cron, load balancers), collecting
+/// once per request would walk every worktree and read every task row for each of them. Here at
+/// most one collection per set of sections runs at a time; requests arriving meanwhile wait for it
+/// and get its report, and requests within `ttl` of it get it from memory (its `generated_at`
+/// says how fresh it is). A `ttl` of zero still coalesces concurrent requests.
+pub struct StatusCache {
+    collectors: Vec<Arc<dyn Collector>>,
+    timeout: Duration,
+    ttl: Duration,
+    // Held while collecting: the requests behind it then find the fresh report.
+    reports: tokio::sync::Mutex<std::collections::HashMap<String, (Instant, Arc<StatusReport>)>>,
+}
+
+impl StatusCache {
+    /// A cache over `collectors`, each section under `timeout`, reports kept for `ttl`.
+    pub fn new(collectors: Vec<Arc<dyn Collector>>, timeout: Duration, ttl: Duration) -> Self {
+        StatusCache {
+            collectors,
+            timeout,
+            ttl,
+            reports: tokio::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// The collectors (their names are the sections).
+    pub fn collectors(&self) -> &[Arc<dyn Collector>] {
+        &self.collectors
+    }
+
+    /// A report of `only` (every section when `None`), at most `ttl` old.
+    pub async fn report(&self, only: Option<&[String]>) -> Arc<StatusReport> {
+        let key = match only {
+            None => String::new(),
+            Some(o) => {
+                let mut o = o.to_vec();
+                o.sort();
+                o.dedup();
+                o.join(",")
+            }
+        };
+        let requested = Instant::now();
+        let mut reports = self.reports.lock().await;
+        if let Some((at, r)) = reports.get(&key) {
+            // Fresh enough, or collected while this request waited for the lock.
+            if at.elapsed() < self.ttl || *at >= requested {
+                return r.clone();
+            }
+        }
+        let r = Arc::new(collect_status(&self.collectors, self.timeout, only).await);
+        reports.insert(key, (Instant::now(), r.clone()));
+        r
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    struct Counting(Arc<AtomicUsize>);
+    #[async_trait::async_trait]
+    impl Collector for Counting {
+        fn name(&self) -> &'static str {
+            "counted"
+        }
+        async fn collect(&self) -> Result<Collected, String> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok(Collected::new(serde_json::json!({})))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_requests_share_one_collection_and_the_ttl_bounds_its_age() {
+        let n = Arc::new(AtomicUsize::new(0));
+        let cache = Arc::new(StatusCache::new(
+            vec![Arc::new(Counting(n.clone())) as Arc<dyn Collector>],
+            Duration::from_secs(2),
+            Duration::from_secs(1),
+        ));
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..16 {
+            let c = cache.clone();
+            set.spawn(async move { c.report(None).await });
+        }
+        while set.join_next().await.is_some() {}
+        assert_eq!(
+            n.load(Ordering::SeqCst),
+            1,
+            "16 concurrent requests, one collection"
+        );
+        cache.report(None).await;
+        assert_eq!(n.load(Ordering::SeqCst), 1, "within the ttl: from memory");
+        tokio::time::advance(Duration::from_millis(1100)).await;
+        cache.report(None).await;
+        assert_eq!(n.load(Ordering::SeqCst), 2, "past the ttl: collected again");
+        cache.report(Some(&["counted".to_owned()])).await;
+        assert_eq!(
+            n.load(Ordering::SeqCst),
+            3,
+            "another set of sections is its own report"
+        );
+    }
+}
