@@ -261,6 +261,31 @@ impl Alerts {
         }
     }
 
+    /// Sends the one "flapping" line and marks the alert flapping.
+    async fn start_flapping(&self, a: &mut AlertRecord) -> Outcome {
+        a.flapping = true;
+        let text = format!(
+            "🔁 {} flapping ({} changes in {})",
+            a.subject,
+            a.changes.len(),
+            ago(chrono(self.policy.flap_window))
+        );
+        self.send(a, Severity::Warning, text, false).await;
+        Outcome::FlappingStarted
+    }
+
+    /// Re-sends a lasting alert (the reminder of the repeat interval).
+    async fn remind(&self, a: &mut AlertRecord, now: DateTime<Utc>) {
+        let text = format!(
+            "{} (still firing, since {} ago)",
+            a.text,
+            ago(now - a.first_seen)
+        );
+        self.send(a, severity_of(&a.severity), text, false).await;
+        a.last_sent = Some(now);
+        a.send_count += 1;
+    }
+
     /// Records a state change; true when the alert is (now) flapping.
     fn changed(&self, a: &mut AlertRecord, now: DateTime<Utc>) -> bool {
         let since = now - chrono(self.policy.flap_window);
@@ -284,14 +309,7 @@ impl Alerts {
                 .is_some_and(|s| now - s >= chrono(self.policy.repeat_interval));
             let mut out = Outcome::Nothing;
             if due && !a.flapping && self.quiet_for(&key, now).await?.is_none() {
-                let text = format!(
-                    "{} (still firing, since {} ago)",
-                    a.text,
-                    ago(now - a.first_seen)
-                );
-                self.send(&a, severity_of(&a.severity), text, false).await;
-                a.last_sent = Some(now);
-                a.send_count += 1;
+                self.remind(&mut a, now).await;
                 out = Outcome::Repeated;
             }
             self.store.alert_put(&a).await?;
@@ -321,15 +339,7 @@ impl Alerts {
         let out = if a.flapping {
             Outcome::Flapping
         } else if flapping {
-            a.flapping = true;
-            let text = format!(
-                "🔁 {} flapping ({} changes in {})",
-                a.subject,
-                a.changes.len(),
-                ago(chrono(self.policy.flap_window))
-            );
-            self.send(&a, Severity::Warning, text, false).await;
-            Outcome::FlappingStarted
+            self.start_flapping(&mut a).await
         } else if self.cause_firing(a.cause.as_deref()).await? {
             Outcome::Folded
         } else if self.quiet_for(&key, now).await?.is_some() {
@@ -366,15 +376,7 @@ impl Alerts {
         let out = if a.flapping {
             Outcome::Flapping
         } else if flapping_now {
-            a.flapping = true;
-            let text = format!(
-                "🔁 {} flapping ({} changes in {})",
-                a.subject,
-                a.changes.len(),
-                ago(chrono(self.policy.flap_window))
-            );
-            self.send(&a, Severity::Warning, text, false).await;
-            Outcome::FlappingStarted
+            self.start_flapping(&mut a).await
         } else if a.last_sent.is_some() {
             // Sent, so its one "resolved" is owed — inside a quiet window too.
             let folded = self
@@ -470,14 +472,7 @@ impl Alerts {
                 && a.last_sent
                     .is_some_and(|s| now - s >= chrono(self.policy.repeat_interval))
             {
-                let text = format!(
-                    "{} (still firing, since {} ago)",
-                    a.text,
-                    ago(now - a.first_seen)
-                );
-                self.send(&a, severity_of(&a.severity), text, false).await;
-                a.last_sent = Some(now);
-                a.send_count += 1;
+                self.remind(&mut a, now).await;
                 self.store.alert_put(&a).await?;
                 out.push((a.key.clone(), Outcome::Repeated));
             }
