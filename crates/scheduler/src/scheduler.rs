@@ -417,6 +417,17 @@ impl Scheduler {
             if now - next <= TimeDelta::from_std(grace).unwrap_or(TimeDelta::MAX) {
                 continue;
             }
+            // A run of it is going on (a catch-up after downtime works through its missed runs
+            // one by one): it is queued behind its own run, not "never ran".
+            let running = inner
+                .active
+                .lock()
+                .expect("active lock")
+                .get(&task.id)
+                .is_some_and(|v| !v.is_empty());
+            if running {
+                continue;
+            }
             still.insert(task.name.clone());
             {
                 let mut overdue = inner.overdue.lock().expect("overdue lock");
