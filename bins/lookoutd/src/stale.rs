@@ -71,16 +71,28 @@ impl StaleWatch {
         every: Duration,
         projector: std::sync::Arc<crate::projector::Projector>,
     ) {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
             if let Err(e) = projector.catch_up(&store).await {
                 tracing::error!(error = %e, "cannot apply new events before the stale scan; scanning what is applied");
             }
             if let Err(e) = self.scan(&store).await {
                 tracing::error!(error = %e, "stale scan failed");
             }
+            // Scan again after `every`, or sooner: the moment the next batch in flight crosses
+            // the threshold, so the alert goes out then and not up to an interval later. Never
+            // longer than the threshold itself, so a batch dispatched meanwhile is not missed.
+            let threshold = self.threshold();
+            let now = Utc::now();
+            let mut wait = every.min(threshold);
+            let cutoff =
+                now - chrono::Duration::from_std(threshold).unwrap_or(chrono::Duration::MAX);
+            if let Ok(Some(next)) = store.next_in_flight_since(cutoff).await {
+                let due = next + chrono::Duration::from_std(threshold).unwrap_or_default();
+                if let Ok(until) = (due - now).to_std() {
+                    wait = wait.min(until + Duration::from_millis(5));
+                }
+            }
+            tokio::time::sleep(wait).await;
         }
     }
 }

@@ -132,6 +132,19 @@ impl Store {
         .context("clearing in-flight messages on a response")
     }
 
+    /// The oldest `processing_started_at` at or after `cutoff`: the next message in flight to go
+    /// stale (at that time plus the threshold), so a scan can be timed to the moment it does.
+    pub async fn next_in_flight_since(&self, cutoff: Timestamp) -> Result<Option<Timestamp>> {
+        let oldest: Option<i64> = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT MIN(processing_started_at) FROM messages WHERE processing_started_at >= $1",
+        )
+        .bind(to_micros(&cutoff))
+        .fetch_one(p)
+        .await)
+        .context("finding the next message in flight to go stale")?;
+        Ok(oldest.map(from_micros))
+    }
+
     /// Chats with messages in flight since before `cutoff`, oldest first.
     pub async fn stale_in_flight(&self, cutoff: Timestamp) -> Result<Vec<StaleChat>> {
         let rows: Vec<(String, String, i64, i64, i64)> = on_pool!(self, p => sqlx::query_as(

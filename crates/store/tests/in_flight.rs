@@ -201,6 +201,21 @@ async fn the_stale_scan_finds_what_is_old_and_nothing_else(store: Store) {
         .mark_batch_processing("c3", &ids(&["y1"]), t("2026-11-24T10:14:00Z"))
         .await
         .unwrap();
+    // The next to go stale after a cutoff: the oldest mark at or after it.
+    assert_eq!(
+        store
+            .next_in_flight_since(t("2026-11-24T10:01:00Z"))
+            .await
+            .unwrap(),
+        Some(t("2026-11-24T10:05:00Z"))
+    );
+    assert_eq!(
+        store
+            .next_in_flight_since(t("2026-11-24T10:14:00.000001Z"))
+            .await
+            .unwrap(),
+        None
+    );
     // Cutoff 10:05:00 (10:15 with a 10-minute threshold): c1, marked 10:00:30, is older; c2, marked
     // exactly at the cutoff, is not; c3 is recent.
     let stale = store
