@@ -272,3 +272,145 @@ fn an_engine_outage_is_one_message_not_a_storm() {
     );
     assert!(unfolded.len() > 10, "{unfolded:?}");
 }
+
+/// A loopback LiteLLM-style health endpoint whose answer the test switches.
+struct Gateway {
+    url: String,
+    healthy: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl Gateway {
+    fn start(healthy: bool) -> Gateway {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(healthy));
+        let f = flag.clone();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let url = format!("http://{}/health", listener.local_addr().unwrap());
+        let app = axum::Router::new().route(
+            "/health",
+            axum::routing::get(move || {
+                let up = f.load(std::sync::atomic::Ordering::SeqCst);
+                async move {
+                    if up {
+                        (
+                            axum::http::StatusCode::OK,
+                            r#"{"healthy_count": 2, "unhealthy_count": 0}"#,
+                        )
+                    } else {
+                        (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "down")
+                    }
+                }
+            }),
+        );
+        rt.spawn(async move { axum::serve(listener, app).await });
+        Gateway {
+            url,
+            healthy: flag,
+            _rt: rt,
+        }
+    }
+
+    fn set(&self, healthy: bool) {
+        self.healthy
+            .store(healthy, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The gateway down: one alert that names why; the failures of the job that needs the gateway are
+/// folded under it (listed by `lookout alerts list`), and surface on their own once they outlast it.
+#[test]
+fn a_gateway_outage_folds_the_failures_of_the_tasks_that_need_it() {
+    let r = Receiver::start();
+    let gw = Gateway::start(false);
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("lookout.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[gateway]\nhealth_url = \"{url}\"\nhealth_timeout = \"500ms\"\n\
+             probe_interval = \"300ms\"\nneeded_by = [\"report\"]\n\n\
+             [[jobs]]\nname = \"report\"\nevery = \"2s\"\ncommand = \"echo no model; exit 3\"\n\n\
+             [[notify.sinks]]\nkind = \"webhook\"\nurl = \"{hook}\"\n",
+            url = gw.url,
+            hook = r.url
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start(&["--config", file.to_str().unwrap()]);
+    let down = r.wait_for(Duration::from_secs(20), |g| {
+        texts(g)
+            .iter()
+            .any(|t| t.starts_with("🔌 LLM gateway down"))
+    });
+    assert!(
+        texts(&down)[0].contains("health endpoint answered HTTP 500"),
+        "the reason is named: {:?}",
+        texts(&down)
+    );
+    // The job fails every 2 s while the gateway is down: listed under the gateway, never sent.
+    let url = d.url.clone();
+    let mut listed = Value::Null;
+    for _ in 0..100 {
+        let out = run(
+            "lookout",
+            &["--url", url.as_str(), "alerts", "list", "--json"],
+            tmp.path(),
+        );
+        listed = serde_json::from_slice(&out.stdout).unwrap();
+        let folded = listed["alerts"].as_array().is_some_and(|a| {
+            a.iter()
+                .any(|x| x["key"] == "task-failed:report" && x["status"] == "folded")
+        });
+        if folded {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let failed = listed["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["key"] == "task-failed:report")
+        .cloned()
+        .unwrap_or_else(|| panic!("the job's failure is listed: {listed}"));
+    assert_eq!(failed["status"], "folded", "{failed}");
+    assert_eq!(failed["folded_under"], "gateway_down:gateway", "{failed}");
+    std::thread::sleep(Duration::from_secs(3)); // more failing runs, still folded
+    let during = texts(&r.received());
+    assert_eq!(
+        during.len(),
+        1,
+        "only the gateway's alert while it is down: {during:?}"
+    );
+
+    // The gateway comes back: one resolved that counts what it held back; the job, still
+    // failing, now speaks for itself.
+    gw.set(true);
+    let after = r.wait_for(Duration::from_secs(20), |g| {
+        let t = texts(g);
+        t.iter()
+            .any(|t| t.starts_with("✅ resolved") && t.contains("LLM gateway down"))
+            && t.iter().skip(1).any(|t| t.contains("report"))
+    });
+    let t = texts(&after);
+    let resolved: Vec<&String> = t.iter().filter(|t| t.starts_with("✅ resolved")).collect();
+    assert_eq!(resolved.len(), 1, "{t:?}");
+    assert!(
+        resolved[0].contains("also affected while it lasted: 1 alert(s)"),
+        "{t:?}"
+    );
+    assert_eq!(
+        t.iter()
+            .filter(|t| t.starts_with("🔌 LLM gateway down"))
+            .count(),
+        1,
+        "the gateway's alert was sent once: {t:?}"
+    );
+}

@@ -23,16 +23,19 @@ struct OutboxReporter {
     outbox: Arc<Outbox>,
     alerts: Arc<lookout_notify::alerts::Alerts>,
     store: Store,
-    /// Fold the run messages of container tasks under the Docker engine's alert while it fires.
+    /// Fold the run messages of container tasks under the Docker engine's alert while it fires,
+    /// and those of tasks that need the gateway under the gateway's.
     fold: bool,
+    /// Which tasks need the gateway.
+    gateway: lookout_config::GatewayConfig,
 }
 
 /// The alert that says the Docker engine is down: the watchdog's shared circuit for it.
 pub(crate) const DOCKER_ENGINE_DOWN: &str = "watchdog_shared:docker engine";
 
 impl OutboxReporter {
-    /// The task of a `task-run:<id>:…` notification, when it runs in a container.
-    async fn container_task_of(&self, key: &str) -> Option<String> {
+    /// The task of a `task-run:<id>:…` notification: its name, and whether it runs in a container.
+    async fn task_of(&self, key: &str) -> Option<(String, bool)> {
         let run_id: i64 = key
             .strip_prefix("task-run:")?
             .split(':')
@@ -48,28 +51,42 @@ impl OutboxReporter {
             .into_iter()
             .find(|t| t.id == run.owner_id)?;
         let runner: Value = serde_json::from_str(&task.runner).ok()?;
-        (runner["kind"] == "container").then_some(task.name)
+        Some((task.name, runner["kind"] == "container"))
     }
 
-    /// Root-cause folding: while the Docker engine is down, a container task's run messages are
-    /// not sent one by one — its failure becomes a `task-failed` alert folded under the engine's
-    /// (listed in `lookout alerts list`, sent on its own only if it outlasts the cause), and its
-    /// start, heartbeats and successes are dropped. Returns whether `n` was handled.
+    async fn firing(&self, key: &str) -> bool {
+        self.store
+            .alert_get(key)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|a| a.firing)
+    }
+
+    /// Root-cause folding: while a task's cause fires (the Docker engine down for a container
+    /// task, the gateway down for a task that needs it), its run messages are not sent one by one
+    /// — its failure becomes a `task-failed` alert folded under the cause's (listed in
+    /// `lookout alerts list`, sent on its own only if it outlasts the cause), and its start,
+    /// heartbeats and successes are dropped. Returns whether `n` was handled.
     async fn folded(&self, n: &Notification) -> bool {
         if !self.fold {
             return false;
         }
-        let engine_down = self
-            .store
-            .alert_get(DOCKER_ENGINE_DOWN)
-            .await
-            .ok()
-            .flatten()
-            .is_some_and(|a| a.firing);
-        if !engine_down {
+        // Two reads of the alerts table on every run message; the task is looked up only while
+        // a cause fires.
+        let engine_down = self.firing(DOCKER_ENGINE_DOWN).await;
+        let gateway_down = self.firing(crate::gateway::GATEWAY_DOWN).await;
+        if !engine_down && !gateway_down {
             return false;
         }
-        let Some(task) = self.container_task_of(&n.dedup_key).await else {
+        let Some((task, container)) = self.task_of(&n.dedup_key).await else {
+            return false;
+        };
+        let cause = if container && engine_down {
+            DOCKER_ENGINE_DOWN
+        } else if gateway_down && self.gateway.needed_by(&task) {
+            crate::gateway::GATEWAY_DOWN
+        } else {
             return false;
         };
         let failure =
@@ -81,7 +98,7 @@ impl OutboxReporter {
                 lookout_notify::Severity::Warning,
                 n.text.clone(),
             )
-            .caused_by(DOCKER_ENGINE_DOWN);
+            .caused_by(cause);
             if let Some(g) = &n.group {
                 a = a.group(g.clone());
             }
@@ -89,7 +106,7 @@ impl OutboxReporter {
                 tracing::error!(error = %e, %task, "cannot record a folded task failure");
             }
         } else {
-            tracing::debug!(%task, text = %n.text, "folded under the Docker engine's alert");
+            tracing::debug!(%task, cause, text = %n.text, "folded under its cause's alert");
         }
         true
     }
@@ -110,6 +127,10 @@ impl Reporter for OutboxReporter {
                     lookout_notify::Severity::Critical,
                     n.text.clone(),
                 );
+                // Overdue because the gateway is down: folded while the gateway's alert fires.
+                if self.fold && self.gateway.needed_by(task) {
+                    a = a.caused_by(crate::gateway::GATEWAY_DOWN);
+                }
                 if let Some(g) = &n.group {
                     a = a.group(g.clone());
                 }
@@ -125,7 +146,7 @@ impl Reporter for OutboxReporter {
         }
         // A task that failed while folded and now succeeds: its folded failure is over.
         if n.dedup_key.ends_with(":finished") && n.severity == lookout_scheduler::Severity::Info {
-            if let Some(task) = self.container_task_of(&n.dedup_key).await {
+            if let Some((task, _)) = self.task_of(&n.dedup_key).await {
                 let _ = self
                     .alerts
                     .resolve("task-failed", &task, chrono::Utc::now())
@@ -202,6 +223,7 @@ impl Schedulers {
             outbox,
             alerts,
             fold: config.alerts.fold,
+            gateway: config.gateway.clone(),
             store: store.clone(),
         });
         let metrics = lookout_scheduler::SchedulerMetrics::default();

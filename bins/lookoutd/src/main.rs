@@ -6,6 +6,7 @@
 mod alerts;
 mod boot;
 mod doctor;
+mod gateway;
 mod http;
 mod ingest;
 mod jobs;
@@ -230,6 +231,7 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
         config.thresholds.deploy_quiet,
         stop_rx.clone(),
     );
+    gateway::spawn(&config, alerting.clone(), stop_rx.clone());
     let schedulers =
         jobs::Schedulers::start(&store, outbox.clone(), alerting.clone(), &config).await;
     // One set of families for both schedulers, labelled by owner.

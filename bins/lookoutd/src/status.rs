@@ -128,12 +128,6 @@ pub(crate) fn collectors(
         .filter(|r| !by_default || inspector.inspect(&r.path).is_ok())
         .map(|r| RepoTarget::new(&r.path, r.name.clone()))
         .collect();
-    let gateway = &config.gateway;
-    // The key is read once, here; it is never logged or shown in /status.
-    let health_key = gateway
-        .health_key_env
-        .as_ref()
-        .and_then(|v| std::env::var(v).ok());
     let mut out: Vec<Arc<dyn Collector>> = vec![
         Arc::new(ServiceSection {
             version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -144,15 +138,7 @@ pub(crate) fn collectors(
             deps: deps.clone(),
             channel_down: config.thresholds.channel_down,
         }),
-        Arc::new(GatewaySection {
-            mode: gateway.mode.clone(),
-            containers: gateway.containers.clone(),
-            runtime: Arc::new(DockerRuntime::new(config.docker.socket.clone())),
-            health_url: gateway.health_url.clone(),
-            health_key,
-            probe: Arc::new(ReqwestProbe::new()),
-            health_timeout: gateway.health_timeout,
-        }),
+        Arc::new(gateway_section(config)),
         Arc::new(QueueSection { deps: deps.clone() }),
         Arc::new(GroupsSection { deps }),
         Arc::new(ReposSection {
@@ -343,4 +329,22 @@ fn page(r: &StatusReport) -> String {
     }
     html.push_str("</body></html>");
     html
+}
+
+/// The gateway's section: `/status` shows it and the `gateway_down` check decides from it.
+pub(crate) fn gateway_section(config: &lookout_config::Config) -> GatewaySection {
+    let gateway = &config.gateway;
+    GatewaySection {
+        mode: gateway.mode.clone(),
+        containers: gateway.containers.clone(),
+        runtime: Arc::new(DockerRuntime::new(config.docker.socket.clone())),
+        health_url: gateway.health_url.clone(),
+        // The key is read here; it is never logged or shown in /status.
+        health_key: gateway
+            .health_key_env
+            .as_ref()
+            .and_then(|v| std::env::var(v).ok()),
+        probe: Arc::new(ReqwestProbe::new()),
+        health_timeout: gateway.health_timeout,
+    }
 }

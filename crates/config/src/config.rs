@@ -472,6 +472,25 @@ pub struct GatewayConfig {
     /// How long the health endpoint may take to answer.
     #[serde(deserialize_with = "duration")]
     pub health_timeout: Duration,
+    /// How often lookoutd checks the gateway for its `gateway_down` alert (only when containers
+    /// or a health URL are configured).
+    #[serde(deserialize_with = "duration")]
+    pub probe_interval: Duration,
+    /// The tasks and host jobs (by name; `"*"` for all) that need the gateway: while it is down,
+    /// their failures and overdue alerts are folded under its alert.
+    pub needed_by: Vec<String>,
+}
+
+impl GatewayConfig {
+    /// Whether the task or host job `name` needs the gateway.
+    pub fn needed_by(&self, name: &str) -> bool {
+        self.needed_by.iter().any(|n| n == "*" || n == name)
+    }
+
+    /// Whether anything of the gateway is configured to check.
+    pub fn is_checked(&self) -> bool {
+        !self.containers.is_empty() || self.health_url.is_some()
+    }
 }
 
 impl Default for GatewayConfig {
@@ -482,6 +501,8 @@ impl Default for GatewayConfig {
             health_url: None,
             health_key_env: None,
             health_timeout: Duration::from_secs(1),
+            probe_interval: Duration::from_secs(30),
+            needed_by: Vec::new(),
         }
     }
 }
@@ -1107,6 +1128,8 @@ const SCHEMA: &[(&str, &[&str])] = &[
             "health_url",
             "health_key_env",
             "health_timeout",
+            "probe_interval",
+            "needed_by",
         ],
     ),
     (
@@ -1798,6 +1821,10 @@ fn validate(config: &Config, src: &Source<'_, '_>) -> Result<(), ConfigError> {
     }
     if let Some(var) = &config.gateway.health_key_env {
         env_name(gateway.key("health_key_env"), var)?;
+    }
+    positive(gateway.key("probe_interval"), config.gateway.probe_interval)?;
+    for (i, name) in config.gateway.needed_by.iter().enumerate() {
+        non_empty(gateway.key("needed_by").index(i), name)?;
     }
 
     // [[watch]]
