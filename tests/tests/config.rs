@@ -228,3 +228,92 @@ fn sighup_without_a_config_file_does_not_stop_lookoutd() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to reload"));
 }
+
+/// Waits until lookoutd's log holds `needle` `n` times.
+fn wait_log(d: &Daemon, needle: &str, n: usize) {
+    let start = std::time::Instant::now();
+    while d.logs().matches(needle).count() < n {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no {needle:?} (x{n}) in the log: {}",
+            d.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `[[quiet]]` windows follow a reload: a bad cron is refused with its key path, a good window
+/// holds the next alert it matches.
+#[test]
+fn sighup_reloads_the_quiet_windows() {
+    let r = Receiver::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let base = format!(
+        "[thresholds]\nstale_processing = \"2s\"\nstale_scan_interval = \"500ms\"\n\n{}",
+        webhook_config(&r.url)
+    );
+    let file = write(tmp.path(), "lookout.toml", &base);
+    let d = Daemon::start_opts(None, &["--config", &file], &[]);
+
+    let window = |cron: &str| {
+        format!(
+            "{base}\n[[quiet]]\nname = \"always\"\ncron = \"{cron}\"\nduration = \"2m\"\nmatch = \"interrupted_run\"\n"
+        )
+    };
+    write(tmp.path(), "lookout.toml", &window("61 * * * *"));
+    lookout_e2e::signal(d.pid(), "HUP");
+    wait_log(&d, "configuration reload refused", 1);
+    assert!(
+        d.logs().contains("`quiet[0].cron` (window `always`)"),
+        "{}",
+        d.logs()
+    );
+
+    // Every minute, for two minutes: always open.
+    write(tmp.path(), "lookout.toml", &window("* * * * *"));
+    lookout_e2e::signal(d.pid(), "HUP");
+    wait_log(&d, "configuration reloaded", 1);
+
+    let at = |secs: i64| (chrono::Utc::now() - chrono::Duration::seconds(secs)).to_rfc3339();
+    let batch = serde_json::json!([
+        {"kind": "message_received", "channel": "whatsapp", "chat_jid": "quiet-chat", "message_id": "q-1", "timestamp": at(30)},
+        {"kind": "batch_dispatched", "chat_jid": "quiet-chat", "message_ids": ["q-1"], "run_id": "r-q", "at": at(20)},
+    ]);
+    let status = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            reqwest::Client::new()
+                .post(format!("{}/api/events", d.url))
+                .json(&batch)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
+    assert_eq!(status, 200);
+    let mut listed = serde_json::Value::Null;
+    for _ in 0..200 {
+        let out = run(
+            "lookout",
+            &["--url", d.url.as_str(), "alerts", "list", "--json"],
+            tmp.path(),
+        );
+        listed = serde_json::from_slice(&out.stdout).unwrap();
+        if listed["alerts"].as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        listed["alerts"][0]["key"], "interrupted_run:quiet-chat",
+        "{listed}"
+    );
+    assert_eq!(listed["alerts"][0]["status"], "held", "{listed}");
+    assert!(
+        r.received().is_empty(),
+        "held, not sent: {:?}",
+        r.received()
+    );
+}
