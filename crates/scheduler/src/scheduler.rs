@@ -376,12 +376,18 @@ impl Scheduler {
         let inner = &self.inner;
         let now = inner.clock.now();
         let cfg = &inner.config;
-        let claimed = inner
+        // A claim that fails (a full disk refuses writes) must not silence the overdue check:
+        // that is when runs stop happening. The error is returned after it.
+        let (claimed, claim_error) = match inner
             .store
             .claim_due_runs(cfg.kind, now, &cfg.instance, cfg.claim_limit, &mut |due| {
                 decide(due, now, cfg)
             })
-            .await?;
+            .await
+        {
+            Ok(c) => (c, None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
         let mut report = TickReport::default();
         for c in claimed {
             if let Some(reason) = &c.skipped {
@@ -471,7 +477,10 @@ impl Scheduler {
             self.resolve_overdue(&name, group, "no longer overdue")
                 .await;
         }
-        Ok(report)
+        match claim_error {
+            Some(e) => Err(e.into()),
+            None => Ok(report),
+        }
     }
 
     /// Recovers, then ticks until `shutdown` completes: after each tick it sleeps until the next

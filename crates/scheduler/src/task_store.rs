@@ -166,6 +166,9 @@ impl TaskStore for Store {
 #[derive(Debug, Default)]
 pub struct MemoryTaskStore {
     state: Mutex<Mem>,
+    /// When set, claims fail with this reason while reads still work (a full disk, a database
+    /// that refuses writes).
+    claims_fail: Mutex<Option<String>>,
 }
 
 #[derive(Debug, Default)]
@@ -182,6 +185,13 @@ impl MemoryTaskStore {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Mem> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes every claim fail with `reason` (`None`: claims work again), as a store whose writes
+    /// fail while its reads still answer. The error is a [`StoreError::InvalidInput`] carrying the
+    /// reason; the scheduler does not tell store errors apart.
+    pub fn fail_claims(&self, reason: Option<&str>) {
+        *self.claims_fail.lock().unwrap_or_else(|e| e.into_inner()) = reason.map(str::to_owned);
     }
 
     fn insert_run(
@@ -365,6 +375,16 @@ impl TaskStore for MemoryTaskStore {
         limit: u32,
         decide: Decide<'_>,
     ) -> Result<Vec<ClaimedRun>> {
+        if let Some(reason) = self
+            .claims_fail
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            return Err(StoreError::InvalidInput(format!(
+                "cannot claim due runs: {reason}"
+            )));
+        }
         let mut m = self.lock();
         let mut due: Vec<TaskRecord> = m
             .tasks

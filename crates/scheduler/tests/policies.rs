@@ -608,3 +608,37 @@ async fn a_catch_up_queued_behind_its_own_run_is_not_overdue() {
     let outcomes = h.outcomes("o").await;
     assert!(outcomes.len() >= 2, "{outcomes:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_task_whose_runs_cannot_be_claimed_is_overdue_once_then_resolved() {
+    let mut h = harness().await;
+    h.add("d", "* * * * *", "quick", TaskPolicy::default())
+        .await;
+    // Writes fail (a full disk) while reads answer: no run can be claimed, so none starts.
+    h.store.fail_claims(Some("no space left on device"));
+    h.start();
+    minutes(5).await;
+    let texts = h.texts();
+    // Due at 10:00, grace 2 min: overdue from 10:02, said once however many ticks see it.
+    assert_eq!(
+        count(&texts, "⏰ d is overdue: due at 2026-11-24T10:00:00+00:00"),
+        1,
+        "{texts:#?}"
+    );
+    assert!(h.outcomes("d").await.is_empty());
+    // Claims work again: the task runs, and the alert is resolved once.
+    h.store.fail_claims(None);
+    minutes(2).await;
+    h.stop().await;
+    let texts = h.texts();
+    assert_eq!(count(&texts, "⏰ d is overdue"), 1, "{texts:#?}");
+    assert_eq!(count(&texts, "(was overdue)"), 1, "{texts:#?}");
+    assert!(
+        h.outcomes("d")
+            .await
+            .iter()
+            .any(|(_, o)| *o == RunOutcome::Ok),
+        "{:?}",
+        h.outcomes("d").await
+    );
+}
