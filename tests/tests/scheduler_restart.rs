@@ -121,3 +121,99 @@ fn missed_runs_follow_their_policy_and_the_killed_run_is_interrupted() {
     );
     drop(d);
 }
+
+/// A graceful stop (SIGTERM) during a run: the run's process is killed, the run is recorded
+/// `interrupted` at the stop (not at the next start), and the next start says nothing more of it.
+#[test]
+fn a_graceful_stop_records_the_run_it_stops_as_interrupted() {
+    let r = Receiver::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let file = tmp.path().join("lookout.toml");
+    // A marker only this test's child carries, to find it in the process table.
+    let marker = tmp.path().join("slow-run.marker");
+    std::fs::write(&marker, "").unwrap();
+    std::fs::write(
+        &file,
+        format!(
+            "[[notify.sinks]]\nkind = \"webhook\"\nurl = \"{}\"\n\n\
+             [[jobs]]\nname = \"slow\"\nevery = \"1h\"\ncommand = \"tail -f {}\"\n",
+            r.url,
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let args = ["--config", file.to_str().unwrap()];
+    let d = Daemon::start_opts(Some(&state), &args, &[]);
+    let out = lookout_e2e::run(
+        "lookout",
+        &["--url", d.url.as_str(), "tasks", "run", "slow"],
+        tmp.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    r.wait_for(Duration::from_secs(20), |g| {
+        texts(g).iter().any(|x| x == "⏱ slow starting")
+    });
+    let out = d.stop_with("TERM", Duration::from_secs(15));
+    let stopped_at = chrono::Utc::now();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ps = std::process::Command::new("ps")
+        .args(["-eo", "args"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&ps.stdout).into_owned();
+    assert!(
+        !table.contains(marker.to_str().unwrap()),
+        "the run's process outlived lookoutd:\n{table}"
+    );
+
+    let d = Daemon::start_opts(Some(&state), &args, &[]);
+    let out = lookout_e2e::run(
+        "lookout",
+        &[
+            "--url",
+            d.url.as_str(),
+            "tasks",
+            "history",
+            "slow",
+            "--json",
+        ],
+        tmp.path(),
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run = &v["runs"][0];
+    assert_eq!(run["outcome"], "interrupted", "{v}");
+    let finished: chrono::DateTime<chrono::Utc> =
+        run["finished_at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        finished <= stopped_at,
+        "recorded at the stop ({finished}), not at the next start (after {stopped_at})"
+    );
+    // Said at the stop, once: the next start has nothing more to say of it.
+    let said = |x: &str| {
+        x.starts_with("❌ slow interrupted after") && x.ends_with("the scheduler stopped")
+    };
+    let t = texts(&r.received());
+    assert_eq!(
+        count(&t, said),
+        1,
+        "delivered before lookoutd exited: {t:#?}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let t = texts(&r.received());
+    assert_eq!(count(&t, said), 1, "{t:#?}");
+    assert_eq!(
+        count(&t, |x| x.contains("slow was interrupted")),
+        0,
+        "{t:#?}"
+    );
+    drop(d);
+}

@@ -286,18 +286,25 @@ impl Schedulers {
     }
 
     /// Runs both until `shutdown` resolves; runs in progress are then recorded `interrupted`.
-    pub(crate) fn spawn(&self, shutdown: tokio::sync::watch::Receiver<bool>) {
-        for s in [self.tasks.clone(), self.host_jobs.clone()] {
-            let mut rx = shutdown.clone();
-            tokio::spawn(async move {
-                let stop = async move {
-                    let _ = rx.wait_for(|v| *v).await;
-                };
-                if let Err(e) = s.run_until(stop).await {
-                    tracing::error!(error = %e, "the scheduler stopped");
-                }
-            });
-        }
+    /// The handles end once both have stopped their runs and recorded them `interrupted`.
+    pub(crate) fn spawn(
+        &self,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        [self.tasks.clone(), self.host_jobs.clone()]
+            .into_iter()
+            .map(|s| {
+                let mut rx = shutdown.clone();
+                tokio::spawn(async move {
+                    let stop = async move {
+                        let _ = rx.wait_for(|v| *v).await;
+                    };
+                    if let Err(e) = s.run_until(stop).await {
+                        tracing::error!(error = %e, "the scheduler stopped");
+                    }
+                })
+            })
+            .collect()
     }
 
     /// The scheduler holding the task or host job `name`.

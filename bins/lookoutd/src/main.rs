@@ -180,7 +180,14 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
         sinks,
         lookout_notify::RetryPolicy::default(),
     ));
-    tokio::spawn(outbox.clone().run(std::time::Duration::from_secs(1)));
+    // Stopped last, after the loops that send through it (see the end of `serve`).
+    let (outbox_stop, outbox_stopped) = tokio::sync::oneshot::channel::<()>();
+    let delivering = tokio::spawn(outbox.clone().run_until(
+        std::time::Duration::from_secs(1),
+        async move {
+            let _ = outbox_stopped.await;
+        },
+    ));
     own_boot(&store, &outbox, guard, begin).await;
     let (book, per_service) = wiring::boot_books(&config, &state_dir);
     let boots = std::sync::Arc::new(boot::Boots::new(book, per_service, outbox.clone()));
@@ -243,7 +250,7 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
     {
         tracing::error!(error = %e, "cannot check overdue alerts at start");
     }
-    schedulers.spawn(stop_rx.clone());
+    let mut stopping = schedulers.spawn(stop_rx.clone());
     let watchdog = match watch::start(
         &store,
         outbox.clone(),
@@ -273,7 +280,7 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
         max_replay: config.reconcile.max_replay_range,
     });
     let events_applied = std::sync::Arc::new(tokio::sync::Notify::new());
-    reconcile::spawn(
+    stopping.push(reconcile::spawn(
         store.clone(),
         outbox.clone(),
         alerting.clone(),
@@ -283,7 +290,7 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
         reconcile_metrics,
         events_applied.clone(),
         stop_rx.clone(),
-    );
+    ));
     let mut collectors = status::collectors(&store, &config, stale_processing);
     collectors.extend(status::scheduler_collectors(
         &store,
@@ -350,6 +357,29 @@ async fn run(args: Args) -> Result<(), startup::StartupError> {
             let _ = http_stop.wait_for(|v| *v).await;
         })
         .await;
+    // The schedulers record their runs `interrupted` and the reconciler saves its cursor before
+    // the store closes; bounded, so a stuck loop cannot hold the stop past systemd's patience.
+    let stopped = async {
+        for h in stopping {
+            let _ = h.await;
+        }
+    };
+    if tokio::time::timeout(std::time::Duration::from_secs(10), stopped)
+        .await
+        .is_err()
+    {
+        tracing::warn!("a scheduler or the reconciler did not stop within 10 s; stopping anyway");
+    }
+    // Then the outbox: its round in progress and one more for what the stop recorded.
+    let _ = outbox_stop.send(());
+    if tokio::time::timeout(std::time::Duration::from_secs(10), delivering)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "notifications still being delivered after 10 s; they are sent at the next start"
+        );
+    }
     store.close().await;
     served.map_err(startup::StartupError::Serve)?;
     tracing::info!("lookoutd stopped");

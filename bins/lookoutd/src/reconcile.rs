@@ -159,7 +159,7 @@ pub(crate) fn spawn(
     metrics: ReconcileMetrics,
     wake: Arc<tokio::sync::Notify>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
+) -> tokio::task::JoinHandle<()> {
     let effects = DaemonEffects {
         outbox,
         alerts,
@@ -169,9 +169,10 @@ pub(crate) fn spawn(
         Driver::new(model, store, effects, TokioClock::new(), config).with_metrics(metrics);
     // Woken by each projected group of new events; at most one woken tick per 50 ms.
     let min_gap = std::time::Duration::from_millis(50).min(every);
+    // The handle ends after the driver's last save (its cursor and alert book) at shutdown.
     tokio::spawn(driver.run_woken(every, min_gap, wake, async move {
         let _ = shutdown.wait_for(|v| *v).await;
-    }));
+    }))
 }
 
 /// `POST /debug/reconcile-dry-run`: what the next tick would do now; nothing is executed.

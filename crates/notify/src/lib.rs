@@ -629,6 +629,18 @@ impl Outbox {
     /// Delivers due notifications forever: at once when [`Outbox::send`] wakes it, else every
     /// `poll` (retries come due on the clock).
     pub async fn run(self: Arc<Self>, poll: Duration) {
+        self.run_until(poll, std::future::pending()).await
+    }
+
+    /// [`Outbox::run`] until `stop` completes, then one last round for what was stored while
+    /// stopping (a run recorded `interrupted`). Returns only between rounds, so a delivery is
+    /// never cut off between its send and its record — the store can close after this returns.
+    pub async fn run_until(
+        self: Arc<Self>,
+        poll: Duration,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(stop);
         loop {
             if let Err(e) = self.deliver_due(Utc::now()).await {
                 tracing::error!(error = %e, "notification delivery round failed");
@@ -636,7 +648,11 @@ impl Outbox {
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(poll) => {}
+                _ = &mut stop => break,
             }
+        }
+        if let Err(e) = self.deliver_due(Utc::now()).await {
+            tracing::error!(error = %e, "last notification delivery round failed");
         }
     }
 }
