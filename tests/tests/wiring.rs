@@ -234,6 +234,9 @@ fn dry_run_and_replay_show_the_repair_of_a_run_whose_container_is_gone() {
                  "container": "agent-admin", "at": ago(10)},
                 {"kind": "container_status", "container": "agent-admin", "status": "running", "at": ago(10)},
                 {"kind": "container_status", "container": "agent-admin", "status": "exited", "at": ago(5)},
+                {"kind": "run_started", "run_id": "r2", "group": "family", "run_kind": "message", "at": ago(9)},
+                {"kind": "run_finished", "run_id": "r2", "group": "family", "run_kind": "message",
+                 "outcome": "ok", "at": ago(8)},
             ]),
         )
         .await;
@@ -257,8 +260,9 @@ fn dry_run_and_replay_show_the_repair_of_a_run_whose_container_is_gone() {
         assert_eq!(dry["not_executed"].as_array().unwrap().len(), 1, "auto_repair is off: {dry}");
         assert!(dry["violations"].to_string().contains("I1"), "{dry}");
 
-        // The run the host reported as started shows in the queue section.
-        let q: Value = reqwest::get(format!("{url}/status?sections=queue"))
+        // The run the host reported as started shows in the queue section; the groups section
+        // counts the groups runs were reported in, and those with a run going on.
+        let q: Value = reqwest::get(format!("{url}/status?sections=queue,groups"))
             .await
             .unwrap()
             .json()
@@ -266,6 +270,11 @@ fn dry_run_and_replay_show_the_repair_of_a_run_whose_container_is_gone() {
             .unwrap();
         assert_eq!(q["sections"]["queue"]["active_containers"], 1, "{q}");
         assert_eq!(q["sections"]["queue"]["per_group"]["admin"]["active"], true);
+        assert_eq!(
+            q["sections"]["groups"],
+            json!({"total": 2, "active_sessions": 1}),
+            "{q}"
+        );
         let to = chrono::Utc::now().to_rfc3339();
         let (code, rep) = post(
             &format!("{url}/debug/replay-events"),

@@ -8,7 +8,7 @@ use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use lookout_status_collect::gateway::{DockerRuntime, GatewaySection, ReqwestProbe};
 use lookout_status_collect::host::{
-    GroupsSection, QueueSection, QueueSnapshot, TaskList, TaskSource, TasksSection,
+    GroupsSection, GroupsSnapshot, QueueSection, QueueSnapshot, TaskList, TaskSource, TasksSection,
 };
 use lookout_status_collect::repos::{
     DeploySection, DeploySource, Git2Inspector, LastDeploy, RepoInspector, RepoTarget, ReposSection,
@@ -56,6 +56,31 @@ impl StatusDeps for EventDeps {
             }
         }
         Ok(Some(q))
+    }
+
+    /// The groups the host's runs were reported in (`total`), and those with a run going on now
+    /// (`active_sessions`). A host that registers groups without running in them reports them
+    /// itself when it embeds the crate; lookoutd knows what the events say.
+    async fn groups(&self) -> Result<Option<GroupsSnapshot>, String> {
+        let latest = self
+            .store
+            .latest_by_subject(&["run_started", "run_finished"])
+            .await
+            .map_err(|e| e.to_string())?;
+        if latest.is_empty() {
+            return Ok(None);
+        }
+        let group = |e: &lookout_store::StoredEvent| e.payload["group"].as_str().map(str::to_owned);
+        let all: std::collections::BTreeSet<String> = latest.iter().filter_map(group).collect();
+        let active: std::collections::BTreeSet<String> = latest
+            .iter()
+            .filter(|e| e.kind == "run_started")
+            .filter_map(group)
+            .collect();
+        Ok(Some(GroupsSnapshot {
+            total: all.len() as u32,
+            active_sessions: active.len() as u32,
+        }))
     }
 
     async fn channels(&self) -> Result<BTreeMap<String, ChannelState>, String> {
