@@ -64,10 +64,11 @@ impl OutboxReporter {
     }
 
     /// Root-cause folding: while a task's cause fires (the Docker engine down for a container
-    /// task, the gateway down for a task that needs it), its run messages are not sent one by one
-    /// — its failure becomes a `task-failed` alert folded under the cause's (listed in
-    /// `lookout alerts list`, sent on its own only if it outlasts the cause), and its start,
-    /// heartbeats and successes are dropped. Returns whether `n` was handled.
+    /// task, the gateway down for a task that needs it), its failure is not sent on its own — it
+    /// becomes a `task-failed` alert folded under the cause's (listed in `lookout alerts list`,
+    /// sent on its own only if it outlasts the cause). A container task's start, heartbeats and
+    /// successes are dropped too; those of a task that needs the gateway are sent. Returns
+    /// whether `n` was handled.
     async fn folded(&self, n: &Notification) -> bool {
         if !self.fold {
             return false;
@@ -91,6 +92,12 @@ impl OutboxReporter {
         };
         let failure =
             n.dedup_key.ends_with(":finished") && n.severity != lookout_scheduler::Severity::Info;
+        // A container task cannot run without its engine: all its run messages are noise then.
+        // A task that needs the gateway may still get through (a wrong health URL, a fallback
+        // model): only its failures are the cause's effect.
+        if cause == crate::gateway::GATEWAY_DOWN && !failure {
+            return false;
+        }
         if failure {
             let mut a = lookout_notify::alerts::Alert::new(
                 "task-failed",
