@@ -279,26 +279,38 @@ pub fn human_age(d: chrono::Duration) -> String {
 /// `collect_status` for a server: reports are kept for `ttl` and shared by concurrent requests.
 ///
 /// With many clients polling (dashboards, `lookout status` in cron, load balancers), collecting
-/// once per request would walk every worktree and read every task row for each of them. Here at
-/// most one collection per set of sections runs at a time; requests arriving meanwhile wait for it
-/// and get its report, and requests within `ttl` of it get it from memory (its `generated_at`
-/// says how fresh it is). A `ttl` of zero still coalesces concurrent requests.
+/// once per request would walk every worktree and read every task row for each of them. Here a
+/// report younger than `ttl` is served from memory; one between `ttl` and `2 × ttl` old is served
+/// too while a fresh one is collected in the background, so a steady poller never waits for a
+/// collection; an older one (or none) is collected for the request, and requests arriving
+/// meanwhile wait for that collection and share it. Every report's `generated_at` says how fresh
+/// it is, and none served is older than `2 × ttl` (plus one collection). A `ttl` of zero collects
+/// for every request that does not overlap another.
 pub struct StatusCache {
-    collectors: Vec<Arc<dyn Collector>>,
+    collectors: Arc<Vec<Arc<dyn Collector>>>,
     timeout: Duration,
     ttl: Duration,
-    // Held while collecting: the requests behind it then find the fresh report.
-    reports: tokio::sync::Mutex<std::collections::HashMap<String, (Instant, Arc<StatusReport>)>>,
+    reports: Arc<std::sync::Mutex<std::collections::HashMap<String, Slot>>>,
+    // Held by a request that collects: the requests behind it then find its report.
+    collecting: tokio::sync::Mutex<()>,
+}
+
+/// One set of sections' latest report.
+#[derive(Default)]
+struct Slot {
+    latest: Option<(Instant, Arc<StatusReport>)>,
+    refreshing: bool,
 }
 
 impl StatusCache {
     /// A cache over `collectors`, each section under `timeout`, reports kept for `ttl`.
     pub fn new(collectors: Vec<Arc<dyn Collector>>, timeout: Duration, ttl: Duration) -> Self {
         StatusCache {
-            collectors,
+            collectors: Arc::new(collectors),
             timeout,
             ttl,
-            reports: tokio::sync::Mutex::new(std::collections::HashMap::new()),
+            reports: Arc::default(),
+            collecting: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -307,28 +319,59 @@ impl StatusCache {
         &self.collectors
     }
 
-    /// A report of `only` (every section when `None`), at most `ttl` old.
+    fn slots(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Slot>> {
+        self.reports.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A report of `only` (every section when `None`), at most `2 × ttl` old.
     pub async fn report(&self, only: Option<&[String]>) -> Arc<StatusReport> {
-        let key = match only {
-            None => String::new(),
-            Some(o) => {
-                let mut o = o.to_vec();
-                o.sort();
-                o.dedup();
-                o.join(",")
-            }
-        };
+        let sections: Option<Vec<String>> = only.map(|o| {
+            let mut o = o.to_vec();
+            o.sort();
+            o.dedup();
+            o
+        });
+        let key = sections.as_ref().map(|o| o.join(",")).unwrap_or_default();
         let requested = Instant::now();
-        let mut reports = self.reports.lock().await;
-        if let Some((at, r)) = reports.get(&key) {
-            // Fresh enough, or collected while this request waited for the lock.
-            if at.elapsed() < self.ttl || *at >= requested {
+        {
+            let mut slots = self.slots();
+            let slot = slots.entry(key.clone()).or_default();
+            if let Some((at, r)) = &slot.latest {
+                let age = at.elapsed();
+                if age < self.ttl {
+                    return r.clone();
+                }
+                if age < self.ttl * 2 {
+                    if !slot.refreshing {
+                        slot.refreshing = true;
+                        self.refresh_in_background(key, sections);
+                    }
+                    return r.clone();
+                }
+            }
+        }
+        let _one = self.collecting.lock().await;
+        if let Some((at, r)) = &self.slots().get(&key).and_then(|s| s.latest.clone()) {
+            // Collected while this request waited.
+            if *at > requested {
                 return r.clone();
             }
         }
-        let r = Arc::new(collect_status(&self.collectors, self.timeout, only).await);
-        reports.insert(key, (Instant::now(), r.clone()));
+        let r = Arc::new(collect_status(&self.collectors, self.timeout, sections.as_deref()).await);
+        self.slots().entry(key).or_default().latest = Some((Instant::now(), r.clone()));
         r
+    }
+
+    fn refresh_in_background(&self, key: String, sections: Option<Vec<String>>) {
+        let (collectors, reports, timeout) =
+            (self.collectors.clone(), self.reports.clone(), self.timeout);
+        tokio::spawn(async move {
+            let r = Arc::new(collect_status(&collectors, timeout, sections.as_deref()).await);
+            let mut slots = reports.lock().unwrap_or_else(|p| p.into_inner());
+            let slot = slots.entry(key).or_default();
+            slot.refreshing = false;
+            slot.latest = Some((Instant::now(), r));
+        });
     }
 }
 
@@ -370,16 +413,57 @@ mod cache_tests {
             1,
             "16 concurrent requests, one collection"
         );
-        cache.report(None).await;
+        let first = cache.report(None).await;
         assert_eq!(n.load(Ordering::SeqCst), 1, "within the ttl: from memory");
-        tokio::time::advance(Duration::from_millis(1100)).await;
-        cache.report(None).await;
-        assert_eq!(n.load(Ordering::SeqCst), 2, "past the ttl: collected again");
+        // Past 2 × ttl: the request collects.
+        tokio::time::advance(Duration::from_millis(2100)).await;
+        let second = cache.report(None).await;
+        assert_eq!(n.load(Ordering::SeqCst), 2, "past 2 × ttl: collected again");
+        assert!(second.generated_at > first.generated_at);
         cache.report(Some(&["counted".to_owned()])).await;
         assert_eq!(
             n.load(Ordering::SeqCst),
             3,
             "another set of sections is its own report"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn between_ttl_and_twice_it_the_report_is_served_while_a_fresh_one_is_collected() {
+        let n = Arc::new(AtomicUsize::new(0));
+        let cache = StatusCache::new(
+            vec![Arc::new(Counting(n.clone())) as Arc<dyn Collector>],
+            Duration::from_secs(2),
+            Duration::from_secs(1),
+        );
+        let first = cache.report(None).await;
+        tokio::time::advance(Duration::from_millis(1500)).await;
+        // Served at once (no 100 ms collection in the way), the refresh runs behind it, once.
+        let t = Instant::now();
+        let stale = cache.report(None).await;
+        let again = cache.report(None).await;
+        assert_eq!(t.elapsed(), Duration::ZERO);
+        assert!(Arc::ptr_eq(&first, &stale) && Arc::ptr_eq(&first, &again));
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(n.load(Ordering::SeqCst), 2, "one background collection");
+        let fresh = cache.report(None).await;
+        assert!(
+            !Arc::ptr_eq(&first, &fresh),
+            "the refreshed report is served next"
+        );
+        assert_eq!(n.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_ttl_of_zero_collects_for_every_request() {
+        let n = Arc::new(AtomicUsize::new(0));
+        let cache = StatusCache::new(
+            vec![Arc::new(Counting(n.clone())) as Arc<dyn Collector>],
+            Duration::from_secs(2),
+            Duration::ZERO,
+        );
+        cache.report(None).await;
+        cache.report(None).await;
+        assert_eq!(n.load(Ordering::SeqCst), 2);
     }
 }
