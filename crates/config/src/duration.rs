@@ -28,16 +28,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
+        let secs = |per: u64| n.checked_mul(per).map(Duration::from_secs);
         let part = match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            "d" => Duration::from_secs(n * 86_400),
+            "ms" => Some(Duration::from_millis(n)),
+            "s" => Some(Duration::from_secs(n)),
+            "m" => secs(60),
+            "h" => secs(3600),
+            "d" => secs(86_400),
             "" => return Err(format!("`{s}`: missing unit after {n} (ms, s, m, h or d)")),
             other => return Err(format!("`{s}`: unknown unit `{other}` (ms, s, m, h or d)")),
         };
-        total += part;
+        // Found by the schedule_parse fuzz target: `1h 7777…7h` overflowed the sum.
+        total = part
+            .and_then(|p| total.checked_add(p))
+            .ok_or_else(|| format!("`{s}`: duration too large"))?;
     }
     Ok(total)
 }
@@ -68,6 +72,27 @@ mod tests {
             parse_duration("m")
                 .unwrap_err()
                 .contains("expected a number")
+        );
+    }
+
+    #[test]
+    fn a_sum_or_a_product_too_large_is_an_error_not_a_panic() {
+        // The schedule_parse fuzz target's input (`every 1h7777…h30m`), and each way to overflow.
+        let huge = format!("1h{}h30m", "7".repeat(19));
+        assert!(parse_duration(&huge).unwrap_err().contains("too large"));
+        assert!(
+            parse_duration("18446744073709551615d")
+                .unwrap_err()
+                .contains("too large")
+        );
+        assert!(
+            parse_duration("18446744073709551615s18446744073709551615s")
+                .unwrap_err()
+                .contains("too large")
+        );
+        assert_eq!(
+            parse_duration("18446744073709551615s").unwrap(),
+            Duration::from_secs(u64::MAX)
         );
     }
 }

@@ -45,3 +45,17 @@ fn cron_next_after_near_the_start_of_time_does_not_panic() {
         assert_eq!(runs.len(), 5, "{tz}");
     }
 }
+
+/// An interval whose parts overflow a `Duration` when summed panicked in the duration parser
+/// (`overflow when adding durations`). Fuzz input: `@every 1h7777777777777777777h30m`.
+#[test]
+fn an_interval_too_large_is_an_error_with_its_reason() {
+    let huge = format!("@every 1h{}h30m", "7".repeat(19));
+    let e = Schedule::parse(&huge, "").unwrap_err().to_string();
+    assert!(e.contains("too large"), "{e}");
+    // The largest interval a Duration holds parses, and never runs within chrono's range.
+    if let Ok(s) = Schedule::parse("every 18446744073709551615s", "") {
+        let from = DateTime::from_timestamp(0, 0).unwrap();
+        assert!(s.upcoming(from, 2).all(|t| t > from));
+    }
+}
