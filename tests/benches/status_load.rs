@@ -7,7 +7,8 @@
 //! missed target names the section that costs it.
 //!
 //! `cargo bench -p lookout-e2e --bench status_load` (`LOOKOUT_STATUS_SECS`, `LOOKOUT_STATUS_CLIENTS`,
-//! `LOOKOUT_STATUS_MESSAGES`, `LOOKOUT_STATUS_TASKS` change the run). Needs git and Docker with
+//! `LOOKOUT_STATUS_MESSAGES`, `LOOKOUT_STATUS_TASKS` change the run; `LOOKOUT_STATUS_TTL=0s` sets
+//! `status.cache_ttl` so that every request collects). Needs git and Docker with
 //! the image (`scripts/test-image.sh`); without Docker it says so and runs without containers.
 #![allow(missing_docs)]
 
@@ -208,13 +209,18 @@ fn main() {
     );
     let containers = Containers::start(2);
     let names: Vec<String> = containers.as_ref().map(|c| c.0.clone()).unwrap_or_default();
+    // `0s` measures what every collection costs; the default is what a deployment gets.
+    let cache_ttl = std::env::var("LOOKOUT_STATUS_TTL").unwrap_or_else(|_| "1s".into());
+    eprintln!("status.cache_ttl = {cache_ttl}");
     let config = tmp.path().join("lookout.toml");
     std::fs::write(
         &config,
         format!(
-            "[[repos]]\npath = {:?}\nname = \"bench\"\n\n[gateway]\nmode = \"litellm\"\ncontainers = {}\n",
+            "[[repos]]\npath = {:?}\nname = \"bench\"\n\n[gateway]\nmode = \"litellm\"\ncontainers = {}\n\n\
+             [status]\ncache_ttl = {:?}\n",
             repo.display().to_string(),
-            serde_json::to_string(&names).unwrap()
+            serde_json::to_string(&names).unwrap(),
+            cache_ttl
         ),
     )
     .unwrap();
