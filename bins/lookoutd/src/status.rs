@@ -30,18 +30,25 @@ pub(crate) struct EventDeps {
     pub(crate) max_concurrent: Option<u32>,
 }
 
-#[async_trait::async_trait]
-impl StatusDeps for EventDeps {
-    /// The runs the host reported as started and not yet finished, per group.
-    async fn queue(&self) -> Result<Option<QueueSnapshot>, String> {
+impl EventDeps {
+    /// The latest `run_started` or `run_finished` of each run; `None` when no run was reported.
+    async fn runs(&self) -> Result<Option<Vec<lookout_store::StoredEvent>>, String> {
         let latest = self
             .store
             .latest_by_subject(&["run_started", "run_finished"])
             .await
             .map_err(|e| e.to_string())?;
-        if latest.is_empty() {
+        Ok((!latest.is_empty()).then_some(latest))
+    }
+}
+
+#[async_trait::async_trait]
+impl StatusDeps for EventDeps {
+    /// The runs the host reported as started and not yet finished, per group.
+    async fn queue(&self) -> Result<Option<QueueSnapshot>, String> {
+        let Some(latest) = self.runs().await? else {
             return Ok(None);
-        }
+        };
         let mut q = QueueSnapshot {
             max_concurrent: self.max_concurrent,
             ..QueueSnapshot::default()
@@ -62,14 +69,9 @@ impl StatusDeps for EventDeps {
     /// (`active_sessions`). A host that registers groups without running in them reports them
     /// itself when it embeds the crate; lookoutd knows what the events say.
     async fn groups(&self) -> Result<Option<GroupsSnapshot>, String> {
-        let latest = self
-            .store
-            .latest_by_subject(&["run_started", "run_finished"])
-            .await
-            .map_err(|e| e.to_string())?;
-        if latest.is_empty() {
+        let Some(latest) = self.runs().await? else {
             return Ok(None);
-        }
+        };
         let group = |e: &lookout_store::StoredEvent| e.payload["group"].as_str().map(str::to_owned);
         let all: std::collections::BTreeSet<String> = latest.iter().filter_map(group).collect();
         let active: std::collections::BTreeSet<String> = latest
