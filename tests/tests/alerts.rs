@@ -411,7 +411,7 @@ fn a_gateway_outage_folds_the_failures_of_the_tasks_that_need_it() {
     let resolved: Vec<&String> = t.iter().filter(|t| t.starts_with("✅ resolved")).collect();
     assert_eq!(resolved.len(), 1, "{t:?}");
     assert!(
-        resolved[0].contains("also affected while it lasted: 1 alert(s)"),
+        resolved[0].contains("also affected while it lasted: task-failed report (1 still firing)"),
         "{t:?}"
     );
     assert_eq!(

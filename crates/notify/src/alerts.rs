@@ -185,6 +185,30 @@ fn ago(d: chrono::Duration) -> String {
     }
 }
 
+/// "container a, b, c; task-failed report": the subjects of `alerts` by rule, at most 5 each.
+fn affected(alerts: &[AlertRecord]) -> String {
+    let mut by_rule: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for a in alerts {
+        by_rule.entry(&a.rule).or_default().push(&a.subject);
+    }
+    by_rule
+        .into_iter()
+        .map(|(rule, mut subjects)| {
+            subjects.sort_unstable();
+            subjects.dedup();
+            let more = subjects.len().saturating_sub(5);
+            subjects.truncate(5);
+            let more = if more > 0 {
+                format!(" (+{more} more)")
+            } else {
+                String::new()
+            };
+            format!("{rule} {}{more}", subjects.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// The alert lifecycle over a store and an outbox.
 pub struct Alerts {
     store: Store,
@@ -274,10 +298,26 @@ impl Alerts {
         Outcome::FlappingStarted
     }
 
-    /// Re-sends a lasting alert (the reminder of the repeat interval).
+    /// Re-sends a lasting alert (the reminder of the repeat interval), with what is folded under
+    /// it now.
     async fn remind(&self, a: &mut AlertRecord, now: DateTime<Utc>) {
+        let folded: Vec<AlertRecord> = match self.store.alerts_list().await {
+            Ok(list) => list
+                .into_iter()
+                .filter(|x| x.firing && x.cause.as_deref() == Some(a.key.as_str()))
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, alert = %a.key, "cannot list the alerts folded under it");
+                Vec::new()
+            }
+        };
+        let also = if folded.is_empty() {
+            String::new()
+        } else {
+            format!(" — also affected: {}", affected(&folded))
+        };
         let text = format!(
-            "{} (still firing, since {} ago)",
+            "{} (still firing, since {} ago){also}",
             a.text,
             ago(now - a.first_seen)
         );
@@ -378,18 +418,26 @@ impl Alerts {
         } else if flapping_now {
             self.start_flapping(&mut a).await
         } else if a.last_sent.is_some() {
-            // Sent, so its one "resolved" is owed — inside a quiet window too.
-            let folded = self
+            // Sent, so its one "resolved" is owed — inside a quiet window too. It names what was
+            // folded under it during this firing (the only place those that cleared with it are
+            // ever mentioned).
+            let folded: Vec<AlertRecord> = self
                 .store
                 .alerts_list()
                 .await?
                 .into_iter()
-                .filter(|x| x.firing && x.cause.as_deref() == Some(a.key.as_str()))
-                .count();
-            let also = if folded > 0 {
-                format!(" — also affected while it lasted: {folded} alert(s)")
-            } else {
+                .filter(|x| {
+                    x.cause.as_deref() == Some(a.key.as_str()) && x.first_seen >= a.first_seen
+                })
+                .collect();
+            let also = if folded.is_empty() {
                 String::new()
+            } else {
+                let still = folded.iter().filter(|x| x.firing).count();
+                format!(
+                    " — also affected while it lasted: {} ({still} still firing)",
+                    affected(&folded)
+                )
             };
             let text = format!(
                 "✅ resolved after {}: {}{also}",

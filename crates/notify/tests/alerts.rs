@@ -310,8 +310,48 @@ async fn folded_under_a_cause_and_surfacing_when_it_outlasts_it(store: Store) {
         h.said().await,
         vec![
             "docker engine unreachable",
-            "✅ resolved after 4m: docker engine unreachable — also affected while it lasted: 1 alert(s)",
+            "✅ resolved after 4m: docker engine unreachable — also affected while it lasted: container a, b, c (1 still firing)",
             "container c exited (outlasted docker:engine)",
+        ]
+    );
+}
+
+async fn a_cause_reminder_names_what_is_folded_under_it(store: Store) {
+    let h = Harness::new(store);
+    let cause = || {
+        Alert::new(
+            "gateway_down",
+            "gateway",
+            Severity::Critical,
+            "gateway down",
+        )
+    };
+    h.alerts.fire(cause(), h.at(0)).await.unwrap();
+    for (rule, subject) in [
+        ("task-failed", "report"),
+        ("task-overdue", "digest"),
+        ("task-failed", "nightly"),
+    ] {
+        let a = Alert::new(
+            rule,
+            subject,
+            Severity::Warning,
+            format!("{subject} failed"),
+        )
+        .caused_by("gateway_down:gateway");
+        assert_eq!(h.alerts.fire(a, h.at(1)).await.unwrap(), Outcome::Folded);
+    }
+    // Four hours on, the cause is reminded, with what it holds back now.
+    assert_eq!(
+        h.alerts.fire(cause(), h.at(241)).await.unwrap(),
+        Outcome::Repeated
+    );
+    assert_eq!(
+        h.said().await,
+        vec![
+            "gateway down",
+            "gateway down (still firing, since 4h 1m ago) — also affected: task-failed nightly, \
+             report; task-overdue digest",
         ]
     );
 }
@@ -391,6 +431,7 @@ lookout_store::store_tests!(
     a_matcher_holds_only_its_keys,
     recurring_windows_from_config_hold_too,
     folded_under_a_cause_and_surfacing_when_it_outlasts_it,
+    a_cause_reminder_names_what_is_folded_under_it,
     flapping_is_one_line_and_one_summary,
     a_flapping_alert_inside_a_quiet_window_stays_one_line,
 );
