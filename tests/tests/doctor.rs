@@ -79,3 +79,29 @@ fn doctor_names_each_problem_with_a_fix_and_exits_by_it() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("✖ daemon — cannot reach lookoutd"));
 }
+
+/// A gateway whose health endpoint does not answer: the check fails with the reason and a fix,
+/// by the same rule as the `gateway_down` alert.
+#[test]
+fn doctor_checks_the_gateway() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = lookout_e2e::free_port();
+    let file = tmp.path().join("lookout.toml");
+    std::fs::write(
+        &file,
+        format!("[gateway]\nhealth_url = \"http://127.0.0.1:{port}/health\"\n"),
+    )
+    .unwrap();
+    let d = Daemon::start_opts(None, &["--config", file.to_str().unwrap()], &[]);
+    let out = run("lookout", &["--url", d.url.as_str(), "doctor"], tmp.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("✖ gateway — gateway health endpoint"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    fix: check the gateway's containers"),
+        "{text}"
+    );
+}

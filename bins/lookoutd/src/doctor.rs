@@ -155,6 +155,24 @@ pub(crate) async fn run(input: DoctorInput<'_>) -> Vec<Check> {
             ),
         });
     }
+    if c.gateway.is_checked() {
+        // The same collection and the same rule as the `gateway_down` alert.
+        let section = crate::status::gateway_section(c);
+        let limit = c.gateway.health_timeout + Duration::from_secs(5);
+        let collected =
+            tokio::time::timeout(limit, lookout_status_collect::Collector::collect(&section))
+                .await
+                .unwrap_or_else(|_| Err(format!("no answer within {}s", limit.as_secs())));
+        checks.push(match crate::gateway::down_reasons(&collected) {
+            None => ok("gateway", "its containers run and its health endpoint answers healthy"),
+            Some(reasons) => bad(
+                "fail",
+                "gateway",
+                reasons.join("; "),
+                "check the gateway's containers (`docker ps -a`, `docker logs`), its health URL and the key in gateway.health_key_env",
+            ),
+        });
+    }
     for w in c
         .watch
         .iter()
