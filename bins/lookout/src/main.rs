@@ -562,7 +562,7 @@ fn config_check(file: &std::path::Path) -> Result<u8, Failure> {
         code: 1,
         message: e.to_string(),
     })?;
-    lookout_scheduler::check_config(&config).map_err(|e| Failure {
+    lookout_daemon::check_config(&config).map_err(|e| Failure {
         code: 1,
         message: format!("{}: {e}", file.display()),
     })?;
@@ -716,12 +716,7 @@ async fn stale_scan(client: &Client, out: Output) -> Result<u8, Failure> {
 }
 
 fn human_duration(secs: u64) -> String {
-    match secs {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m {}s", s / 60, s % 60),
-        s if s < 86_400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
-        s => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
-    }
+    lookout_common::human_duration(std::time::Duration::from_secs(secs))
 }
 
 /// A small client for lookoutd's JSON API.

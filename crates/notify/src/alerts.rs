@@ -176,14 +176,7 @@ fn chrono(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
-fn ago(d: chrono::Duration) -> String {
-    let s = d.num_seconds().max(0);
-    match s {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m", s / 60),
-        s => format!("{}h {}m", s / 3600, (s % 3600) / 60),
-    }
-}
+use lookout_common::human_age as ago;
 
 /// "container a, b, c; task-failed report": the subjects of `alerts` by rule, at most 5 each.
 fn affected(alerts: &[AlertRecord]) -> String {

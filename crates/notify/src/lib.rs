@@ -73,37 +73,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use lookout_store::{NewNotification, Store, StoreError};
 
-/// How bad it is.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// For the record.
-    Info,
-    /// Needs a look.
-    Warning,
-    /// Needs action now.
-    Critical,
-}
+pub use lookout_common::Severity;
 
-impl Severity {
-    /// `info`, `warning` or `critical`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-
-    fn parse(s: &str) -> Severity {
-        match s {
-            "critical" => Severity::Critical,
-            "warning" => Severity::Warning,
-            _ => Severity::Info,
-        }
-    }
+/// A stored severity; anything unknown reads as `info` (the store only holds what was sent).
+fn parse_severity(s: &str) -> Severity {
+    s.parse().unwrap_or(Severity::Info)
 }
 
 /// A notification as a sink receives it.
@@ -522,7 +496,7 @@ impl Outbox {
                 created_at: n.created_at,
                 key: n.dedup_key.clone(),
                 group: n.group.clone(),
-                severity: Severity::parse(&n.severity),
+                severity: parse_severity(&n.severity),
                 text,
                 payload: d.payload.clone(),
                 fallback_for: d.via.clone(),
@@ -597,7 +571,7 @@ impl Outbox {
                 created_at: d.notification.created_at,
                 key: d.notification.dedup_key,
                 group: d.notification.group,
-                severity: Severity::parse(&d.notification.severity),
+                severity: parse_severity(&d.notification.severity),
                 text: d.notification.text,
                 sink: d.sink,
                 fallback_for: d.via,
@@ -661,15 +635,7 @@ fn chrono_duration(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
-/// `45s`, `2m`, `1h 5m`.
-fn human(d: chrono::Duration) -> String {
-    let s = d.num_seconds().max(0);
-    match s {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m", s / 60),
-        s => format!("{}h {}m", s / 3600, (s % 3600) / 60),
-    }
-}
+use lookout_common::human_age as human;
 
 /// The text a fallback sink receives: a first line naming the failing primary, then the text.
 fn fallback_text(primary: &str, failing_for: Option<chrono::Duration>, text: &str) -> String {

@@ -59,7 +59,7 @@ pub use runner::{
     CallbackRunner, DockerRunner, LivenessProbe, Progress, RunRequest, RunResult, Runners,
     ShellRunner, TaskRunner,
 };
-pub use schedule::{Schedule, ScheduleKind, Upcoming};
+pub use schedule::{Schedule, ScheduleKind, Upcoming, format_interval};
 pub use scheduler::{Scheduler, SchedulerConfig, TickReport};
-pub use spec::{Concurrency, Missed, RunnerSpec, TaskPolicy, TaskSpec, check_config};
+pub use spec::{Concurrency, Missed, RunnerSpec, TaskPolicy, TaskSpec};
 pub use task_store::{Decide, MemoryTaskStore, TaskStore};

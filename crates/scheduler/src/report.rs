@@ -2,28 +2,7 @@
 
 use std::sync::Mutex;
 
-/// How much a notification matters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// For the record (starting, heartbeats, finished well).
-    Info,
-    /// Something went wrong with one run (failed, timed out, interrupted, skipped runs).
-    Warning,
-    /// Something keeps going wrong (a task overdue).
-    Critical,
-}
-
-impl Severity {
-    /// `info`, `warning` or `critical`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-}
+pub use lookout_common::{Severity, human_duration};
 
 /// A message for people, routed by group.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -142,23 +121,5 @@ impl Reporter for LogReporter {
     }
     async fn event(&self, e: RunEvent) {
         tracing::info!(kind = %e.kind, payload = %e.payload, "scheduler event");
-    }
-}
-
-/// A duration as people read it: `45s`, `2m`, `25m 12s`, `1h 5m`.
-pub fn human_duration(d: std::time::Duration) -> String {
-    let s = d.as_secs();
-    if s < 60 {
-        format!("{s}s")
-    } else if s < 3600 {
-        match s % 60 {
-            0 => format!("{}m", s / 60),
-            r => format!("{}m {r}s", s / 60),
-        }
-    } else {
-        match (s % 3600) / 60 {
-            0 => format!("{}h", s / 3600),
-            m => format!("{}h {m}m", s / 3600),
-        }
     }
 }

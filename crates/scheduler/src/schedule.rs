@@ -254,7 +254,7 @@ pub fn parse_tz(tz: &str) -> Result<Tz, SchedulerError> {
 }
 
 fn parse_interval(s: &str) -> Result<Duration, SchedulerError> {
-    let d = lookout_config::duration::parse_duration(s)
+    let d = lookout_common::duration::parse_duration(s)
         .map_err(|e| SchedulerError::InvalidSchedule(format!("invalid interval: {e}")))?;
     if d.is_zero() {
         return Err(SchedulerError::InvalidSchedule(

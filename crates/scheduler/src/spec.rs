@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::SchedulerError;
-use crate::schedule::{Schedule, format_interval};
+use crate::schedule::Schedule;
 
 /// A task (or host job) to add or update, by name.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -53,59 +53,6 @@ impl TaskSpec {
             _ => {}
         }
         Schedule::parse(&self.schedule, &self.tz)
-    }
-
-    /// The spec of a `[[jobs]]` entry of lookoutd's configuration.
-    pub fn from_config_job(job: &lookout_config::Job) -> Result<TaskSpec, SchedulerError> {
-        use lookout_config::{ConcurrencyPolicy, JobAction, JobSchedule, MissedPolicy};
-        let schedule = match job.schedule() {
-            Some(JobSchedule::Cron(c)) => c.to_string(),
-            Some(JobSchedule::Every(d)) => format!("every {}", format_interval(d)),
-            Some(JobSchedule::At(t)) => format!("at {}", t.to_rfc3339()),
-            None => {
-                return Err(SchedulerError::InvalidTask(format!(
-                    "job `{}`: exactly one of cron, every, at",
-                    job.name
-                )));
-            }
-        };
-        let runner = match job.action() {
-            Some(JobAction::Command(c)) => RunnerSpec::shell(c),
-            Some(JobAction::Image(i)) => RunnerSpec::Container {
-                image: i.to_string(),
-                command: job.args.clone().unwrap_or_default(),
-                env: BTreeMap::new(),
-            },
-            None => {
-                return Err(SchedulerError::InvalidTask(format!(
-                    "job `{}`: exactly one of command, image",
-                    job.name
-                )));
-            }
-        };
-        let spec = TaskSpec {
-            name: job.name.clone(),
-            group: job.group.clone(),
-            schedule,
-            tz: job.tz.clone(),
-            runner,
-            policy: TaskPolicy {
-                concurrency: match job.concurrency {
-                    ConcurrencyPolicy::Forbid => Concurrency::Forbid,
-                    ConcurrencyPolicy::Allow => Concurrency::Allow,
-                    ConcurrencyPolicy::Replace => Concurrency::Replace,
-                },
-                timeout: job.timeout,
-                missed: match job.missed {
-                    MissedPolicy::Skip => Missed::Skip,
-                    MissedPolicy::RunOnce => Missed::RunOnce,
-                    MissedPolicy::CatchUp => Missed::CatchUp,
-                },
-                ..TaskPolicy::default()
-            },
-        };
-        spec.validate()?;
-        Ok(spec)
     }
 }
 
@@ -230,25 +177,7 @@ mod opt_duration {
         d: D,
     ) -> Result<Option<Duration>, D::Error> {
         let v: Option<String> = Option::deserialize(d)?;
-        v.map(|s| lookout_config::duration::parse_duration(&s).map_err(serde::de::Error::custom))
+        v.map(|s| lookout_common::duration::parse_duration(&s).map_err(serde::de::Error::custom))
             .transpose()
     }
-}
-
-/// Checks every schedule of lookoutd's configuration — `[[jobs]]` and `[[quiet]]` — the way the
-/// scheduler will read them, so a bad expression stops the start (and `lookout config check`)
-/// with its key path instead of failing at its first run. The error reads
-/// "`jobs[1].cron`: invalid cron expression …".
-pub fn check_config(config: &lookout_config::Config) -> Result<(), String> {
-    for (i, job) in config.jobs.iter().enumerate() {
-        let what = if job.cron.is_some() { "cron" } else { "tz" };
-        TaskSpec::from_config_job(job)
-            .and_then(|spec| spec.validate())
-            .map_err(|e| format!("`jobs[{i}].{what}` (job `{}`): {e}", job.name))?;
-    }
-    for (i, q) in config.quiet.iter().enumerate() {
-        Schedule::parse(&q.cron, &q.tz)
-            .map_err(|e| format!("`quiet[{i}].cron` (window `{}`): {e}", q.name))?;
-    }
-    Ok(())
 }

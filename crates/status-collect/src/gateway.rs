@@ -32,38 +32,30 @@ impl ContainerInfo {
     }
 }
 
-/// Why a container engine could not answer at all (as opposed to "no such container").
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("container engine unreachable: {0}")]
-pub struct EngineUnreachable(pub String);
-
-/// Reads container states from a container engine.
-#[async_trait::async_trait]
-pub trait ContainerRuntime: Send + Sync {
-    /// The state of the container `name`; [`ContainerInfo::not_found`] when the engine has none.
-    async fn container(&self, name: &str) -> Result<ContainerInfo, EngineUnreachable>;
+impl From<ContainerState> for ContainerInfo {
+    fn from(c: ContainerState) -> Self {
+        ContainerInfo {
+            state: c.status,
+            health: c.health,
+            restart_count: c.restart_count,
+        }
+    }
 }
 
-/// An answer of a health endpoint.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HttpAnswer {
-    /// The HTTP status.
-    pub status: u16,
-    /// The body, as text.
-    pub body: String,
+pub use lookout_common::docker::{ContainerRuntime, ContainerState, EngineUnreachable};
+pub use lookout_common::http::{HttpAnswer, HttpProbe, HttpProbeError};
+
+/// The real [`ContainerRuntime`]: the Docker Engine API (lookout-common's, with a 5 s timeout).
+#[cfg(feature = "docker")]
+pub fn docker_runtime(socket: impl Into<String>) -> DockerEngine {
+    DockerEngine::new(socket).with_timeout(5)
 }
 
-/// GETs health endpoints.
-#[async_trait::async_trait]
-pub trait HttpProbe: Send + Sync {
-    /// GETs `url` (with `Authorization: Bearer <bearer>` when given), giving up after `timeout`.
-    async fn get(
-        &self,
-        url: &str,
-        bearer: Option<&str>,
-        timeout: Duration,
-    ) -> Result<HttpAnswer, String>;
-}
+#[cfg(feature = "docker")]
+pub use lookout_common::docker::DockerEngine;
+
+#[cfg(feature = "http")]
+pub use lookout_common::http::ReqwestProbe;
 
 /// `gateway`: mode, each container's state, and the health endpoint's model counts.
 ///
@@ -125,7 +117,10 @@ impl Collector for GatewaySection {
         let containers = async {
             let mut out = Vec::new();
             for name in &self.containers {
-                out.push((name.clone(), self.runtime.container(name).await));
+                out.push((
+                    name.clone(),
+                    self.runtime.inspect(name).await.map(ContainerInfo::from),
+                ));
             }
             out
         };
@@ -170,7 +165,7 @@ impl Collector for GatewaySection {
         }
         let (mut healthy, mut unhealthy, mut health_error) = (None, None, None);
         if let Some(h) = health {
-            let counted = h.and_then(|a| {
+            let counted = h.map_err(health_error_text).and_then(|a| {
                 if (200..300).contains(&a.status) {
                     model_counts(&a.body)
                 } else {
@@ -209,129 +204,12 @@ impl Collector for GatewaySection {
     }
 }
 
-#[cfg(feature = "docker")]
-pub use docker::DockerRuntime;
-
-#[cfg(feature = "docker")]
-mod docker {
-    use bollard::Docker;
-    use bollard::errors::Error;
-    use tokio::sync::Mutex;
-
-    use super::{ContainerInfo, ContainerRuntime, EngineUnreachable};
-
-    /// The real [`ContainerRuntime`]: the Docker Engine API over its unix socket. It connects
-    /// lazily and again after a failure, so an engine that starts after lookoutd is found.
-    pub struct DockerRuntime {
-        socket: String,
-        client: Mutex<Option<Docker>>,
-    }
-
-    impl DockerRuntime {
-        /// A runtime for the engine at `socket` (`unix:///var/run/docker.sock` or a path).
-        pub fn new(socket: impl Into<String>) -> Self {
-            DockerRuntime {
-                socket: socket.into(),
-                client: Mutex::new(None),
-            }
-        }
-
-        async fn client(&self) -> Result<Docker, EngineUnreachable> {
-            let mut c = self.client.lock().await;
-            if let Some(d) = &*c {
-                return Ok(d.clone());
-            }
-            let d = Docker::connect_with_unix(&self.socket, 5, bollard::API_DEFAULT_VERSION)
-                .map_err(|e| EngineUnreachable(format!("{}: {e}", self.socket)))?;
-            *c = Some(d.clone());
-            Ok(d)
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl ContainerRuntime for DockerRuntime {
-        async fn container(&self, name: &str) -> Result<ContainerInfo, EngineUnreachable> {
-            let d = self.client().await?;
-            match d.inspect_container(name, None).await {
-                Ok(r) => {
-                    let state = r.state.as_ref();
-                    Ok(ContainerInfo {
-                        state: state
-                            .and_then(|s| s.status)
-                            .map(|s| s.to_string())
-                            .filter(|s| !s.is_empty())
-                            .unwrap_or_else(|| "unknown".into()),
-                        health: state
-                            .and_then(|s| s.health.as_ref())
-                            .and_then(|h| h.status)
-                            .map(|h| h.to_string())
-                            .filter(|h| !h.is_empty() && h != "none"),
-                        restart_count: r.restart_count,
-                    })
-                }
-                Err(Error::DockerResponseServerError {
-                    status_code: 404, ..
-                }) => Ok(ContainerInfo::not_found()),
-                Err(e) => {
-                    // Drop the client: the next call reconnects (the engine may have restarted).
-                    *self.client.lock().await = None;
-                    Err(EngineUnreachable(format!("{}: {e}", self.socket)))
-                }
-            }
-        }
-    }
-}
-
-#[cfg(feature = "http")]
-pub use http::ReqwestProbe;
-
-#[cfg(feature = "http")]
-mod http {
-    use std::time::Duration;
-
-    use super::{HttpAnswer, HttpProbe};
-
-    /// The real [`HttpProbe`]: one pooled HTTP client.
-    #[derive(Debug, Clone, Default)]
-    pub struct ReqwestProbe {
-        client: reqwest::Client,
-    }
-
-    impl ReqwestProbe {
-        /// A probe with its own connection pool.
-        pub fn new() -> Self {
-            Self::default()
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl HttpProbe for ReqwestProbe {
-        async fn get(
-            &self,
-            url: &str,
-            bearer: Option<&str>,
-            timeout: Duration,
-        ) -> Result<HttpAnswer, String> {
-            let mut req = self.client.get(url).timeout(timeout);
-            if let Some(k) = bearer {
-                req = req.bearer_auth(k);
-            }
-            let send = async {
-                let resp = req.send().await?;
-                let status = resp.status().as_u16();
-                let body = resp.text().await?;
-                Ok::<_, reqwest::Error>(HttpAnswer { status, body })
-            };
-            match send.await {
-                Ok(a) => Ok(a),
-                Err(e) if e.is_timeout() => Err(format!(
-                    "health endpoint timed out after {} ms",
-                    timeout.as_millis()
-                )),
-                // Only the URL's host and path: the error's source chain may repeat the URL, but
-                // never a header, so the key cannot leak here.
-                Err(e) => Err(format!("health endpoint unreachable: {e}")),
-            }
+/// Why the health endpoint gave no answer, as the section says it.
+fn health_error_text(e: HttpProbeError) -> String {
+    match e {
+        HttpProbeError::Timeout(ms) => format!("health endpoint timed out after {ms} ms"),
+        HttpProbeError::Connect(e) | HttpProbeError::Other(e) => {
+            format!("health endpoint unreachable: {e}")
         }
     }
 }
@@ -346,45 +224,47 @@ mod tests {
     struct Engine(Option<HashMap<&'static str, &'static str>>);
     #[async_trait::async_trait]
     impl ContainerRuntime for Engine {
-        async fn container(&self, name: &str) -> Result<ContainerInfo, EngineUnreachable> {
+        async fn inspect(&self, name: &str) -> Result<ContainerState, EngineUnreachable> {
             let m = self
                 .0
                 .as_ref()
                 .ok_or_else(|| EngineUnreachable("no socket".into()))?;
             Ok(match m.get(name) {
-                Some(s) => ContainerInfo {
-                    state: (*s).into(),
+                Some(s) => ContainerState {
+                    status: (*s).into(),
                     health: None,
                     restart_count: Some(0),
+                    exit_code: None,
                 },
-                None => ContainerInfo::not_found(),
+                None => ContainerState::not_found(),
             })
         }
     }
 
-    struct Health(Result<HttpAnswer, String>);
+    struct Health(Result<HttpAnswer, HttpProbeError>);
     #[async_trait::async_trait]
     impl HttpProbe for Health {
-        async fn get(&self, _: &str, _: Option<&str>, _: Duration) -> Result<HttpAnswer, String> {
+        async fn get(
+            &self,
+            _: &str,
+            _: Option<&str>,
+            _: Duration,
+        ) -> Result<HttpAnswer, HttpProbeError> {
             self.0.clone()
         }
     }
 
-    fn section(engine: Engine, health: Result<(u16, &str), &str>) -> GatewaySection {
+    fn section(engine: Engine, health: Result<(u16, &str), HttpProbeError>) -> GatewaySection {
         GatewaySection {
             mode: Some("litellm".into()),
             containers: vec!["litellm".into(), "litellm-db".into()],
             runtime: Arc::new(engine),
             health_url: Some("http://127.0.0.1:4000/health".into()),
             health_key: None,
-            probe: Arc::new(Health(
-                health
-                    .map(|(status, body)| HttpAnswer {
-                        status,
-                        body: body.into(),
-                    })
-                    .map_err(str::to_owned),
-            )),
+            probe: Arc::new(Health(health.map(|(status, body)| HttpAnswer {
+                status,
+                body: body.into(),
+            }))),
             health_timeout: Duration::from_secs(1),
         }
     }
@@ -508,7 +388,7 @@ mod tests {
                 "gateway health endpoint answered HTTP 500",
             ),
             (
-                Err("health endpoint timed out after 1000 ms"),
+                Err(HttpProbeError::Timeout(1000)),
                 "gateway health endpoint timed out after 1000 ms",
             ),
         ] {

@@ -265,16 +265,7 @@ pub async fn collect_status(
     }
 }
 
-/// "3m", "2h 5m": how people read ages.
-pub fn human_age(d: chrono::Duration) -> String {
-    let s = d.num_seconds().max(0);
-    match s {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m", s / 60),
-        s if s < 86_400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
-        s => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
-    }
-}
+pub use lookout_common::human_age;
 
 /// `collect_status` for a server: reports are kept for `ttl` and shared by concurrent requests.
 ///

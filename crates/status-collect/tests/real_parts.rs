@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lookout_status_collect::gateway::{
-    ContainerRuntime, DockerRuntime, GatewaySection, HttpProbe, ReqwestProbe,
+    ContainerRuntime, GatewaySection, HttpProbe, HttpProbeError, ReqwestProbe, docker_runtime,
 };
 use lookout_status_collect::repos::{Git2Inspector, RepoInspector, RepoTarget, ReposSection};
 use lookout_status_collect::{Collector, Verdict, collect_status};
@@ -262,16 +262,16 @@ async fn docker_running_exited_absent_and_an_unreachable_engine() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let docker = DockerRuntime::new("unix:///var/run/docker.sock");
-    assert_eq!(docker.container(&run).await.unwrap().state, "running");
-    let exited = docker.container(&exit).await.unwrap();
-    assert_eq!(exited.state, "exited");
+    let docker = docker_runtime("unix:///var/run/docker.sock");
+    assert_eq!(docker.inspect(&run).await.unwrap().status, "running");
+    let exited = docker.inspect(&exit).await.unwrap();
+    assert_eq!(exited.status, "exited");
     assert_eq!(
         docker
-            .container(&format!("lookout-st-absent-{id}"))
+            .inspect(&format!("lookout-st-absent-{id}"))
             .await
             .unwrap()
-            .state,
+            .status,
         "not_found"
     );
 
@@ -279,7 +279,7 @@ async fn docker_running_exited_absent_and_an_unreachable_engine() {
     let bad: Arc<dyn Collector> = Arc::new(GatewaySection {
         mode: Some("litellm".into()),
         containers: vec![run.clone(), exit.clone()],
-        runtime: Arc::new(DockerRuntime::new("/nonexistent/docker.sock")),
+        runtime: Arc::new(docker_runtime("/nonexistent/docker.sock")),
         health_url: None,
         health_key: None,
         probe: Arc::new(ReqwestProbe::new()),
@@ -356,11 +356,11 @@ async fn health_server() -> String {
 struct NoEngine;
 #[async_trait::async_trait]
 impl ContainerRuntime for NoEngine {
-    async fn container(
+    async fn inspect(
         &self,
         _: &str,
     ) -> Result<
-        lookout_status_collect::gateway::ContainerInfo,
+        lookout_status_collect::gateway::ContainerState,
         lookout_status_collect::gateway::EngineUnreachable,
     > {
         unreachable!("no containers configured")
@@ -423,7 +423,21 @@ async fn a_loopback_health_endpoint_healthy_unhealthy_slow_and_garbage() {
                 Duration::from_millis(300)
             )
             .await
-            .unwrap_err()
-            .starts_with("health endpoint unreachable")
+            .is_err_and(|e| matches!(e, HttpProbeError::Connect(_)))
+    );
+    // And the section says so in its words.
+    let c = GatewaySection {
+        health_url: Some("http://127.0.0.1:1/health".into()),
+        ..section("/healthy", None)
+    }
+    .collect()
+    .await
+    .unwrap();
+    assert!(
+        c.findings[0]
+            .reason
+            .starts_with("gateway health endpoint unreachable: "),
+        "{:?}",
+        c.findings
     );
 }

@@ -7,7 +7,8 @@
 //!
 //! Two backends, one API: **SQLite** (a file in WAL mode, the default for one daemon per host) and
 //! **PostgreSQL** (one database for a fleet). Each has its own migrations (`migrations/sqlite`,
-//! `migrations/postgres` at the workspace root), embedded in the binary and applied by [`Store::open`].
+//! `migrations/postgres` in this crate, so it packages alone; the workspace's `migrations/` is a link
+//! to them), embedded in the binary and applied by [`Store::open`].
 //! Queries are runtime-checked and always parameterised; no database is needed to build.
 //!
 //! Timestamps are stored in one format everywhere: integer microseconds since the Unix epoch, UTC
@@ -75,9 +76,9 @@ pub use time::Timestamp;
 pub use url::{StoreUrl, redact};
 
 /// The SQLite migrations, embedded at build time.
-pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 /// The PostgreSQL migrations, embedded at build time.
-pub static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+pub static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 /// Which database a [`Store`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

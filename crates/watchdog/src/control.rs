@@ -1,8 +1,6 @@
 //! The seams to the world: processes, the container engine and HTTP, each a trait with one real
 //! implementation, so the ladder is unit-tested with fakes.
 
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
 
 use crate::WatchdogError;
@@ -106,10 +104,18 @@ pub struct ContainerState {
     pub exit_code: Option<i64>,
 }
 
-/// The engine could not be reached: its own observation, never a container failure.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("container engine unreachable: {0}")]
-pub struct EngineUnreachable(pub String);
+pub use lookout_common::docker::EngineUnreachable;
+
+impl From<lookout_common::docker::ContainerState> for ContainerState {
+    fn from(c: lookout_common::docker::ContainerState) -> Self {
+        ContainerState {
+            status: c.status,
+            health: c.health,
+            restart_count: c.restart_count.unwrap_or(0).max(0) as u64,
+            exit_code: c.exit_code,
+        }
+    }
+}
 
 /// Container control through the engine.
 #[async_trait::async_trait]
@@ -124,43 +130,24 @@ pub trait ContainerControl: Send + Sync {
     async fn start(&self, name: &str) -> Result<(), WatchdogError>;
 }
 
-/// The real [`ContainerControl`]: the Docker Engine API over its unix socket (bollard). It
-/// connects lazily and again after a failure, so an engine that starts later is found.
+/// The real [`ContainerControl`]: the Docker Engine API over its unix socket (bollard, through
+/// lookout-common's [`DockerEngine`](lookout_common::docker::DockerEngine), which connects lazily
+/// and again after a failure, so an engine that starts later is found).
+#[derive(Debug)]
 pub struct DockerControl {
-    socket: String,
-    client: tokio::sync::Mutex<Option<bollard::Docker>>,
-}
-
-impl std::fmt::Debug for DockerControl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DockerControl")
-            .field("socket", &self.socket)
-            .finish()
-    }
+    engine: lookout_common::docker::DockerEngine,
 }
 
 impl DockerControl {
     /// Control through the engine at `socket` (`unix:///var/run/docker.sock` or a path).
     pub fn new(socket: impl Into<String>) -> Self {
         DockerControl {
-            socket: socket.into(),
-            client: tokio::sync::Mutex::new(None),
+            engine: lookout_common::docker::DockerEngine::new(socket),
         }
     }
 
     async fn client(&self) -> Result<bollard::Docker, EngineUnreachable> {
-        let mut c = self.client.lock().await;
-        if let Some(d) = &*c {
-            return Ok(d.clone());
-        }
-        let d = bollard::Docker::connect_with_unix(&self.socket, 30, bollard::API_DEFAULT_VERSION)
-            .map_err(|e| EngineUnreachable(format!("{}: {e}", self.socket)))?;
-        *c = Some(d.clone());
-        Ok(d)
-    }
-
-    async fn forget(&self) {
-        *self.client.lock().await = None;
+        self.engine.client().await
     }
 
     fn err(&self, name: &str, e: impl std::fmt::Display) -> WatchdogError {
@@ -174,38 +161,8 @@ impl DockerControl {
 #[async_trait::async_trait]
 impl ContainerControl for DockerControl {
     async fn inspect(&self, name: &str) -> Result<ContainerState, EngineUnreachable> {
-        let d = self.client().await?;
-        match d.inspect_container(name, None).await {
-            Ok(r) => {
-                let state = r.state.as_ref();
-                Ok(ContainerState {
-                    status: state
-                        .and_then(|s| s.status)
-                        .map(|s| s.to_string())
-                        .filter(|s| !s.is_empty())
-                        .unwrap_or_else(|| "unknown".into()),
-                    health: state
-                        .and_then(|s| s.health.as_ref())
-                        .and_then(|h| h.status)
-                        .map(|h| h.to_string())
-                        .filter(|h| !h.is_empty() && h != "none"),
-                    restart_count: r.restart_count.unwrap_or(0).max(0) as u64,
-                    exit_code: state.and_then(|s| s.exit_code),
-                })
-            }
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(ContainerState {
-                status: "not_found".into(),
-                health: None,
-                restart_count: 0,
-                exit_code: None,
-            }),
-            Err(e) => {
-                self.forget().await;
-                Err(EngineUnreachable(format!("{}: {e}", self.socket)))
-            }
-        }
+        use lookout_common::docker::ContainerRuntime;
+        self.engine.inspect(name).await.map(ContainerState::from)
     }
 
     async fn restart(&self, name: &str) -> Result<(), WatchdogError> {
@@ -239,54 +196,12 @@ impl ContainerControl for DockerControl {
     }
 }
 
-/// Why one HTTP probe failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum HttpProbeError {
-    /// No connection (refused, DNS, reset): the endpoint's host may be down.
-    #[error("cannot connect: {0}")]
-    Connect(String),
-    /// No answer within the timeout.
-    #[error("timed out after {0} ms")]
-    Timeout(u128),
-    /// Anything else.
-    #[error("{0}")]
-    Other(String),
-}
-
-/// One GET of an endpoint, answering its status.
-#[async_trait::async_trait]
-pub trait HttpProbe: Send + Sync {
-    /// GETs `url` within `timeout`.
-    async fn get(&self, url: &str, timeout: Duration) -> Result<u16, HttpProbeError>;
-}
-
-/// The real [`HttpProbe`]: one pooled reqwest client (no TLS).
-#[derive(Debug, Clone, Default)]
-pub struct ReqwestProbe {
-    client: reqwest::Client,
-}
-
-impl ReqwestProbe {
-    /// A probe with its own connection pool.
-    pub fn new() -> Self {
-        Self::default()
-    }
-}
-
-#[async_trait::async_trait]
-impl HttpProbe for ReqwestProbe {
-    async fn get(&self, url: &str, timeout: Duration) -> Result<u16, HttpProbeError> {
-        match self.client.get(url).timeout(timeout).send().await {
-            Ok(r) => Ok(r.status().as_u16()),
-            Err(e) if e.is_timeout() => Err(HttpProbeError::Timeout(timeout.as_millis())),
-            Err(e) if e.is_connect() => Err(HttpProbeError::Connect(e.to_string())),
-            Err(e) => Err(HttpProbeError::Other(e.to_string())),
-        }
-    }
-}
+pub use lookout_common::http::{HttpAnswer, HttpProbe, HttpProbeError, ReqwestProbe};
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]

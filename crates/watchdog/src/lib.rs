@@ -59,8 +59,8 @@ use std::path::PathBuf;
 
 pub use clock::{Clock, TokioClock};
 pub use control::{
-    ContainerControl, ContainerState, DockerControl, EngineUnreachable, HttpProbe, HttpProbeError,
-    NixProcessControl, ProcessControl, ReqwestProbe, Signal,
+    ContainerControl, ContainerState, DockerControl, EngineUnreachable, HttpAnswer, HttpProbe,
+    HttpProbeError, NixProcessControl, ProcessControl, ReqwestProbe, Signal,
 };
 pub use explain::{BackoffInfo, CircuitInfo, CircuitState, Explanation, NextStep, Rung};
 pub use ladder::{CircuitOpen, HealState, LastAction, WaitReason};

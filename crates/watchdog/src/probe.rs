@@ -234,7 +234,10 @@ pub(crate) async fn probe_http(
     now: DateTime<Utc>,
 ) -> Observation {
     let mut obs = Observation::healthy(now);
-    let result = probe.get(&spec.url, spec.timeout).await;
+    let result = probe
+        .get(&spec.url, None, spec.timeout)
+        .await
+        .map(|a| a.status);
     let failure = match &result {
         Ok(s)
             if spec

@@ -78,17 +78,7 @@ impl WatchdogEvent {
     }
 }
 
-/// How loud a notification is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    /// A recovery or a closed circuit.
-    Info,
-    /// A heal action.
-    Warning,
-    /// A circuit opened: a person must look.
-    Critical,
-}
+pub use lookout_common::Severity;
 
 /// One message for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

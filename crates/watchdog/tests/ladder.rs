@@ -528,11 +528,19 @@ struct FakeHttp {
 
 #[async_trait::async_trait]
 impl HttpProbe for FakeHttp {
-    async fn get(&self, _url: &str, _timeout: Duration) -> Result<u16, HttpProbeError> {
+    async fn get(
+        &self,
+        _url: &str,
+        _bearer: Option<&str>,
+        _timeout: Duration,
+    ) -> Result<HttpAnswer, HttpProbeError> {
         if self.fail.load(Ordering::SeqCst) {
             Err(HttpProbeError::Connect("connection refused".into()))
         } else {
-            Ok(200)
+            Ok(HttpAnswer {
+                status: 200,
+                body: String::new(),
+            })
         }
     }
 }

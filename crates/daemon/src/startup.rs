@@ -31,35 +31,57 @@ pub(crate) struct Started {
 
 /// Why lookoutd could not start (or stopped serving).
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum StartupError {
+pub enum StartupError {
+    /// `--bind` is not an address and port.
     #[error("--bind `{addr}` is not an ADDR:PORT ({reason}); e.g. --bind 127.0.0.1:8484")]
-    BadBind { addr: String, reason: String },
+    BadBind {
+        /// What was given.
+        addr: String,
+        /// Why it is not an address.
+        reason: String,
+    },
+    /// The socket could not be bound.
     #[error("cannot listen on {addr}: {source}{hint}", hint = listen_hint(source))]
     Listen {
+        /// The address.
         addr: String,
+        /// What the system said.
         source: std::io::Error,
     },
+    /// The state directory could not be made or used.
     #[error("state directory {}: {what}: {source}", path.display())]
     StateDir {
+        /// The directory.
         path: PathBuf,
+        /// What was being done.
         what: &'static str,
+        /// What the system said.
         source: std::io::Error,
     },
+    /// A non-loopback address with no bearer token.
     #[error(
         "refusing to serve /api and /debug on {addr} without a bearer token: set LOOKOUT_TOKEN, or bind to 127.0.0.1 / ::1"
     )]
-    NoToken { addr: String },
-    // Boxed: a config error is large, and it ends the start anyway.
+    NoToken {
+        /// The address.
+        addr: String,
+    },
+    /// The configuration file is invalid (boxed: it is large, and it ends the start anyway).
     #[error("{0}")]
     Config(Box<lookout_config::ConfigError>),
+    /// A sink cannot be built (a missing `*_env` variable).
     #[error("{0}")]
     Sinks(String),
+    /// A job or quiet window has a bad schedule.
     #[error("{0}")]
     Schedule(String),
+    /// The store cannot be opened.
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// lookoutd's own boot record cannot be kept.
     #[error("{0}")]
     Boot(#[from] CrashDetectError),
+    /// Serving failed.
     #[error("the HTTP server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -85,7 +107,7 @@ impl From<lookout_config::ConfigError> for StartupError {
 
 impl StartupError {
     /// 2 for what the operator typed wrong, 1 for what the machine refused.
-    pub(crate) fn exit_code(&self) -> u8 {
+    pub fn exit_code(&self) -> u8 {
         match self {
             StartupError::BadBind { .. }
             | StartupError::NoToken { .. }
@@ -99,7 +121,7 @@ impl StartupError {
 }
 
 /// `$XDG_STATE_HOME/lookout` when that is set, else `./.lookout`.
-pub(crate) fn default_state_dir() -> PathBuf {
+pub fn default_state_dir() -> PathBuf {
     match std::env::var_os("XDG_STATE_HOME") {
         Some(x) if !x.is_empty() => PathBuf::from(x).join("lookout"),
         _ => PathBuf::from(".lookout"),

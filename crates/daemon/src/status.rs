@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
-use lookout_status_collect::gateway::{DockerRuntime, GatewaySection, ReqwestProbe};
+use lookout_status_collect::gateway::{GatewaySection, ReqwestProbe, docker_runtime};
 use lookout_status_collect::host::{
     GroupsSection, GroupsSnapshot, QueueSection, QueueSnapshot, TaskList, TaskSource, TasksSection,
 };
@@ -364,7 +364,7 @@ pub(crate) fn gateway_section(config: &lookout_config::Config) -> GatewaySection
     GatewaySection {
         mode: gateway.mode.clone(),
         containers: gateway.containers.clone(),
-        runtime: Arc::new(DockerRuntime::new(config.docker.socket.clone())),
+        runtime: Arc::new(docker_runtime(config.docker.socket.clone())),
         health_url: gateway.health_url.clone(),
         // The key is read here; it is never logged or shown in /status.
         health_key: gateway

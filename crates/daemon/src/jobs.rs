@@ -255,7 +255,7 @@ impl Schedulers {
             host_jobs: make(OwnerKind::HostJob),
         };
         for job in &config.jobs {
-            let added = match TaskSpec::from_config_job(job) {
+            let added = match crate::checks::task_spec(job) {
                 Ok(spec) => s.host_jobs.upsert_task(&spec).await.map(|_| ()),
                 Err(e) => Err(e),
             };

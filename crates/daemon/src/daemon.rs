@@ -1,0 +1,364 @@
+//! The daemon's run: from [`Options`] to a serving lookoutd, and the graceful stop in order.
+
+use crate::startup::{self, StartupError};
+use crate::{alerts, boot, gateway, http, ingest, jobs, projector, reconcile, stale, status};
+use crate::{systemd, watch, wiring};
+
+/// What lookoutd is told on its command line; each overrides the configuration file, which
+/// overrides the defaults (`docs/configuration.md`).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The configuration file; without one, every key has its default.
+    pub config: Option<std::path::PathBuf>,
+    /// Where the database and state files live (default: [`default_state_dir`]).
+    pub state_dir: Option<std::path::PathBuf>,
+    /// Address and port of the HTTP API (default: `server.bind`).
+    pub bind: Option<String>,
+    /// The store URL (default: `store.url`).
+    pub store_url: Option<String>,
+    /// The interrupted-run threshold (default: `thresholds.stale_processing`).
+    pub stale_processing: Option<std::time::Duration>,
+    /// How often the interrupted-run scan runs (default: `thresholds.stale_scan_interval`).
+    pub stale_scan_interval: Option<std::time::Duration>,
+}
+
+pub use crate::startup::default_state_dir;
+
+/// Runs lookoutd until SIGINT or SIGTERM, then stops in order: the HTTP server, the schedulers and
+/// the reconciler, the outbox's last round, the store. SIGHUP reloads the configuration file.
+pub async fn run(options: Options) -> Result<(), StartupError> {
+    // Handlers first: a signal that arrives while starting up must still mean a graceful stop.
+    let shutdown = shutdown_signal();
+    run_until(options, shutdown).await
+}
+
+/// Runs lookoutd until `shutdown` resolves (an embedder's own stop), then stops as [`run`] does.
+pub async fn run_until(
+    args: Options,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), StartupError> {
+    // SIGHUP must never kill lookoutd (systemctl reload, logrotate): its handler exists from here on.
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+    // Validation before anything starts: a bad file is one line and exit 2, nothing created.
+    let config = match &args.config {
+        Some(path) => lookout_config::load(path)?,
+        None => lookout_config::Config::default(),
+    };
+    crate::checks::check_config(&config).map_err(|e| {
+        StartupError::Schedule(format!(
+            "{}: {e}",
+            args.config
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ))
+    })?;
+    let settings = startup::Settings {
+        state_dir: args
+            .state_dir
+            .clone()
+            .unwrap_or_else(startup::default_state_dir),
+        bind: args
+            .bind
+            .clone()
+            .unwrap_or_else(|| config.server.bind.clone()),
+        store_url: args
+            .store_url
+            .clone()
+            .unwrap_or_else(|| config.store.url.clone()),
+        // The bearer token guarding /api and /debug, from the variable server.token_env names.
+        boot_options: wiring::boot_options(&config, startup::SERVICE),
+        token: std::env::var(&config.server.token_env)
+            .ok()
+            .filter(|t| !t.is_empty()),
+    };
+    let stale_processing = args
+        .stale_processing
+        .unwrap_or(config.thresholds.stale_processing);
+    let stale_scan_interval = args
+        .stale_scan_interval
+        .unwrap_or(config.thresholds.stale_scan_interval);
+    // Sinks are built before anything is created, so a missing url_env stops the start cleanly.
+    let sinks = wiring::sinks(&config).map_err(StartupError::Sinks)?;
+    let started = startup::start(&settings).await?;
+    let startup::Started {
+        listener,
+        store,
+        state_dir,
+        guard,
+        begin,
+    } = started;
+    let local = listener.local_addr().map_err(|e| StartupError::Listen {
+        addr: settings.bind.clone(),
+        source: e,
+    })?;
+    tracing::info!(
+        bind = %local,
+        state_dir = %state_dir.display(),
+        store = %store.display_url(),
+        version = env!("CARGO_PKG_VERSION"),
+        "lookoutd listening"
+    );
+    // One path for every alert: the durable outbox, delivered by this loop to the sinks.
+    let outbox = std::sync::Arc::new(lookout_notify::Outbox::new(
+        store.clone(),
+        sinks,
+        lookout_notify::RetryPolicy::default(),
+    ));
+    // Stopped last, after the loops that send through it (see the end of `serve`).
+    let (outbox_stop, outbox_stopped) = tokio::sync::oneshot::channel::<()>();
+    let delivering = tokio::spawn(outbox.clone().run_until(
+        std::time::Duration::from_secs(1),
+        async move {
+            let _ = outbox_stopped.await;
+        },
+    ));
+    own_boot(&store, &outbox, guard, begin).await;
+    let (book, per_service) = wiring::boot_books(&config, &state_dir);
+    let boots = std::sync::Arc::new(boot::Boots::new(book, per_service, outbox.clone()));
+    let alerting = alerts::lifecycle(&store, outbox.clone(), &config);
+    let stale = std::sync::Arc::new(stale::StaleWatch::new(stale_processing, alerting.clone()));
+    let running = std::sync::Arc::new(http::Running {
+        config: std::sync::RwLock::new(config.clone()),
+        config_path: args.config.clone(),
+        state_dir: state_dir.clone(),
+    });
+    match hup {
+        Ok(hup) => {
+            tokio::spawn(crate::reload::reload_on_sighup(
+                hup,
+                args.config.clone(),
+                running.clone(),
+                args.stale_processing.is_some(),
+                outbox.clone(),
+                stale.clone(),
+                alerting.clone(),
+            ));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP: configuration reload is off")
+        }
+    }
+    let projector = std::sync::Arc::new(projector::Projector::default());
+    // Events stored while lookoutd was down, or whose projection failed, are applied now.
+    if let Err(e) = projector.catch_up(&store).await {
+        tracing::error!(error = %e, "cannot apply stored events at start-up; retried with the next ingest");
+    }
+    tokio::spawn(
+        stale
+            .clone()
+            .run(store.clone(), stale_scan_interval, projector.clone()),
+    );
+    // One stop signal for every loop: the HTTP server, the schedulers, the reconciler.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    // The crates name their metrics `lookout_…` themselves.
+    let mut registry = prometheus_client::registry::Registry::default();
+    outbox.metrics().register(&mut registry);
+    alerts::spawn_ticks(
+        store.clone(),
+        alerting.clone(),
+        config.thresholds.deploy_quiet,
+        stop_rx.clone(),
+    );
+    gateway::spawn(&config, alerting.clone(), stop_rx.clone());
+    let schedulers =
+        jobs::Schedulers::start(&store, outbox.clone(), alerting.clone(), &config).await;
+    // One set of families for both schedulers, labelled by owner.
+    schedulers.tasks.metrics().register(&mut registry);
+    if let Err(e) = schedulers
+        .resolve_cleared_overdue(&store, &alerting, config.thresholds.overdue_grace)
+        .await
+    {
+        tracing::error!(error = %e, "cannot check overdue alerts at start");
+    }
+    let mut stopping = schedulers.spawn(stop_rx.clone());
+    let watchdog = match watch::start(
+        &store,
+        outbox.clone(),
+        alerting.clone(),
+        &config,
+        &state_dir,
+        &mut registry,
+        stop_rx.clone(),
+    )
+    .await
+    {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::error!(error = %e, "the watchdog cannot start: no target is supervised");
+            None
+        }
+    };
+    let reconcile_metrics = lookout_reconcile_core::ReconcileMetrics::new();
+    reconcile_metrics.register(&mut registry);
+    let reconcile_ticks = {
+        let m = reconcile_metrics.clone();
+        std::sync::Arc::new(move || m.ticks())
+    };
+    let reconciler = std::sync::Arc::new(reconcile::Reconciler {
+        model: reconcile::model(&config, stale_processing),
+        driver: reconcile::driver_config(&config),
+        max_replay: config.reconcile.max_replay_range,
+    });
+    let events_applied = std::sync::Arc::new(tokio::sync::Notify::new());
+    stopping.push(reconcile::spawn(
+        store.clone(),
+        outbox.clone(),
+        alerting.clone(),
+        reconcile::model(&config, stale_processing),
+        reconcile::driver_config(&config),
+        config.reconcile.tick,
+        reconcile_metrics,
+        events_applied.clone(),
+        stop_rx.clone(),
+    ));
+    let mut collectors = status::collectors(&store, &config, stale_processing);
+    collectors.extend(status::scheduler_collectors(
+        &store,
+        config.thresholds.overdue_grace,
+    ));
+    if let Some(w) = &watchdog {
+        collectors.push(std::sync::Arc::new(
+            lookout_status_collect::host::WatchdogSection {
+                source: std::sync::Arc::new(watch::WatchdogTargets(w.clone())),
+            },
+        ));
+    }
+    let app = http::router(
+        http::AppState::new(http::Parts {
+            store: store.clone(),
+            boots,
+            stale,
+            projector,
+            limits: ingest::IngestLimits {
+                max_body_bytes: config.server.max_body_bytes,
+                max_events: config.server.max_events_per_request,
+            },
+            token: settings.token.clone(),
+            collectors,
+            section_timeout: config.status.section_timeout,
+            status_ttl: config.status.cache_ttl,
+            schedulers: Some(schedulers),
+            watchdog,
+            reconciler,
+            metrics: std::sync::Arc::new(registry),
+            alerts: alerting.clone(),
+            outbox: outbox.clone(),
+            events_applied,
+            running: running.clone(),
+        }),
+        http::Protection {
+            timeout: config.server.request_timeout,
+            concurrency: config.server.concurrency_limit,
+            status_requires_token: config.server.status_requires_token,
+        },
+    );
+    // Serving from here on: tell systemd, and keep its watchdog fed while the store answers and the
+    // reconciler ticks.
+    {
+        let store = store.clone();
+        let ticks = reconcile_ticks.clone();
+        let last = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX));
+        systemd::ready_and_watch(move || {
+            let (store, ticks, last) = (store.clone(), ticks.clone(), last.clone());
+            async move {
+                store.ping().await.map_err(|e| format!("store: {e}"))?;
+                let now = ticks();
+                let before = last.swap(now, std::sync::atomic::Ordering::Relaxed);
+                if before != u64::MAX && now == before {
+                    return Err("the reconciler has not ticked since the last ping".into());
+                }
+                Ok(())
+            }
+        });
+    }
+    let mut http_stop = stop_rx.clone();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = http_stop.wait_for(|v| *v).await;
+        })
+        .await;
+    // The schedulers record their runs `interrupted` and the reconciler saves its cursor before
+    // the store closes; bounded, so a stuck loop cannot hold the stop past systemd's patience.
+    let stopped = async {
+        for h in stopping {
+            let _ = h.await;
+        }
+    };
+    if tokio::time::timeout(std::time::Duration::from_secs(10), stopped)
+        .await
+        .is_err()
+    {
+        tracing::warn!("a scheduler or the reconciler did not stop within 10 s; stopping anyway");
+    }
+    // Then the outbox: its round in progress and one more for what the stop recorded.
+    let _ = outbox_stop.send(());
+    if tokio::time::timeout(std::time::Duration::from_secs(10), delivering)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "notifications still being delivered after 10 s; they are sent at the next start"
+        );
+    }
+    store.close().await;
+    served.map_err(StartupError::Serve)?;
+    tracing::info!("lookoutd stopped");
+    Ok(())
+}
+
+/// lookoutd's own boot record: failed starts before this one reach the store, a crash loop and a
+/// recovery are alerted, and the breadcrumb is cleared now that it serves.
+async fn own_boot(
+    store: &lookout_store::Store,
+    outbox: &lookout_notify::Outbox,
+    guard: lookout_crash_detect::BootGuard,
+    begin: lookout_crash_detect::BeginOutcome,
+) {
+    if let Some(cl) = &begin.crash_loop {
+        boot::crash_loop_alert(outbox, cl).await;
+    }
+    let report = match guard.ready() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot clear lookoutd's boot breadcrumb");
+            return;
+        }
+    };
+    let recorded = async {
+        boot::record_own_failures(store, startup::SERVICE, &report.failures).await?;
+        boot::after_ready(store, startup::SERVICE, None, &report, true, outbox).await
+    };
+    if let Err(e) = recorded.await {
+        tracing::error!(error = %e, "cannot record lookoutd's boot in the store");
+    }
+}
+
+/// Registers SIGINT and SIGTERM handlers now; the returned future resolves on either.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let int = signal(SignalKind::interrupt());
+    let term = signal(SignalKind::terminate());
+    async move {
+        let (mut int, mut term) = match (int, term) {
+            (Ok(i), Ok(t)) => (i, t),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(error = %e, "cannot install signal handlers; stop lookoutd with SIGKILL");
+                std::future::pending::<()>().await;
+                unreachable!()
+            }
+        };
+        let which = tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        };
+        tracing::info!(
+            signal = which,
+            "shutting down: finishing requests in flight"
+        );
+    }
+}
