@@ -97,3 +97,82 @@ pub fn check_schedules(config: &lookout_config::Config) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> lookout_config::Config {
+        lookout_config::parse(text, "lookout.toml").expect("a valid file")
+    }
+
+    #[test]
+    fn a_job_becomes_the_schedulers_spec() {
+        let c = config(
+            r#"
+[[jobs]]
+name = "backup"
+group = "ops"
+every = "90m"
+command = "backup.sh --all"
+timeout = "10m"
+concurrency = "replace"
+missed = "catch_up"
+
+[[jobs]]
+name = "report"
+cron = "30 2 * * *"
+tz = "Europe/London"
+image = "reporter:1"
+args = ["--daily"]
+"#,
+        );
+        let backup = task_spec(&c.jobs[0]).unwrap();
+        assert_eq!(backup.name, "backup");
+        assert_eq!(backup.group.as_deref(), Some("ops"));
+        assert_eq!(backup.schedule, "every 1h30m");
+        assert_eq!(backup.runner, RunnerSpec::shell("backup.sh --all"));
+        assert_eq!(backup.policy.concurrency, Concurrency::Replace);
+        assert_eq!(backup.policy.missed, Missed::CatchUp);
+        assert_eq!(
+            backup.policy.timeout,
+            Some(std::time::Duration::from_secs(600))
+        );
+        let report = task_spec(&c.jobs[1]).unwrap();
+        assert_eq!(report.schedule, "30 2 * * *");
+        assert_eq!(report.tz, "Europe/London");
+        assert_eq!(
+            report.runner,
+            RunnerSpec::Container {
+                image: "reporter:1".into(),
+                command: vec!["--daily".into()],
+                env: BTreeMap::new(),
+            }
+        );
+        assert_eq!(report.policy.missed, Missed::RunOnce, "the default");
+        assert!(check_config(&c).is_ok());
+    }
+
+    #[test]
+    fn a_bad_schedule_names_its_key_and_its_job_or_window() {
+        let c = config(
+            "[[jobs]]\nname = \"a\"\ncron = \"* * * * *\"\ncommand = \"true\"\n\n\
+             [[jobs]]\nname = \"b\"\ncron = \"0 25 * * *\"\ncommand = \"true\"\n",
+        );
+        let e = check_config(&c).unwrap_err();
+        assert!(e.starts_with("`jobs[1].cron` (job `b`): "), "{e}");
+        let c = config("[[quiet]]\nname = \"nightly\"\ncron = \"0 99 * * *\"\nduration = \"1h\"\n");
+        let e = check_config(&c).unwrap_err();
+        assert!(e.starts_with("`quiet[0].cron` (window `nightly`): "), "{e}");
+    }
+
+    #[test]
+    fn a_bad_store_url_names_the_key_and_hides_the_password() {
+        let mut c = lookout_config::Config::default();
+        assert!(check_store_url(&c).is_ok());
+        c.store.url = "mysql://root:hunter2@db/lookout".into();
+        let e = check_store_url(&c).unwrap_err();
+        assert!(e.starts_with("`store.url`: unknown scheme `mysql`"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+}

@@ -13,6 +13,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use lookout_reconcile_core::ContainerStatusFilter;
 use lookout_reconcile_core::vocabulary::{Decoded, decode};
 use lookout_store::{Appended, NewEvent, Store};
 use serde::Deserialize;
@@ -262,6 +263,7 @@ impl Writer {
 }
 
 /// Where each event of a request went: into the append (its index), or answered by a stored seq.
+#[derive(Debug, Clone, Copy)]
 enum Slot {
     Appended(usize),
     Existing(i64),
@@ -269,9 +271,11 @@ enum Slot {
 
 async fn write_group(store: &Store, group: Vec<Job>) {
     let now = chrono::Utc::now();
-    // container_status noise filter: the last status per container, read from the log once per
-    // group (another daemon on the same PostgreSQL may have written since), then followed in order.
-    let mut last_status: HashMap<String, (Option<i64>, String)> = HashMap::new();
+    // container_status noise filter (reconcile-core's): the last status per container, read from
+    // the log once per group (another daemon on the same PostgreSQL may have written since), then
+    // followed in order. A repeat is not stored; it answers with the seq of the status it repeats.
+    let mut filter = ContainerStatusFilter::new();
+    let mut last_admitted: HashMap<String, Slot> = HashMap::new();
     let mut events: Vec<NewEvent> = Vec::new();
     let mut plans: Vec<Vec<Slot>> = Vec::with_capacity(group.len());
     let mut failed: Option<String> = None;
@@ -284,47 +288,28 @@ async fn write_group(store: &Store, group: Vec<Job>) {
                     d.payload.get("status").and_then(Value::as_str),
                 )
             {
-                if !last_status.contains_key(container) {
+                if !last_admitted.contains_key(container) {
                     match store.last_event_of("container_status", container).await {
-                        Ok(last) => {
-                            let entry = match last {
-                                Some(e) => (
-                                    Some(e.seq),
-                                    e.payload
-                                        .get("status")
-                                        .and_then(Value::as_str)
-                                        .unwrap_or("")
-                                        .to_owned(),
-                                ),
-                                None => (None, String::new()),
-                            };
-                            last_status.insert(container.to_owned(), entry);
+                        Ok(Some(e)) => {
+                            let stored = e.payload.get("status").and_then(Value::as_str);
+                            filter.seed(container, stored.unwrap_or(""));
+                            last_admitted.insert(container.to_owned(), Slot::Existing(e.seq));
                         }
+                        Ok(None) => {}
                         Err(e) => {
                             failed = Some(e.to_string());
                             break;
                         }
                     }
                 }
-                let (seq, last) = &last_status[container];
-                if last == status {
-                    let slot = match seq {
-                        Some(seq) => Slot::Existing(*seq),
-                        // Repeats an event of this group: point at it.
-                        None => Slot::Appended(
-                            events
-                                .iter()
-                                .rposition(|e| {
-                                    e.kind == "container_status"
-                                        && e.subject.as_deref() == Some(container)
-                                })
-                                .expect("an earlier event of the group"),
-                        ),
-                    };
-                    slots.push(slot);
-                    continue;
+                if !filter.admit(container, status) {
+                    // Admitted before means a slot was recorded for it (seeded or appended).
+                    if let Some(slot) = last_admitted.get(container) {
+                        slots.push(*slot);
+                        continue;
+                    }
                 }
-                last_status.insert(container.to_owned(), (None, status.to_owned()));
+                last_admitted.insert(container.to_owned(), Slot::Appended(events.len()));
             }
             let mut e =
                 NewEvent::new(d.kind, Value::Object(d.payload.clone())).at(d.at.unwrap_or(now));
