@@ -558,7 +558,7 @@ async fn boot(client: &Client, cmd: BootCommand) -> Result<u8, Failure> {
 
 /// The same validation lookoutd runs at start and on SIGHUP; no daemon needed.
 fn config_check(file: &std::path::Path) -> Result<u8, Failure> {
-    let config = lookout_config::load(file).map_err(|e| Failure {
+    let config = lookout_daemon::load_config(file).map_err(|e| Failure {
         code: 1,
         message: e.to_string(),
     })?;

@@ -21,7 +21,70 @@
 //! );
 //! ```
 
-mod config;
-pub mod duration;
+// A `ConfigError` is made at most once, at start-up, and ends it: its size costs nothing, and flat
+// variants keep it easy to match on.
+#![allow(clippy::result_large_err)]
 
-pub use config::*;
+// The modules, each about one thing: the structs, the key table derived from them, where an error
+// is and what it says, what to suggest for an unknown key, and the rules between keys.
+pub mod duration;
+mod error;
+mod keys;
+mod schema;
+mod source;
+mod suggest;
+mod validate;
+
+use std::path::Path;
+
+use toml::de::DeTable;
+
+pub use error::{At, AtLine, ConfigError, KeyPath, Location};
+pub use schema::{
+    AlertsConfig, BootConfig, BootService, ConcurrencyPolicy, Config, DockerConfig, GatewayConfig,
+    Job, JobAction, JobSchedule, MissedPolicy, NotifyConfig, Quiet, ReconcileConfig, Repo,
+    ServerConfig, Severity, Sink, SinkKind, StatusConfig, StoreConfig, Thresholds, Watch,
+    WatchKind,
+};
+
+/// A check of values whose syntax another crate owns — the store URL belongs to lookout-store,
+/// for one — run after every rule of this crate: the key path of the first bad value and why. Its
+/// error is reported like this crate's own, with the value's line and column.
+pub type ValueCheck<'a> = &'a dyn Fn(&Config) -> Result<(), (KeyPath, String)>;
+
+/// Reads and parses the file at `path`; a missing file is an error (the caller decides whether a
+/// file was named at all).
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_with(path, &|_| Ok(()))
+}
+
+/// [`load`], then `check` (see [`ValueCheck`]).
+pub fn load_with(path: &Path, check: ValueCheck<'_>) -> Result<Config, ConfigError> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        origin: origin.clone(),
+        source,
+    })?;
+    parse_with(&text, &origin, check)
+}
+
+/// Parses the text of a configuration file; `origin` (usually the file's path) starts every error.
+pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+    parse_with(text, origin, &|_| Ok(()))
+}
+
+/// [`parse`], then `check` (see [`ValueCheck`]).
+pub fn parse_with(text: &str, origin: &str, check: ValueCheck<'_>) -> Result<Config, ConfigError> {
+    let tree = DeTable::parse(text).map_err(|e| error::syntax_error(origin, text, &e))?;
+    let src = source::Source {
+        origin,
+        text,
+        tree: tree.get_ref(),
+    };
+    let config: Config =
+        serde_path_to_error::deserialize(toml::de::Deserializer::from(tree.clone()))
+            .map_err(|e| src.de_error(e))?;
+    validate::validate(&config, &src)?;
+    check(&config).map_err(|(path, message)| src.invalid(path, message))?;
+    Ok(config)
+}

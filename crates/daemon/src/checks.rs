@@ -15,16 +15,29 @@ pub fn check_config(config: &lookout_config::Config) -> Result<(), String> {
     check_schedules(config)
 }
 
+/// Reads and checks lookoutd's configuration file: lookout-config's rules, then the values whose
+/// syntax another crate owns ([`check_store_url`]), each error located at its line and column.
+pub fn load_config(
+    path: &std::path::Path,
+) -> Result<lookout_config::Config, lookout_config::ConfigError> {
+    lookout_config::load_with(path, &check_store_url)
+}
+
 /// The store URL, read by the store's own parser, so the file accepts exactly what `--store-url`
-/// does. The error names the key and never repeats the URL (it could hold a password).
-pub fn check_store_url(config: &lookout_config::Config) -> Result<(), String> {
-    match lookout_store::StoreUrl::parse(&config.store.url) {
-        Ok(_) => Ok(()),
-        Err(lookout_store::StoreError::InvalidUrl { reason, .. }) => {
-            Err(format!("`store.url`: {reason}"))
-        }
-        Err(other) => Err(format!("`store.url`: {other}")),
-    }
+/// does. The reason never repeats the URL (it could hold a password). A
+/// [`lookout_config::ValueCheck`].
+pub fn check_store_url(
+    config: &lookout_config::Config,
+) -> Result<(), (lookout_config::KeyPath, String)> {
+    let reason = match lookout_store::StoreUrl::parse(&config.store.url) {
+        Ok(_) => return Ok(()),
+        Err(lookout_store::StoreError::InvalidUrl { reason, .. }) => reason,
+        Err(other) => other.to_string(),
+    };
+    Err((
+        lookout_config::KeyPath::root().key("store").key("url"),
+        reason,
+    ))
 }
 
 /// The scheduler's spec of a `[[jobs]]` entry of lookoutd's configuration.
@@ -167,12 +180,34 @@ args = ["--daily"]
     }
 
     #[test]
-    fn a_bad_store_url_names_the_key_and_hides_the_password() {
-        let mut c = lookout_config::Config::default();
-        assert!(check_store_url(&c).is_ok());
-        c.store.url = "mysql://root:hunter2@db/lookout".into();
-        let e = check_store_url(&c).unwrap_err();
-        assert!(e.starts_with("`store.url`: unknown scheme `mysql`"), "{e}");
+    fn a_bad_store_url_names_the_key_its_line_and_hides_the_password() {
+        let error = |text: &str| {
+            lookout_config::parse_with(text, "config.toml", &check_store_url)
+                .unwrap_err()
+                .to_string()
+        };
+        let e = error("[store]\nurl = \"mysql://root:hunter2@db/x\"\n");
+        assert_eq!(
+            e,
+            "config.toml: `store.url` at line 2, column 7: unknown scheme `mysql`; expected \
+             sqlite://PATH or postgres://USER@HOST/DB"
+        );
+        assert!(!e.contains("hunter2"));
+        let e = error("[store]\nurl = \"postgres://u:hunter2@db:notaport/x\"\n");
+        assert!(
+            e.starts_with(
+                "config.toml: `store.url` at line 2, column 7: not a valid PostgreSQL URL"
+            ),
+            "{e}"
+        );
         assert!(!e.contains("hunter2"), "{e}");
+        let c = lookout_config::parse_with(
+            "[store]\nurl = \"postgres://lookout@db/lookout\"\n",
+            "config.toml",
+            &check_store_url,
+        )
+        .unwrap();
+        assert_eq!(c.store.url, "postgres://lookout@db/lookout");
+        assert!(check_store_url(&lookout_config::Config::default()).is_ok());
     }
 }

@@ -41,7 +41,7 @@ pub async fn run_until(
     let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
     // Validation before anything starts: a bad file is one line and exit 2, nothing created.
     let config = match &args.config {
-        Some(path) => lookout_config::load(path)?,
+        Some(path) => crate::checks::load_config(path)?,
         None => lookout_config::Config::default(),
     };
     crate::checks::check_config(&config).map_err(|e| {

@@ -54,7 +54,7 @@ pub(crate) async fn run(input: DoctorInput<'_>) -> Vec<Check> {
     let mut checks = Vec::new();
     let c = input.config;
     checks.push(match input.config_path {
-        Some(p) => match lookout_config::load(p) {
+        Some(p) => match crate::checks::load_config(p) {
             Ok(_) => ok("config", format!("{} is valid", p.display())),
             Err(e) => bad("fail", "config", e.to_string(), "fix the key named, then `kill -HUP` lookoutd (the running configuration stays until then)"),
         },

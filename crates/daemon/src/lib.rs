@@ -49,6 +49,6 @@ mod systemd;
 mod watch;
 mod wiring;
 
-pub use checks::{check_config, check_schedules, check_store_url, task_spec};
+pub use checks::{check_config, check_schedules, check_store_url, load_config, task_spec};
 pub use daemon::{Options, default_state_dir, run, run_until};
 pub use startup::StartupError;

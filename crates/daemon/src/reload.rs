@@ -20,7 +20,7 @@ pub(crate) async fn reload_on_sighup(
             continue;
         };
         // The same checks as at start: the file's, then the schedules of jobs and quiet windows.
-        let new = match lookout_config::load(path)
+        let new = match crate::checks::load_config(path)
             .map_err(|e| e.to_string())
             .and_then(|c| crate::checks::check_config(&c).map(|()| c))
         {

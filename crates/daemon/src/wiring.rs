@@ -7,7 +7,7 @@ use std::time::Duration;
 use lookout_config::{Config, SinkKind};
 use lookout_crash_detect::{BootBook, BootOptions};
 use lookout_notify::sinks::{FileSink, HttpFormat, HttpSink, LogSink};
-use lookout_notify::{Fallback, Notifier, Route, Severity};
+use lookout_notify::{Fallback, Notifier, Route};
 
 /// Sinks with their routes, as the outbox takes them.
 pub(crate) type Sinks = Vec<(Arc<dyn Notifier>, Route)>;
@@ -56,11 +56,8 @@ pub(crate) fn sinks(config: &Config) -> Result<Sinks, String> {
         };
         let route = Route {
             groups: s.groups.clone(),
-            min_severity: match s.min_severity {
-                lookout_config::Severity::Info => Severity::Info,
-                lookout_config::Severity::Warning => Severity::Warning,
-                lookout_config::Severity::Critical => Severity::Critical,
-            },
+            // One Severity (lookout-common's) from the file to the route.
+            min_severity: s.min_severity,
             // Failing for `notify.fallback_after`, its pending alerts also go to the named sink
             // (the config checked that it exists and is another sink).
             fallback: s.fallback.clone().map(|sink| Fallback {
