@@ -1,6 +1,6 @@
 //! Replay of 1,000,000 events in memory: apply every (already typed) event to a fresh state, then
 //! check invariants and reconcile once at the end (`replay_events`). Typing the stored JSON
-//! (`HostEvent::from_stored`) is measured separately on 100,000 records and extrapolated.
+//! (`HostEvent::from_logged`) is measured separately on 100,000 records and extrapolated.
 //!
 //! `cargo bench -p lookout-reconcile-core --bench replay`
 
@@ -11,8 +11,7 @@ use std::time::Instant;
 use chrono::TimeDelta;
 use common::*;
 use lookout_reconcile_core::host::{Fact, HostEvent, HostModel};
-use lookout_reconcile_core::replay_events;
-use lookout_store::StoredEvent;
+use lookout_reconcile_core::{LoggedEvent, replay_events};
 
 fn main() {
     const N: usize = 1_000_000;
@@ -43,9 +42,9 @@ fn main() {
     );
 
     const M: usize = 100_000;
-    let stored: Vec<StoredEvent> = stream(M, step)
+    let stored: Vec<LoggedEvent> = stream(M, step)
         .enumerate()
-        .map(|(i, (at, kind, payload))| StoredEvent {
+        .map(|(i, (at, kind, payload))| LoggedEvent {
             seq: i as i64 + 1,
             at,
             kind: kind.to_owned(),
@@ -56,7 +55,7 @@ fn main() {
     let mut times = Vec::new();
     for _ in 0..SAMPLES {
         let t = Instant::now();
-        let typed: Vec<HostEvent> = stored.iter().map(HostEvent::from_stored).collect();
+        let typed: Vec<HostEvent> = stored.iter().map(HostEvent::from_logged).collect();
         times.push(t.elapsed().as_secs_f64());
         std::hint::black_box(typed);
     }

@@ -1,9 +1,14 @@
 //! The crate's one error type.
 
 /// What went wrong in the runtime (the pure model never fails).
+///
+/// Non-exhaustive: the variant `Store` exists only with the feature `store`, so a `match` must not
+/// depend on which variants a build has.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReconcileError {
-    /// The store failed (reading the log, or the driver's state).
+    /// The store failed (reading the log, or the driver's state). Only with the feature `store`.
+    #[cfg(feature = "store")]
     #[error("store: {0}")]
     Store(#[from] lookout_store::StoreError),
     /// The persisted driver state cannot be read.

@@ -5,12 +5,16 @@
 //!
 //! - [`vocabulary`]: the ingest contract of the product, as a decoder that names the field at fault;
 //! - [`model`]: the [`Model`] trait a domain implements (state, event and action types; pure
-//!   `apply`, `check_invariants`, `reconcile`), and [`host`]: Lookout's own host model with the
+//!   `decode`, `apply`, `check_invariants`, `reconcile`) over [`LoggedEvent`], the crate's own
+//!   record of the event log (no store type), and [`host`]: Lookout's own host model with the
 //!   invariants I1–I8 (`docs/reconciler.md`; I8 is a run alive but stalled: heartbeats that keep
 //!   coming with the same `progress` for [`Limits::stall_after`]);
 //! - [`alerts`]: one lifecycle per invariant and subject (fire once, re-send hourly, resolve once);
 //! - [`driver`]: the tick driver, which owns the loop, retries, idempotency and metrics, reaching
 //!   the world only through [`EventSource`], [`Execute`]/[`Effects`] and [`Clock`];
+//! - [`source`]: [`EventSource`], the log and the driver's key/value space; with the feature
+//!   `store` (not default) it is implemented for `lookout_store::Store`, and without it the crate
+//!   does not depend on `lookout-store`;
 //! - [`replay`]: [`dry_run`] and [`replay`](replay::replay), which decide without executing;
 //! - [`filter`]: the `container_status` noise filter; [`channel`]: finding missed messages;
 //!   [`metrics`]: Prometheus metrics.
@@ -61,6 +65,6 @@ pub use error::{RangeProblem, ReconcileError};
 pub use filter::ContainerStatusFilter;
 pub use host::{Action, HostEvent, HostModel, HostState, Limits};
 pub use metrics::ReconcileMetrics;
-pub use model::{Model, ModelAction, Violation};
+pub use model::{LoggedEvent, Model, ModelAction, Violation};
 pub use replay::{DryRun, Replay, ReplayRequest, dry_run, replay_events};
 pub use source::EventSource;

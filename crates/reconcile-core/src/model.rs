@@ -1,17 +1,35 @@
 //! The seam between the runtime and a domain: the [`Model`] trait, and the types every model shares
-//! ([`Violation`], [`ModelAction`]).
+//! ([`LoggedEvent`], [`Violation`], [`ModelAction`]).
 //!
 //! The tick driver, dry-run and replay are generic over a [`Model`]; Lookout's own host model is
 //! [`HostModel`](crate::host::HostModel). A host with a different domain supplies its own state, event
 //! and action types and keeps the runtime (draining, retries, alert dedup, metrics) for free.
+//!
+//! A model reads the log as [`LoggedEvent`]s, the crate's own plain record: it depends on no store
+//! type. Where the records come from is the [`EventSource`](crate::EventSource)'s business.
 
 use std::fmt::Debug;
 
 use chrono::{DateTime, Utc};
-use lookout_store::StoredEvent;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::alerts::AlertAction;
+
+/// One entry of an append-only event log, as the reconciler reads it: what
+/// [`EventSource`](crate::EventSource) returns and [`Model::decode`] types.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoggedEvent {
+    /// Its position in the log: unique, increasing in commit order.
+    pub seq: i64,
+    /// When it happened (event time: what the model reasons about, never the clock).
+    pub at: DateTime<Utc>,
+    /// Its kind (`run_started`, `container_status` …).
+    pub kind: String,
+    /// What it is about, if the log records it.
+    pub subject: Option<String>,
+    /// Its fields.
+    pub payload: serde_json::Value,
+}
 
 /// One broken invariant, as [`Model::check_invariants`] sees it at `now`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,9 +79,9 @@ pub trait Model: Send + Sync + 'static {
     /// What the model asks the world to do.
     type Action: ModelAction;
 
-    /// Turns a stored log record into a typed event (never fails: an unknown or malformed record
-    /// becomes an event that only advances the seq).
-    fn decode(&self, record: &StoredEvent) -> Self::Event;
+    /// Turns a log record into a typed event (never fails: an unknown or malformed record becomes
+    /// an event that only advances the seq).
+    fn decode(&self, record: &LoggedEvent) -> Self::Event;
     /// Folds one event into the state (a no-op when its seq was already applied).
     fn apply(&self, state: &mut Self::State, event: &Self::Event);
     /// Every invariant that does not hold at `now`, in a deterministic order.

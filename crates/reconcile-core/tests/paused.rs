@@ -113,7 +113,8 @@ impl lookout_reconcile_core::EventSource for SharedSource {
         &self,
         c: i64,
         l: u32,
-    ) -> Result<Vec<lookout_store::StoredEvent>, lookout_reconcile_core::ReconcileError> {
+    ) -> Result<Vec<lookout_reconcile_core::LoggedEvent>, lookout_reconcile_core::ReconcileError>
+    {
         self.0.events_after(c, l).await
     }
     async fn events_between(
@@ -122,7 +123,8 @@ impl lookout_reconcile_core::EventSource for SharedSource {
         t: chrono::DateTime<chrono::Utc>,
         a: i64,
         l: u32,
-    ) -> Result<Vec<lookout_store::StoredEvent>, lookout_reconcile_core::ReconcileError> {
+    ) -> Result<Vec<lookout_reconcile_core::LoggedEvent>, lookout_reconcile_core::ReconcileError>
+    {
         self.0.events_between(f, t, a, l).await
     }
     async fn latest_seq(&self) -> Result<i64, lookout_reconcile_core::ReconcileError> {

@@ -11,7 +11,7 @@ use common::*;
 use lookout_reconcile_core::host::{HostEvent, HostModel, HostState, apply};
 use lookout_reconcile_core::replay::{dry_run, replay};
 use lookout_reconcile_core::{
-    Driver, DriverConfig, DriverState, EventSource, ManualClock, Model, decide,
+    Driver, DriverConfig, DriverState, EventSource, LoggedEvent, ManualClock, Model, decide,
 };
 use lookout_store::{NewEvent, Store};
 use proptest::prelude::*;
@@ -104,7 +104,7 @@ fn host_events(evs: &[NewEvent]) -> Vec<HostEvent> {
     evs.iter()
         .enumerate()
         .map(|(i, e)| {
-            model.decode(&lookout_store::StoredEvent {
+            model.decode(&LoggedEvent {
                 seq: i as i64 + 1,
                 at: e.at,
                 kind: e.kind.clone(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::{Collected, Collector, Finding};
+use crate::{CollectError, Collected, Collector, Finding};
 
 /// A container's state as `/status` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -113,7 +113,7 @@ impl Collector for GatewaySection {
         "gateway"
     }
 
-    async fn collect(&self) -> Result<Collected, String> {
+    async fn collect(&self) -> Result<Collected, CollectError> {
         let containers = async {
             let mut out = Vec::new();
             for name in &self.containers {

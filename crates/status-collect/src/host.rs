@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::{Collected, Collector, Finding, StatusDeps, human_age};
+use crate::{CollectError, Collected, Collector, Finding, StatusDeps, human_age};
 
 /// The host's run queue, as the seed's `GroupQueue` held it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -62,7 +62,7 @@ impl Collector for QueueSection {
         "queue"
     }
 
-    async fn collect(&self) -> Result<Collected, String> {
+    async fn collect(&self) -> Result<Collected, CollectError> {
         let Some(q) = self.deps.queue().await? else {
             return Ok(Collected::new(json!({"reported": false})));
         };
@@ -96,7 +96,7 @@ impl Collector for GroupsSection {
         "groups"
     }
 
-    async fn collect(&self) -> Result<Collected, String> {
+    async fn collect(&self) -> Result<Collected, CollectError> {
         Ok(Collected::new(match self.deps.groups().await? {
             Some(g) => serde_json::to_value(g).map_err(|e| e.to_string())?,
             None => json!({"reported": false}),
@@ -172,7 +172,7 @@ impl Collector for TasksSection {
         }
     }
 
-    async fn collect(&self) -> Result<Collected, String> {
+    async fn collect(&self) -> Result<Collected, CollectError> {
         let (rows, what) = match self.list {
             TaskList::Tasks => (self.source.tasks().await?, "task"),
             TaskList::HostJobs => (self.source.host_jobs().await?, "host job"),
@@ -256,7 +256,7 @@ impl Collector for WatchdogSection {
         "watchdog"
     }
 
-    async fn collect(&self) -> Result<Collected, String> {
+    async fn collect(&self) -> Result<Collected, CollectError> {
         let targets = self.source.targets().await?;
         let mut findings = Vec::new();
         let mut data = serde_json::Map::new();

@@ -37,13 +37,13 @@
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use lookout_status_collect::{collect_status, Collected, Collector, Finding, Verdict};
+//! use lookout_status_collect::{collect_status, CollectError, Collected, Collector, Finding, Verdict};
 //!
 //! struct Fine;
 //! #[async_trait::async_trait]
 //! impl Collector for Fine {
 //!     fn name(&self) -> &'static str { "fine" }
-//!     async fn collect(&self) -> Result<Collected, String> {
+//!     async fn collect(&self) -> Result<Collected, CollectError> {
 //!         Ok(Collected::new(serde_json::json!({"ok": true}))
 //!             .with(Finding::warn("something to look at")))
 //!     }
@@ -131,13 +131,43 @@ impl Collected {
     }
 }
 
+/// Why a section could not be gathered; its text becomes the section's `error` in the report.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// The store did not answer.
+    #[error(transparent)]
+    Store(#[from] lookout_store::StoreError),
+    /// A source the host or the daemon supplies (`StatusDeps`, a task or watchdog source, a
+    /// repository) failed, in its own words.
+    #[error("{0}")]
+    Source(String),
+    /// The section took longer than its timeout.
+    #[error("timed out after {0} ms")]
+    Timeout(u128),
+    /// The collector panicked; the report goes on without it.
+    #[error("collector panicked: {0}")]
+    Panicked(String),
+}
+
+impl From<String> for CollectError {
+    fn from(reason: String) -> Self {
+        CollectError::Source(reason)
+    }
+}
+
+impl From<&str> for CollectError {
+    fn from(reason: &str) -> Self {
+        CollectError::Source(reason.to_owned())
+    }
+}
+
 /// One section of the report.
 #[async_trait::async_trait]
 pub trait Collector: Send + Sync {
     /// The section's name (`service`, `messages`, …).
     fn name(&self) -> &'static str;
     /// Gathers the section; an error becomes the section's `error`.
-    async fn collect(&self) -> Result<Collected, String>;
+    async fn collect(&self) -> Result<Collected, CollectError>;
 }
 
 /// What only the host knows, in memory. A host implements what it has; the defaults say "not
@@ -211,7 +241,7 @@ pub async fn collect_status(
             let elapsed_ms = t.elapsed().as_millis() as u64;
             let r = match r {
                 Ok(r) => r,
-                Err(_) => Err(format!("timed out after {} ms", timeout.as_millis())),
+                Err(_) => Err(CollectError::Timeout(timeout.as_millis())),
             };
             (c.name(), r, elapsed_ms)
         });
@@ -226,7 +256,7 @@ pub async fn collect_status(
             // A collector that panicked: its section says so, the report goes on.
             Err(e) => (
                 names.get(&e.id()).copied().unwrap_or("unknown"),
-                Err(format!("collector panicked: {e}")),
+                Err(CollectError::Panicked(e.to_string())),
                 started.elapsed().as_millis() as u64,
             ),
         };
@@ -249,7 +279,7 @@ pub async fn collect_status(
                 )));
                 sections.insert(
                     name.to_owned(),
-                    serde_json::json!({"error": error, "elapsed_ms": elapsed_ms}),
+                    serde_json::json!({"error": error.to_string(), "elapsed_ms": elapsed_ms}),
                 );
             }
         }
@@ -378,7 +408,7 @@ mod cache_tests {
         fn name(&self) -> &'static str {
             "counted"
         }
-        async fn collect(&self) -> Result<Collected, String> {
+        async fn collect(&self) -> Result<Collected, CollectError> {
             self.0.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(100)).await;
             Ok(Collected::new(serde_json::json!({})))

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::{Collected, Collector, Finding};
+use crate::{CollectError, Collected, Collector, Finding};
 
 /// One repository as `/status` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -134,7 +134,7 @@ impl Collector for ReposSection {
         "repos"
     }
 
-    async fn collect(&self) -> Result<Collected, String> {
+    async fn collect(&self) -> Result<Collected, CollectError> {
         let mut data = serde_json::Map::new();
         let mut findings = Vec::new();
         for (name, r) in inspect_all(&self.inspector, &self.repos).await {
@@ -203,7 +203,7 @@ impl Collector for DeploySection {
         "deploy"
     }
 
-    async fn collect(&self) -> Result<Collected, String> {
+    async fn collect(&self) -> Result<Collected, CollectError> {
         let inspector = self.inspector.clone();
         let path = self.repo.path.clone();
         let (rep, last) = tokio::join!(

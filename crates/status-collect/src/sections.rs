@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use lookout_store::Store;
 use serde_json::json;
 
-use crate::{Collected, Collector, Finding, StatusDeps, human_age};
+use crate::{CollectError, Collected, Collector, Finding, StatusDeps, human_age};
 
 fn age(now: DateTime<Utc>, t: DateTime<Utc>) -> chrono::Duration {
     now - t
@@ -33,7 +33,7 @@ impl Collector for ServiceSection {
         "service"
     }
 
-    async fn collect(&self) -> Result<Collected, String> {
+    async fn collect(&self) -> Result<Collected, CollectError> {
         let shutting_down = self.deps.is_shutting_down().await;
         let c = Collected::new(json!({
             "status": if shutting_down { "shutting_down" } else { "ok" },
@@ -63,7 +63,7 @@ impl Collector for ChannelsSection {
         "channels"
     }
 
-    async fn collect(&self) -> Result<Collected, String> {
+    async fn collect(&self) -> Result<Collected, CollectError> {
         let now = Utc::now();
         let channels = self.deps.channels().await?;
         let mut c = Collected::new(serde_json::to_value(&channels).map_err(|e| e.to_string())?);
@@ -103,7 +103,7 @@ impl Collector for MessagesSection {
         "messages"
     }
 
-    async fn collect(&self) -> Result<Collected, String> {
+    async fn collect(&self) -> Result<Collected, CollectError> {
         let now = Utc::now();
         let (m, d) = tokio::try_join!(
             self.store.message_stats(),
@@ -160,7 +160,7 @@ impl Collector for BootSection {
         "boot"
     }
 
-    async fn collect(&self) -> Result<Collected, String> {
+    async fn collect(&self) -> Result<Collected, CollectError> {
         let mut data = serde_json::Map::new();
         let mut c = Collected::new(json!({}));
         let services = match &self.services {
@@ -225,7 +225,7 @@ impl Collector for NotificationsSection {
         "notifications"
     }
 
-    async fn collect(&self) -> Result<Collected, String> {
+    async fn collect(&self) -> Result<Collected, CollectError> {
         let (pending, dead) = tokio::try_join!(
             self.store.pending_delivery_count(),
             self.store.dead_notification_count()

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use lookout_status_collect::sections::ChannelsSection;
 use lookout_status_collect::{
-    ChannelState, Collected, Collector, Finding, StatusDeps, Verdict, collect_status,
+    ChannelState, CollectError, Collected, Collector, Finding, StatusDeps, Verdict, collect_status,
 };
 use serde_json::json;
 
@@ -21,9 +21,9 @@ impl Collector for Fake {
     fn name(&self) -> &'static str {
         self.name
     }
-    async fn collect(&self) -> Result<Collected, String> {
+    async fn collect(&self) -> Result<Collected, CollectError> {
         tokio::time::sleep(self.delay).await;
-        self.result.clone()
+        self.result.clone().map_err(CollectError::from)
     }
 }
 
@@ -70,7 +70,7 @@ impl Collector for Panics {
     fn name(&self) -> &'static str {
         "panics"
     }
-    async fn collect(&self) -> Result<Collected, String> {
+    async fn collect(&self) -> Result<Collected, CollectError> {
         panic!("bug in a collector")
     }
 }

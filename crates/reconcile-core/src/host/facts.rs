@@ -2,9 +2,10 @@
 //! [`HostEvent`] the host model folds.
 
 use chrono::{DateTime, Utc};
-use lookout_store::StoredEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::model::LoggedEvent;
 
 /// A run's fields, common to `run_started`, `run_heartbeat` and `run_finished`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -309,8 +310,8 @@ impl Fact {
 }
 
 impl HostEvent {
-    /// Types a record of the store's log.
-    pub fn from_stored(e: &StoredEvent) -> HostEvent {
+    /// Types a record of the event log.
+    pub fn from_logged(e: &LoggedEvent) -> HostEvent {
         HostEvent {
             seq: e.seq,
             at: e.at,

@@ -18,9 +18,8 @@
 //! module ties them into [`HostModel`].
 
 use chrono::{DateTime, TimeDelta, Utc};
-use lookout_store::StoredEvent;
 
-use crate::model::{Model, Violation};
+use crate::model::{LoggedEvent, Model, Violation};
 
 mod actions;
 mod apply;
@@ -62,8 +61,8 @@ impl Model for HostModel {
     type Event = HostEvent;
     type Action = Action;
 
-    fn decode(&self, record: &StoredEvent) -> HostEvent {
-        HostEvent::from_stored(record)
+    fn decode(&self, record: &LoggedEvent) -> HostEvent {
+        HostEvent::from_logged(record)
     }
 
     fn apply(&self, state: &mut HostState, event: &HostEvent) {

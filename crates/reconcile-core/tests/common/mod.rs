@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use lookout_reconcile_core::alerts::AlertAction;
 use lookout_reconcile_core::host::{Mark, Notice, Repair};
-use lookout_reconcile_core::{Effects, EventSource, ReconcileError};
-use lookout_store::{NewEvent, Store, StoredEvent};
+use lookout_reconcile_core::{Effects, EventSource, LoggedEvent, ReconcileError};
+use lookout_store::{NewEvent, Store};
 use serde_json::{Value, json};
 
 pub fn t0() -> DateTime<Utc> {
@@ -97,7 +97,7 @@ impl Effects for FakeEffects {
 /// An in-memory log (for tests on a paused clock, where sqlx's timeouts would fire).
 #[derive(Default)]
 pub struct MemSource {
-    pub events: Mutex<Vec<StoredEvent>>,
+    pub events: Mutex<Vec<LoggedEvent>>,
     pub kv: Mutex<BTreeMap<String, String>>,
 }
 
@@ -105,7 +105,7 @@ impl MemSource {
     pub fn push(&self, e: NewEvent) -> i64 {
         let mut events = self.events.lock().unwrap();
         let seq = events.len() as i64 + 1;
-        events.push(StoredEvent {
+        events.push(LoggedEvent {
             seq,
             at: e.at,
             kind: e.kind,
@@ -118,7 +118,7 @@ impl MemSource {
 
 #[async_trait]
 impl EventSource for MemSource {
-    async fn events_after(&self, c: i64, limit: u32) -> Result<Vec<StoredEvent>, ReconcileError> {
+    async fn events_after(&self, c: i64, limit: u32) -> Result<Vec<LoggedEvent>, ReconcileError> {
         let ev = self.events.lock().unwrap();
         Ok(ev
             .iter()
@@ -133,7 +133,7 @@ impl EventSource for MemSource {
         to: DateTime<Utc>,
         after: i64,
         limit: u32,
-    ) -> Result<Vec<StoredEvent>, ReconcileError> {
+    ) -> Result<Vec<LoggedEvent>, ReconcileError> {
         let ev = self.events.lock().unwrap();
         Ok(ev
             .iter()
