@@ -17,6 +17,8 @@ pub fn check_config(config: &lookout_config::Config) -> Result<(), String> {
 
 /// Reads and checks lookoutd's configuration file: lookout-config's rules, then the values whose
 /// syntax another crate owns ([`check_store_url`]), each error located at its line and column.
+// ConfigError is lookout-config's one error type (large, and it ends the start anyway).
+#[allow(clippy::result_large_err)]
 pub fn load_config(
     path: &std::path::Path,
 ) -> Result<lookout_config::Config, lookout_config::ConfigError> {
