@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use chrono::TimeDelta;
 use common::*;
-use lookout_reconcile_core::host::{Fact, HostEvent, HostModel};
+use lookout_reconcile_core::host::{Event, HostEvent, HostModel};
 use lookout_reconcile_core::{LoggedEvent, replay_events};
 
 fn main() {
@@ -22,7 +22,7 @@ fn main() {
         .map(|(i, (at, kind, p))| HostEvent {
             seq: i as i64 + 1,
             at,
-            fact: Fact::from_payload(kind, &p),
+            fact: Event::from_payload(kind, &p),
         })
         .collect();
     let now = events.last().unwrap().at + TimeDelta::seconds(1);

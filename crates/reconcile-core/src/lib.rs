@@ -25,12 +25,12 @@
 //!
 //! ```
 //! use chrono::{TimeDelta, TimeZone, Utc};
-//! use lookout_reconcile_core::host::{apply, check_invariants, reconcile, Fact, HostEvent, HostState, Limits};
+//! use lookout_reconcile_core::host::{apply, check_invariants, reconcile, Event, HostEvent, HostState, Limits};
 //! use serde_json::json;
 //!
 //! let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 10, 0, 0).unwrap();
 //! let mut state = HostState::default();
-//! let event = |seq, kind: &str, payload| HostEvent { seq, at: t0, fact: Fact::from_payload(kind, &payload) };
+//! let event = |seq, kind: &str, payload| HostEvent { seq, at: t0, fact: Event::from_payload(kind, &payload) };
 //! apply(&mut state, &event(1, "run_started", json!({"run_id": "r1", "group": "g", "run_kind": "task", "container": "c1"})));
 //! apply(&mut state, &event(2, "container_status", json!({"container": "c1", "status": "exited"})));
 //! apply(&mut state, &event(2, "container_status", json!({"container": "c1", "status": "running"}))); // seq 2 again: no-op
@@ -46,6 +46,7 @@ pub mod alerts;
 pub mod channel;
 pub mod driver;
 pub mod error;
+pub mod event;
 pub mod filter;
 pub mod host;
 pub mod metrics;

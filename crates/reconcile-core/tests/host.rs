@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use lookout_reconcile_core::host::{
-    Action, Fact, HostEvent, HostState, Limits, PROGRESS_TEXT_MAX, apply, check_invariants,
+    Action, Event, HostEvent, HostState, Limits, PROGRESS_TEXT_MAX, apply, check_invariants,
     reconcile,
 };
 use serde_json::{Value, json};
@@ -23,7 +23,7 @@ fn state(events: &[(i64, &str, Value)]) -> HostState {
             &HostEvent {
                 seq: i as i64 + 1,
                 at: t(*m),
-                fact: Fact::from_payload(kind, p),
+                fact: Event::from_payload(kind, p),
             },
         );
     }
@@ -119,7 +119,7 @@ fn each_invariant_fires_past_its_limit_and_not_before() {
             &HostEvent {
                 seq: 100 + i as i64,
                 at: t(11),
-                fact: Fact::from_payload(kind, &p),
+                fact: Event::from_payload(kind, &p),
             },
         );
     }
@@ -416,7 +416,7 @@ fn a_state_saved_before_i8_still_loads() {
         &HostEvent {
             seq: 4,
             at: t(3),
-            fact: Fact::from_payload("run_heartbeat", &run_event(Some(json!("3")))),
+            fact: Event::from_payload("run_heartbeat", &run_event(Some(json!("3")))),
         },
     );
     assert_eq!(d.state.runs["r1"].progress_changed_at, Some(t(3)));

@@ -1,7 +1,7 @@
 //! The fold: [`apply`] one event to the state.
 
 use super::{
-    Batch, Boot, Channel, Container, Delivery, Fact, HostEvent, HostState, MEMORY, PendingNotice,
+    Batch, Boot, Channel, Container, Delivery, Event, HostEvent, HostState, MEMORY, PendingNotice,
     Run,
 };
 
@@ -19,7 +19,7 @@ pub fn apply(state: &mut HostState, event: &HostEvent) {
         state.notices.retain(|_, n| n.at >= horizon);
     }
     match &event.fact {
-        Fact::ChannelConnected { channel } => {
+        Event::ChannelConnected { channel } => {
             state.channels.insert(
                 channel.clone(),
                 Channel {
@@ -29,7 +29,7 @@ pub fn apply(state: &mut HostState, event: &HostEvent) {
                 },
             );
         }
-        Fact::ChannelDisconnected { channel, reason } => {
+        Event::ChannelDisconnected { channel, reason } => {
             let c = state.channels.entry(channel.clone()).or_insert(Channel {
                 connected: false,
                 since: at,
@@ -41,11 +41,12 @@ pub fn apply(state: &mut HostState, event: &HostEvent) {
             }
             c.reason.clone_from(reason);
         }
-        Fact::MessageReceived {
+        Event::MessageReceived {
             channel,
             chat_jid,
             message_id,
             group,
+            ..
         } => {
             let chat = state.chats.entry(chat_jid.clone()).or_default();
             chat.channel = Some(channel.clone());
@@ -55,7 +56,7 @@ pub fn apply(state: &mut HostState, event: &HostEvent) {
             chat.last_message_at = Some(at);
             state.remember(message_id, at);
         }
-        Fact::MessagesRecovered {
+        Event::MessagesRecovered {
             channel,
             chat_jid,
             group,
@@ -93,7 +94,7 @@ pub fn apply(state: &mut HostState, event: &HostEvent) {
                 );
             }
         }
-        Fact::BatchDispatched {
+        Event::BatchDispatched {
             chat_jid,
             message_ids,
             run_id,
@@ -123,12 +124,12 @@ pub fn apply(state: &mut HostState, event: &HostEvent) {
                 }
             }
         }
-        Fact::BotResponse { chat_jid } => {
+        Event::BotResponse { chat_jid, .. } => {
             let chat = state.chats.entry(chat_jid.clone()).or_default();
             chat.in_flight = None;
             chat.last_response_at = Some(at);
         }
-        Fact::DeliveryQueued {
+        Event::DeliveryQueued {
             delivery_id,
             chat_jid,
             channel,
@@ -145,10 +146,10 @@ pub fn apply(state: &mut HostState, event: &HostEvent) {
                     last_error: None,
                 });
         }
-        Fact::DeliverySent { delivery_id } => {
+        Event::DeliverySent { delivery_id } => {
             state.deliveries.remove(delivery_id);
         }
-        Fact::DeliveryFailed {
+        Event::DeliveryFailed {
             delivery_id,
             chat_jid,
             error,
@@ -166,8 +167,8 @@ pub fn apply(state: &mut HostState, event: &HostEvent) {
             d.failures += 1;
             d.last_error.clone_from(error);
         }
-        Fact::RunStarted(r) | Fact::RunHeartbeat(r) => {
-            let started = matches!(event.fact, Fact::RunStarted(_));
+        Event::RunStarted(r) | Event::RunHeartbeat(r) => {
+            let started = matches!(event.fact, Event::RunStarted(_));
             let run = state.runs.entry(r.run_id.clone()).or_insert(Run {
                 group: r.group.clone(),
                 run_kind: r.run_kind.clone(),
@@ -200,14 +201,14 @@ pub fn apply(state: &mut HostState, event: &HostEvent) {
                 t.last_started_at = Some(t.last_started_at.map_or(at, |s| s.max(at)));
             }
         }
-        Fact::RunFinished(r) => {
+        Event::RunFinished(r) => {
             state.runs.remove(&r.run_id);
             if let Some(task) = &r.task {
                 let t = state.tasks.entry(task.clone()).or_default();
                 t.last_finished = Some((at, r.outcome.clone()));
             }
         }
-        Fact::ContainerStatus { container, status } => {
+        Event::ContainerStatus { container, status } => {
             let c = state
                 .containers
                 .entry(container.clone())
@@ -220,7 +221,7 @@ pub fn apply(state: &mut HostState, event: &HostEvent) {
                 c.since = at;
             }
         }
-        Fact::BootStarted { service, version } => {
+        Event::BootStarted { service, version } => {
             let prior = state.boots.get(service);
             let starts = match prior {
                 Some(b) if b.ready_at.is_none() => b.starts_since_ready + 1,
@@ -236,7 +237,7 @@ pub fn apply(state: &mut HostState, event: &HostEvent) {
                 },
             );
         }
-        Fact::BootReady { service } => {
+        Event::BootReady { service } => {
             let b = state.boots.entry(service.clone()).or_insert(Boot {
                 started_at: at,
                 version: None,
@@ -245,7 +246,7 @@ pub fn apply(state: &mut HostState, event: &HostEvent) {
             });
             b.ready_at = Some(at);
         }
-        Fact::TargetSeen {
+        Event::TargetSeen {
             target,
             sha,
             heartbeat,
@@ -258,8 +259,8 @@ pub fn apply(state: &mut HostState, event: &HostEvent) {
                 t.sha.clone_from(sha);
             }
         }
-        Fact::Deploy { sha } => state.last_deploy = Some((sha.clone(), at)),
-        Fact::TaskScheduled {
+        Event::Deploy { sha, .. } => state.last_deploy = Some((sha.clone(), at)),
+        Event::TaskScheduled {
             task,
             group,
             next_run,
@@ -272,6 +273,6 @@ pub fn apply(state: &mut HostState, event: &HostEvent) {
             t.next_run = *next_run;
             t.grace_secs = *grace_secs;
         }
-        Fact::Other { .. } => {}
+        Event::Other { .. } => {}
     }
 }

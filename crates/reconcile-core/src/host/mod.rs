@@ -12,7 +12,7 @@
 //! shown as is by [`AlertAction::text`](crate::alerts::AlertAction::text). A run that never
 //! reported progress is never stalled; a silent run is I3, not I8.
 //!
-//! The model is split by concern: the [`Fact`] decoding from events (`facts.rs`), the state
+//! The model is split by concern: the [`HostEvent`] it folds (`facts.rs`, over the crate's typed [`Event`]), the state
 //! (`state.rs`) and its fold [`apply`](fn@apply) (`apply.rs`), the invariants and their
 //! [`Limits`] (`invariants.rs`), and the actions [`reconcile`] decides (`actions.rs`); this
 //! module ties them into [`HostModel`].
@@ -27,9 +27,10 @@ mod facts;
 mod invariants;
 mod state;
 
+pub use crate::event::{Event, RunFact};
 pub use actions::{ACTION_KINDS, Action, Mark, Notice, Repair, reconcile, recovered_text};
 pub use apply::apply;
-pub use facts::{Fact, HostEvent, RunFact};
+pub use facts::HostEvent;
 pub use invariants::{
     Invariant, Limits, PROGRESS_TEXT_MAX, check_invariants, progress_text, stalled_text,
 };
