@@ -5,8 +5,8 @@
 //! same values again), so applying an event a second time after a crash between the work and the
 //! cursor update changes nothing.
 
-use lookout_store::{Direction, NewMessage, Store, StoreError, StoredEvent, time::parse_rfc3339};
-use serde_json::Value;
+use lookout_reconcile_core::event::Event;
+use lookout_store::{Direction, NewMessage, Store, StoreError, StoredEvent};
 
 const CURSOR_KEY: &str = "projection_cursor";
 const PAGE: u32 = 1000;
@@ -45,104 +45,85 @@ impl Projector {
     }
 }
 
-fn s<'a>(e: &'a StoredEvent, field: &str) -> Option<&'a str> {
-    e.payload.get(field).and_then(Value::as_str)
-}
-
-fn time(e: &StoredEvent, field: &str) -> Option<lookout_store::Timestamp> {
-    s(e, field).and_then(|t| parse_rfc3339(t).ok())
-}
-
 async fn apply(store: &Store, e: &StoredEvent) -> Result<(), StoreError> {
-    match e.kind.as_str() {
-        "message_received" => {
-            let (Some(channel), Some(chat), Some(id), Some(ts)) = (
-                s(e, "channel"),
-                s(e, "chat_jid"),
-                s(e, "message_id"),
-                time(e, "timestamp"),
-            ) else {
-                return Ok(()); // validated at ingest; a hand-made row is skipped, not fatal
-            };
+    // Typed in one place (reconcile-core's Event); a hand-made row missing a field is `Other` and
+    // skipped, never fatal (ingest validated everything it acknowledged).
+    match Event::from_payload(&e.kind, &e.payload) {
+        Event::MessageReceived {
+            channel,
+            chat_jid,
+            message_id,
+            sender,
+            timestamp: Some(timestamp),
+            ..
+        } => {
             store
                 .record_messages(&[NewMessage {
-                    channel: channel.into(),
-                    chat_jid: chat.into(),
-                    message_id: id.into(),
-                    sender: s(e, "sender").map(Into::into),
+                    channel,
+                    chat_jid,
+                    message_id,
+                    sender,
                     direction: Direction::Inbound,
-                    timestamp: ts,
+                    timestamp,
                 }])
                 .await?;
         }
-        "bot_response" => {
-            let (Some(chat), Some(ts)) = (s(e, "chat_jid"), time(e, "timestamp")) else {
-                return Ok(());
-            };
+        Event::BotResponse {
+            chat_jid,
+            timestamp: Some(timestamp),
+            message_id,
+            channel,
+            ..
+        } => {
             // A response without its own id is named by its seq, so a replay records it once.
-            let id = s(e, "message_id")
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("response:{}", e.seq));
+            let id = message_id.unwrap_or_else(|| format!("response:{}", e.seq));
             store
                 .record_messages(&[NewMessage {
-                    channel: s(e, "channel").unwrap_or("unknown").into(),
-                    chat_jid: chat.into(),
+                    channel: channel.unwrap_or_else(|| "unknown".into()),
+                    chat_jid: chat_jid.clone(),
                     message_id: id,
                     sender: None,
                     direction: Direction::Outbound,
-                    timestamp: ts,
+                    timestamp,
                 }])
                 .await?;
-            store.clear_processing_on_response(chat, ts).await?;
+            store
+                .clear_processing_on_response(&chat_jid, timestamp)
+                .await?;
         }
-        "batch_dispatched" => {
-            let Some(chat) = s(e, "chat_jid") else {
-                return Ok(());
-            };
-            let ids: Vec<String> = e
-                .payload
-                .get("message_ids")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let out = store.mark_batch_processing(chat, &ids, e.at).await?;
+        Event::BatchDispatched {
+            chat_jid,
+            message_ids,
+            ..
+        } => {
+            let out = store
+                .mark_batch_processing(&chat_jid, &message_ids, e.at)
+                .await?;
             if !out.missing.is_empty() {
                 tracing::warn!(
-                    chat_jid = chat,
+                    chat_jid = %chat_jid,
                     missing = ?out.missing,
                     "batch_dispatched names messages never reported as received; they are not tracked"
                 );
             }
         }
-        "delivery_queued" => {
-            if let (Some(id), Some(chat)) = (s(e, "delivery_id"), s(e, "chat_jid")) {
-                store
-                    .delivery_queued(id, s(e, "channel"), chat, e.at)
-                    .await?;
-            }
+        Event::DeliveryQueued {
+            delivery_id,
+            chat_jid,
+            channel,
+        } => {
+            store
+                .delivery_queued(&delivery_id, channel.as_deref(), &chat_jid, e.at)
+                .await?;
         }
-        "delivery_sent" => {
-            if let Some(id) = s(e, "delivery_id") {
-                store.delivery_sent(id, e.at).await?;
-            }
+        Event::DeliverySent { delivery_id } => {
+            store.delivery_sent(&delivery_id, e.at).await?;
         }
-        "delivery_failed" => {
-            if let Some(id) = s(e, "delivery_id") {
-                let error = e
-                    .payload
-                    .get("error")
-                    .map(|v| {
-                        v.as_str()
-                            .map(str::to_owned)
-                            .unwrap_or_else(|| v.to_string())
-                    })
-                    .unwrap_or_else(|| "unknown error".into());
-                store.delivery_failed(id, &error).await?;
-            }
+        Event::DeliveryFailed {
+            delivery_id, error, ..
+        } => {
+            let error = error.unwrap_or_else(|| "unknown error".into());
+            store.delivery_failed(&delivery_id, &error).await?;
         }
         _ => {}
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
+use lookout_reconcile_core::event::Event;
 use lookout_status_collect::gateway::{GatewaySection, ReqwestProbe, docker_runtime};
 use lookout_status_collect::host::{
     GroupsSection, GroupsSnapshot, QueueSection, QueueSnapshot, TaskList, TaskSource, TasksSection,
@@ -54,11 +55,13 @@ impl StatusDeps for EventDeps {
             ..QueueSnapshot::default()
         };
         for run in latest.iter().filter(|e| e.kind == "run_started") {
-            let group = run.payload["group"].as_str().unwrap_or("-").to_owned();
+            let typed = Event::from_payload(&run.kind, &run.payload);
+            let run = typed.run();
+            let group = run.map_or("-", |r| r.group.as_str()).to_owned();
             let g = q.per_group.entry(group).or_default();
             g.active = true;
-            g.is_task |= run.payload["run_kind"] == "task";
-            if run.payload.get("container").is_some_and(|c| !c.is_null()) {
+            g.is_task |= run.is_some_and(|r| r.run_kind == "task");
+            if run.is_some_and(|r| r.container.is_some()) {
                 q.active_containers += 1;
             }
         }
@@ -72,7 +75,11 @@ impl StatusDeps for EventDeps {
         let Some(latest) = self.runs().await? else {
             return Ok(None);
         };
-        let group = |e: &lookout_store::StoredEvent| e.payload["group"].as_str().map(str::to_owned);
+        let group = |e: &lookout_store::StoredEvent| {
+            Event::from_payload(&e.kind, &e.payload)
+                .group()
+                .map(str::to_owned)
+        };
         let all: std::collections::BTreeSet<String> = latest.iter().filter_map(group).collect();
         let active: std::collections::BTreeSet<String> = latest
             .iter()
@@ -94,17 +101,17 @@ impl StatusDeps for EventDeps {
         Ok(latest
             .into_iter()
             .filter_map(|e| {
-                let name = e.subject.clone()?;
+                let (channel, connected, reason) = match Event::from_payload(&e.kind, &e.payload) {
+                    Event::ChannelConnected { channel, reason } => (channel, true, reason),
+                    Event::ChannelDisconnected { channel, reason } => (channel, false, reason),
+                    _ => return None,
+                };
                 Some((
-                    name,
+                    channel,
                     ChannelState {
-                        connected: e.kind == "channel_connected",
+                        connected,
                         since: Some(e.at),
-                        reason: e.payload.get("reason").map(|r| {
-                            r.as_str()
-                                .map(str::to_owned)
-                                .unwrap_or_else(|| r.to_string())
-                        }),
+                        reason,
                     },
                 ))
             })
@@ -127,10 +134,10 @@ impl DeploySource for DeployEvents {
             .await
             .map_err(|e| e.to_string())?;
         Ok(latest.into_iter().max_by_key(|e| e.seq).and_then(|e| {
-            Some(LastDeploy {
-                at: e.at,
-                sha: e.payload.get("sha")?.as_str()?.to_owned(),
-            })
+            match Event::from_payload(&e.kind, &e.payload) {
+                Event::Deploy { sha, .. } => Some(LastDeploy { at: e.at, sha }),
+                _ => None,
+            }
         }))
     }
 }

@@ -46,6 +46,9 @@ pub enum Event {
     ChannelConnected {
         /// The channel.
         channel: String,
+        /// A note, if said (rendered as text).
+        #[serde(default)]
+        reason: Option<String>,
     },
     /// `channel_disconnected`.
     ChannelDisconnected {
@@ -249,6 +252,7 @@ impl Event {
             Ok(match kind {
                 "channel_connected" => Event::ChannelConnected {
                     channel: f.req("channel")?,
+                    reason: f.opt("reason"),
                 },
                 "channel_disconnected" => Event::ChannelDisconnected {
                     channel: f.req("channel")?,

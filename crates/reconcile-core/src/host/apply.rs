@@ -19,7 +19,7 @@ pub fn apply(state: &mut HostState, event: &HostEvent) {
         state.notices.retain(|_, n| n.at >= horizon);
     }
     match &event.fact {
-        Event::ChannelConnected { channel } => {
+        Event::ChannelConnected { channel, .. } => {
             state.channels.insert(
                 channel.clone(),
                 Channel {
