@@ -3,19 +3,21 @@
 //! windows, folding, flapping, reminders); one-off messages (a boot report, a heal action) go
 //! straight to the durable outbox. Both reach the configured sinks (the log, when none is).
 
+use lookout_notify::alerts::AlertKey;
 use lookout_notify::{Message, Outbox, Severity};
 
-/// Sends an alert; a failure to store it is logged with the alert's text, so it is never silent.
+/// Sends a one-off message about `key`; a failure to store it is logged with its text, so it is
+/// never silent.
 pub(crate) async fn raise(
     outbox: &Outbox,
-    key: &str,
+    key: &AlertKey,
     severity: Severity,
     text: &str,
     payload: serde_json::Value,
 ) {
     let m = Message::new(severity, text).key(key).payload(payload);
     if let Err(e) = outbox.send(m).await {
-        tracing::error!(error = %e, key, alert = %text, "cannot store an alert in the outbox");
+        tracing::error!(error = %e, %key, alert = %text, "cannot store an alert in the outbox");
     }
 }
 
@@ -36,7 +38,8 @@ use crate::http::{ApiError, AppState};
 /// The alert keys a `deploy` quiet window holds: what a restart makes fire for a moment.
 pub(crate) const RESTART_CLASS: &str = "watchdog|crash_loop|I1:|I3:|I5:|container";
 
-/// The lifecycle with the configured policy and `[[quiet]]` windows.
+/// The lifecycle with the configured policy, `[[quiet]]` windows and fold table, sending through
+/// `outbox`.
 pub(crate) fn lifecycle(
     store: &Store,
     outbox: Arc<Outbox>,
@@ -52,6 +55,7 @@ pub(crate) fn lifecycle(
         },
     );
     a.set_recurring(recurring(config));
+    a.set_folding(crate::folding::table(config));
     Arc::new(a)
 }
 
@@ -106,27 +110,7 @@ pub(crate) fn spawn_ticks(
     tokio::spawn(async move {
         let mut seen_deploy = 0i64;
         loop {
-            match store.latest_by_subject(&["deploy"]).await {
-                Ok(deploys) => {
-                    let since = seen_deploy;
-                    for d in deploys.into_iter().filter(|d| d.seq > since) {
-                        seen_deploy = seen_deploy.max(d.seq);
-                        let sha = d.payload["sha"].as_str().unwrap_or("?");
-                        let w = QuietWindow {
-                            id: format!("deploy-{}", d.seq),
-                            starts_at: d.at,
-                            ends_at: d.at
-                                + chrono::Duration::from_std(deploy_quiet)
-                                    .unwrap_or(chrono::Duration::zero()),
-                            matcher: Some(RESTART_CLASS.to_owned()),
-                            reason: format!("deploy {}", sha.get(..7).unwrap_or(sha)),
-                        };
-                        // Seen before a restart: its row exists already.
-                        let _ = store.quiet_add(&w).await;
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot read deploy events"),
-            }
+            deploy_windows(&store, deploy_quiet, &mut seen_deploy).await;
             if let Err(e) = alerts.tick(Utc::now()).await {
                 tracing::warn!(error = %e, "alert lifecycle tick failed");
             }
@@ -136,6 +120,36 @@ pub(crate) fn spawn_ticks(
             }
         }
     });
+}
+
+/// Opens the quiet window of each `deploy` event after `seen` (a seq, moved on): restart-class
+/// alerts from the deploy's time for `deploy_quiet`.
+pub(crate) async fn deploy_windows(
+    store: &Store,
+    deploy_quiet: std::time::Duration,
+    seen: &mut i64,
+) {
+    match store.latest_by_subject(&["deploy"]).await {
+        Ok(deploys) => {
+            let since = *seen;
+            for d in deploys.into_iter().filter(|d| d.seq > since) {
+                *seen = (*seen).max(d.seq);
+                let sha = d.payload["sha"].as_str().unwrap_or("?");
+                let w = QuietWindow {
+                    id: format!("deploy-{}", d.seq),
+                    starts_at: d.at,
+                    ends_at: d.at
+                        + chrono::Duration::from_std(deploy_quiet)
+                            .unwrap_or(chrono::Duration::zero()),
+                    matcher: Some(RESTART_CLASS.to_owned()),
+                    reason: format!("deploy {}", sha.get(..7).unwrap_or(sha)),
+                };
+                // Seen before a restart: its row exists already.
+                let _ = store.quiet_add(&w).await;
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read deploy events"),
+    }
 }
 
 fn store_error(e: lookout_store::StoreError) -> ApiError {

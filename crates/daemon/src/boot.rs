@@ -1,5 +1,7 @@
 //! Boot records of the services lookoutd watches (and of itself): the boot book on disk, plus the
-//! events, `boot_attempts` rows and alerts each step produces.
+//! events, `boot_attempts` rows and alerts each step produces. A crash loop is a condition: it
+//! goes through the alert lifecycle (rule `crash_loop`, the service as subject), so quiet windows hold it, and it resolves when the service is ready — whose "Service
+//! recovered after …" report says so.
 
 use std::sync::Arc;
 
@@ -8,15 +10,18 @@ use lookout_crash_detect::{BeginOutcome, BootBook, BootReport, CrashLoop, Failed
 use lookout_store::{BootAttempt, BootOutcome, NewEvent, Store};
 use serde_json::json;
 
+use lookout_notify::alerts::{Alert, AlertKey, Alerts};
 use lookout_notify::{Outbox, Severity};
 
 use crate::alerts;
+use crate::folding::rule;
 
 /// The daemon's boot book, one step at a time (the files are read-modify-written).
 pub(crate) struct Boots {
     book: BootBook,
     per_service: Vec<(String, BootBook)>,
     outbox: Arc<Outbox>,
+    lifecycle: Arc<Alerts>,
     lock: tokio::sync::Mutex<()>,
 }
 
@@ -34,11 +39,13 @@ impl Boots {
         book: BootBook,
         per_service: Vec<(String, BootBook)>,
         outbox: Arc<Outbox>,
+        lifecycle: Arc<Alerts>,
     ) -> Self {
         Boots {
             book,
             per_service,
             outbox,
+            lifecycle,
             lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -100,7 +107,7 @@ impl Boots {
         // The alert first: the ledger already counts it as sent, so a store error below must not
         // swallow it.
         if let Some(cl) = &outcome.crash_loop {
-            crash_loop_alert(&self.outbox, cl).await;
+            crash_loop_alert(&self.lifecycle, cl).await;
         }
         let mut events = Vec::new();
         if let Some(prev) = &outcome.previous_failed {
@@ -133,7 +140,7 @@ impl Boots {
             .blocking(&service, move |b| b.fail(&s, &cause, Utc::now()))
             .await?;
         if let Some(cl) = &outcome.crash_loop {
-            crash_loop_alert(&self.outbox, cl).await;
+            crash_loop_alert(&self.lifecycle, cl).await;
         }
         if let Some(prev) = &outcome.previous_failed {
             record_failure(store, &service, prev).await?;
@@ -182,6 +189,7 @@ impl Boots {
             &report,
             append_ready,
             &self.outbox,
+            &self.lifecycle,
         )
         .await?;
         Ok(report)
@@ -196,19 +204,21 @@ pub(crate) async fn after_ready(
     report: &BootReport,
     append_ready: bool,
     outbox: &Outbox,
+    lifecycle: &Alerts,
 ) -> Result<(), BootError> {
     // The recovery message first: the ledger is already cleared, so a store error below must not
     // swallow it.
     if let Some(message) = report.message() {
         alerts::raise(
             outbox,
-            &format!("boot_recovered:{service}"),
+            &AlertKey::new(rule::BOOT_RECOVERED, service),
             Severity::Warning,
             &format!("{service}: {message}"),
             serde_json::to_value(report).unwrap_or_default(),
         )
         .await;
     }
+    crash_loop_over(lifecycle, service).await;
     let now = Utc::now();
     let (pid, version, started_at) = start.unwrap_or((None, None, now));
     store
@@ -288,15 +298,29 @@ fn failed_event(service: &str, f: &FailedStart) -> NewEvent {
     .with_subject(service)
 }
 
-pub(crate) async fn crash_loop_alert(outbox: &Outbox, cl: &CrashLoop) {
-    alerts::raise(
-        outbox,
-        &format!("crash_loop:{}", cl.service),
-        Severity::Critical,
-        &cl.message(),
-        serde_json::to_value(cl).unwrap_or_default(),
-    )
-    .await;
+/// A crash loop of `cl.service`: fired through the alert lifecycle (held by a quiet window that
+/// matches `crash_loop`, once per firing).
+pub(crate) async fn crash_loop_alert(lifecycle: &Alerts, cl: &CrashLoop) {
+    let key = AlertKey::new(rule::CRASH_LOOP, cl.service.clone());
+    let text = cl.message();
+    let details = serde_json::to_value(cl).unwrap_or_default();
+    let a = Alert::keyed(key.clone(), Severity::Critical, text.clone()).details(details);
+    match lifecycle.fire(a, Utc::now()).await {
+        Ok(outcome) => tracing::info!(alert = %key, ?outcome, "crash-loop alert"),
+        Err(e) => {
+            tracing::error!(error = %e, alert = %key, text = %text, "cannot record a crash-loop alert")
+        }
+    }
+}
+
+/// `service` is ready: its crash loop, if one fires, is over. The boot report ("Service recovered
+/// after …", sent by [`after_ready`]) is what people read, so the lifecycle sends no "resolved".
+async fn crash_loop_over(lifecycle: &Alerts, service: &str) {
+    let key = AlertKey::new(rule::CRASH_LOOP, service);
+    match lifecycle.resolve_reported(&key, Utc::now()).await {
+        Ok(outcome) => tracing::debug!(alert = %key, ?outcome, "crash loop over"),
+        Err(e) => tracing::warn!(error = %e, alert = %key, "cannot resolve a crash-loop alert"),
+    }
 }
 
 /// Shared handle.

@@ -113,10 +113,15 @@ pub async fn run_until(
             let _ = outbox_stopped.await;
         },
     ));
-    own_boot(&store, &outbox, guard, begin).await;
-    let (book, per_service) = wiring::boot_books(&config, &state_dir);
-    let boots = std::sync::Arc::new(boot::Boots::new(book, per_service, outbox.clone()));
     let alerting = alerts::lifecycle(&store, outbox.clone(), &config);
+    own_boot(&store, &outbox, &alerting, guard, begin).await;
+    let (book, per_service) = wiring::boot_books(&config, &state_dir);
+    let boots = std::sync::Arc::new(boot::Boots::new(
+        book,
+        per_service,
+        outbox.clone(),
+        alerting.clone(),
+    ));
     let stale = std::sync::Arc::new(stale::StaleWatch::new(stale_processing, alerting.clone()));
     let running = std::sync::Arc::new(http::Running {
         config: std::sync::RwLock::new(config.clone()),
@@ -316,11 +321,12 @@ pub async fn run_until(
 async fn own_boot(
     store: &lookout_store::Store,
     outbox: &lookout_notify::Outbox,
+    alerting: &lookout_notify::alerts::Alerts,
     guard: lookout_crash_detect::BootGuard,
     begin: lookout_crash_detect::BeginOutcome,
 ) {
     if let Some(cl) = &begin.crash_loop {
-        boot::crash_loop_alert(outbox, cl).await;
+        boot::crash_loop_alert(alerting, cl).await;
     }
     let report = match guard.ready() {
         Ok(r) => r,
@@ -331,7 +337,16 @@ async fn own_boot(
     };
     let recorded = async {
         boot::record_own_failures(store, startup::SERVICE, &report.failures).await?;
-        boot::after_ready(store, startup::SERVICE, None, &report, true, outbox).await
+        boot::after_ready(
+            store,
+            startup::SERVICE,
+            None,
+            &report,
+            true,
+            outbox,
+            alerting,
+        )
+        .await
     };
     if let Err(e) = recorded.await {
         tracing::error!(error = %e, "cannot record lookoutd's boot in the store");

@@ -162,7 +162,7 @@ pub(crate) async fn run(input: DoctorInput<'_>) -> Vec<Check> {
         let collected =
             tokio::time::timeout(limit, lookout_status_collect::Collector::collect(&section))
                 .await
-                .unwrap_or_else(|_| Err(format!("no answer within {}s", limit.as_secs())));
+                .unwrap_or_else(|_| Err(format!("no answer within {}s", limit.as_secs()).into()));
         checks.push(match crate::gateway::down_reasons(&collected) {
             None => ok("gateway", "its containers run and its health endpoint answers healthy"),
             Some(reasons) => bad(

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use lookout_common::Clock;
+use lookout_notify::alerts::{Alert, AlertKey, Alerts, Dependency};
 use lookout_notify::{Message, Outbox};
 use lookout_scheduler::{
     DockerRunner, Notification, OwnerKind, Reporter, RunEvent, RunnerSpec, Runners, Scheduler,
@@ -16,32 +18,47 @@ use lookout_store::{NewEvent, Store};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::folding::{DOCKER_ENGINE, GATEWAY, rule};
 use crate::http::{ApiError, AppState};
 
 /// Notifications to the outbox, events to the log.
-struct OutboxReporter {
+pub(crate) struct OutboxReporter {
     outbox: Arc<Outbox>,
-    alerts: Arc<lookout_notify::alerts::Alerts>,
+    alerts: Arc<Alerts>,
     store: Store,
-    /// Fold the run messages of container tasks under the Docker engine's alert while it fires,
-    /// and those of tasks that need the gateway under the gateway's.
-    fold: bool,
     /// Which tasks need the gateway.
     gateway: lookout_config::GatewayConfig,
+    clock: Arc<dyn Clock>,
 }
 
-/// The alert that says the Docker engine is down: the watchdog's shared circuit for it.
-pub(crate) const DOCKER_ENGINE_DOWN: &str = "watchdog_shared:docker engine";
+/// The run and step of a scheduler's run message (`task-run:<run id>:<step>`).
+fn run_step(key: &AlertKey) -> Option<(i64, &str)> {
+    if key.rule != rule::TASK_RUN {
+        return None;
+    }
+    let (run, step) = key.subject.split_once(':')?;
+    Some((run.parse().ok()?, step))
+}
 
 impl OutboxReporter {
-    /// The task of a `task-run:<id>:…` notification: its name, and whether it runs in a container.
-    async fn task_of(&self, key: &str) -> Option<(String, bool)> {
-        let run_id: i64 = key
-            .strip_prefix("task-run:")?
-            .split(':')
-            .next()?
-            .parse()
-            .ok()?;
+    pub(crate) fn new(
+        outbox: Arc<Outbox>,
+        alerts: Arc<Alerts>,
+        store: Store,
+        gateway: lookout_config::GatewayConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        OutboxReporter {
+            outbox,
+            alerts,
+            store,
+            gateway,
+            clock,
+        }
+    }
+
+    /// The task of run `run_id`: its name, and whether it runs in a container.
+    async fn task_of(&self, run_id: i64) -> Option<(String, bool)> {
         let run = self.store.get_run(run_id).await.ok()??;
         let task = self
             .store
@@ -54,68 +71,95 @@ impl OutboxReporter {
         Some((task.name, runner["kind"] == "container"))
     }
 
-    async fn firing(&self, key: &str) -> bool {
-        self.store
-            .alert_get(key)
-            .await
-            .ok()
-            .flatten()
-            .is_some_and(|a| a.firing)
+    /// What a task depends on: the Docker engine when it runs in a container, the gateway when
+    /// `gateway.needed_by` names it.
+    fn depends_on(&self, task: &str, container: bool) -> Vec<Dependency> {
+        let mut out = Vec::new();
+        if container {
+            out.push(DOCKER_ENGINE);
+        }
+        if self.gateway.needed_by(task) {
+            out.push(GATEWAY);
+        }
+        out
     }
 
-    /// Root-cause folding: while a task's cause fires (the Docker engine down for a container
-    /// task, the gateway down for a task that needs it), its failure is not sent on its own — it
-    /// becomes a `task-failed` alert folded under the cause's (listed in `lookout alerts list`,
-    /// sent on its own only if it outlasts the cause). A container task's start, heartbeats and
-    /// successes are dropped too; those of a task that needs the gateway are sent. Returns
+    /// Root-cause folding (the fold table, `folding.rs`): while a cause of a task fires, its
+    /// failure is not sent on its own — it becomes a `task-failed` alert folded under the cause's
+    /// (listed in `lookout alerts list`, sent on its own only if it outlasts the cause). Its
+    /// other run messages are dropped too when the rule says so (a container task while the
+    /// engine is down), else sent (a task that needs the gateway may get through). Returns
     /// whether `n` was handled.
-    async fn folded(&self, n: &Notification) -> bool {
-        if !self.fold {
+    async fn folded(&self, n: &Notification, run: i64, step: &str) -> bool {
+        // Reads of the alerts table on every run message (one per cause of the table); the task is
+        // looked up only while a cause fires.
+        let firing = match self.alerts.firing_causes(rule::TASK_FAILED).await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the causes of task failures; not folding");
+                return false;
+            }
+        };
+        if firing.is_empty() {
             return false;
         }
-        // Two reads of the alerts table on every run message; the task is looked up only while
-        // a cause fires.
-        let engine_down = self.firing(DOCKER_ENGINE_DOWN).await;
-        let gateway_down = self.firing(crate::gateway::GATEWAY_DOWN).await;
-        if !engine_down && !gateway_down {
-            return false;
-        }
-        let Some((task, container)) = self.task_of(&n.dedup_key).await else {
+        let Some((task, container)) = self.task_of(run).await else {
             return false;
         };
-        let cause = if container && engine_down {
-            DOCKER_ENGINE_DOWN
-        } else if gateway_down && self.gateway.needed_by(&task) {
-            crate::gateway::GATEWAY_DOWN
-        } else {
+        let depends_on = self.depends_on(&task, container);
+        let Some(fold) = firing
+            .into_iter()
+            .find(|r| r.applies(rule::TASK_FAILED, &depends_on))
+        else {
             return false;
         };
-        let failure =
-            n.dedup_key.ends_with(":finished") && n.severity != lookout_scheduler::Severity::Info;
-        // A container task cannot run without its engine: all its run messages are noise then.
-        // A task that needs the gateway may still get through (a wrong health URL, a fallback
-        // model): only its failures are the cause's effect.
-        if cause == crate::gateway::GATEWAY_DOWN && !failure {
+        let failure = step == "finished" && n.severity != lookout_scheduler::Severity::Info;
+        if !failure && !fold.drops_messages {
             return false;
         }
         if failure {
-            let mut a = lookout_notify::alerts::Alert::new(
-                "task-failed",
-                task.clone(),
+            let mut a = Alert::keyed(
+                AlertKey::new(rule::TASK_FAILED, task.clone()),
                 lookout_notify::Severity::Warning,
                 n.text.clone(),
-            )
-            .caused_by(cause);
+            );
+            a.depends_on = depends_on;
             if let Some(g) = &n.group {
                 a = a.group(g.clone());
             }
-            if let Err(e) = self.alerts.fire(a, chrono::Utc::now()).await {
+            if let Err(e) = self.alerts.fire(a, self.clock.now()).await {
                 tracing::error!(error = %e, %task, "cannot record a folded task failure");
             }
         } else {
-            tracing::debug!(%task, cause, text = %n.text, "folded under its cause's alert");
+            tracing::debug!(%task, cause = %fold.cause, text = %n.text, "folded under its cause's alert");
         }
         true
+    }
+
+    /// An overdue task is a condition with a lifecycle.
+    async fn overdue(&self, key: AlertKey, n: &Notification) {
+        let now = self.clock.now();
+        let done = if n.resolves {
+            self.alerts.resolve_key(&key, now).await
+        } else {
+            // Overdue because the gateway is down: folded while the gateway's alert fires.
+            let needs_gateway = self.gateway.needed_by(&key.subject);
+            let mut a = Alert::keyed(
+                key.clone(),
+                lookout_notify::Severity::Critical,
+                n.text.clone(),
+            );
+            if needs_gateway {
+                a = a.depends_on(GATEWAY);
+            }
+            if let Some(g) = &n.group {
+                a = a.group(g.clone());
+            }
+            self.alerts.fire(a, now).await
+        };
+        if let Err(e) = done {
+            tracing::error!(error = %e, alert = %key, "cannot record an overdue alert");
+        }
     }
 }
 
@@ -123,41 +167,24 @@ impl OutboxReporter {
 impl Reporter for OutboxReporter {
     async fn notify(&self, n: Notification) {
         // An overdue task is a condition with a lifecycle; the rest are one-off run messages.
-        if let Some(task) = n.dedup_key.strip_prefix("task-overdue:") {
-            let now = chrono::Utc::now();
-            let done = if n.resolves {
-                self.alerts.resolve("task-overdue", task, now).await
-            } else {
-                let mut a = lookout_notify::alerts::Alert::new(
-                    "task-overdue",
-                    task,
-                    lookout_notify::Severity::Critical,
-                    n.text.clone(),
-                );
-                // Overdue because the gateway is down: folded while the gateway's alert fires.
-                if self.fold && self.gateway.needed_by(task) {
-                    a = a.caused_by(crate::gateway::GATEWAY_DOWN);
-                }
-                if let Some(g) = &n.group {
-                    a = a.group(g.clone());
-                }
-                self.alerts.fire(a, now).await
-            };
-            if let Err(e) = done {
-                tracing::error!(error = %e, task, "cannot record an overdue alert");
+        let key = AlertKey::parse(&n.dedup_key);
+        if let Some(k) = key.clone().filter(|k| k.rule == rule::TASK_OVERDUE) {
+            self.overdue(k, &n).await;
+            return;
+        }
+        let run = key.as_ref().and_then(run_step);
+        if let Some((run, step)) = run {
+            if self.folded(&n, run, step).await {
+                return;
             }
-            return;
-        }
-        if self.folded(&n).await {
-            return;
-        }
-        // A task that failed while folded and now succeeds: its folded failure is over.
-        if n.dedup_key.ends_with(":finished") && n.severity == lookout_scheduler::Severity::Info {
-            if let Some((task, _)) = self.task_of(&n.dedup_key).await {
-                let _ = self
-                    .alerts
-                    .resolve("task-failed", &task, chrono::Utc::now())
-                    .await;
+            // A task that failed while folded and now succeeds: its folded failure is over.
+            if step == "finished" && n.severity == lookout_scheduler::Severity::Info {
+                if let Some((task, _)) = self.task_of(run).await {
+                    let _ = self
+                        .alerts
+                        .resolve_key(&AlertKey::new(rule::TASK_FAILED, task), self.clock.now())
+                        .await;
+                }
             }
         }
         let severity = match n.severity {
@@ -211,7 +238,7 @@ impl Schedulers {
     pub(crate) async fn start(
         store: &Store,
         outbox: Arc<Outbox>,
-        alerts: Arc<lookout_notify::alerts::Alerts>,
+        alerts: Arc<Alerts>,
         config: &lookout_config::Config,
     ) -> Schedulers {
         let mut runners = Runners::new();
@@ -226,13 +253,13 @@ impl Schedulers {
             }
         }
         let runners = Arc::new(runners);
-        let reporter = Arc::new(OutboxReporter {
+        let reporter = Arc::new(OutboxReporter::new(
             outbox,
             alerts,
-            fold: config.alerts.fold,
-            gateway: config.gateway.clone(),
-            store: store.clone(),
-        });
+            store.clone(),
+            config.gateway.clone(),
+            Arc::new(lookout_common::SystemClock),
+        ));
         let metrics = lookout_scheduler::SchedulerMetrics::default();
         let make = |kind| {
             let mut c = SchedulerConfig::new(&instance(), kind);
@@ -272,7 +299,7 @@ impl Schedulers {
     pub(crate) async fn resolve_cleared_overdue(
         &self,
         store: &Store,
-        alerts: &lookout_notify::alerts::Alerts,
+        alerts: &Alerts,
         grace: std::time::Duration,
     ) -> Result<usize, lookout_store::StoreError> {
         let now = chrono::Utc::now();
@@ -280,12 +307,12 @@ impl Schedulers {
         let mut tasks = store.list_tasks(OwnerKind::Task).await?;
         tasks.extend(store.list_tasks(OwnerKind::HostJob).await?);
         let mut resolved = 0;
-        for a in store.alerts_firing("task-overdue").await? {
+        for a in store.alerts_firing(rule::TASK_OVERDUE).await? {
             let still = tasks
                 .iter()
                 .any(|t| t.name == a.subject && t.next_run.is_some_and(|n| now - n > grace));
             if !still {
-                alerts.resolve("task-overdue", &a.subject, now).await?;
+                alerts.resolve_key(&AlertKey::of(&a), now).await?;
                 resolved += 1;
             }
         }

@@ -35,6 +35,7 @@ mod boot;
 mod checks;
 mod daemon;
 mod doctor;
+mod folding;
 mod gateway;
 mod http;
 mod ingest;

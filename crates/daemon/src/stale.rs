@@ -11,6 +11,8 @@ use lookout_notify::Severity;
 use lookout_notify::alerts::{Alert, Alerts};
 use lookout_store::Store;
 
+use crate::folding::rule;
+
 pub(crate) struct StaleWatch {
     threshold: std::sync::RwLock<Duration>,
     alerts: std::sync::Arc<Alerts>,
@@ -45,7 +47,7 @@ impl StaleWatch {
             .iter()
             .map(|f| {
                 Alert::new(
-                    "interrupted_run",
+                    rule::INTERRUPTED_RUN,
                     f.chat.chat_jid.clone(),
                     Severity::Warning,
                     f.message(),
@@ -54,7 +56,7 @@ impl StaleWatch {
             .collect();
         for (key, outcome) in self
             .alerts
-            .sync("interrupted_run", current, Utc::now())
+            .sync(rule::INTERRUPTED_RUN, current, Utc::now())
             .await
             .map_err(lookout_crash_detect::CrashDetectError::from)?
         {

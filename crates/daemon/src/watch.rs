@@ -1,12 +1,15 @@
 //! The watchdog in lookoutd: `[[watch]]` targets, reports to the log and the outbox, heartbeat
 //! events fed from the log, `/api/watchdog/*`, and the `watchdog` section of `/status`.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use lookout_common::Clock;
 use lookout_config::{Watch, WatchKind};
+use lookout_notify::alerts::{Alert, AlertKey, Alerts};
 use lookout_notify::{Message, Outbox};
 use lookout_status_collect::host::{TargetRow, WatchdogSource};
 use lookout_store::{NewEvent, Store};
@@ -16,14 +19,40 @@ use lookout_watchdog::{
 };
 use serde_json::{Value, json};
 
+use crate::folding::{DOCKER_ENGINE, rule};
 use crate::http::{ApiError, AppState};
 
 /// Each report: its event to the log, its notification to the outbox.
-struct DaemonReporter {
+pub(crate) struct DaemonReporter {
     outbox: Arc<Outbox>,
-    alerts: Arc<lookout_notify::alerts::Alerts>,
+    alerts: Arc<Alerts>,
     store: Store,
-    fold: bool,
+    /// The container targets: they depend on the Docker engine.
+    containers: HashSet<String>,
+    clock: Arc<dyn Clock>,
+}
+
+impl DaemonReporter {
+    pub(crate) fn new(
+        outbox: Arc<Outbox>,
+        alerts: Arc<Alerts>,
+        store: Store,
+        config: &lookout_config::Config,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        DaemonReporter {
+            outbox,
+            alerts,
+            store,
+            containers: config
+                .watch
+                .iter()
+                .filter(|w| matches!(w.kind, WatchKind::Container))
+                .map(|w| w.name.clone())
+                .collect(),
+            clock,
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -37,23 +66,24 @@ impl Reporter for DaemonReporter {
         }
         // A circuit (one target's or a shared one) is a condition with a lifecycle; each heal action
         // is a one-off message.
-        let key = &r.notification.key;
-        if let Some((rule, subject)) = key.split_once(':').filter(|(rule, _)| {
-            rule.starts_with("watchdog_circuit") || rule.starts_with("watchdog_shared")
-        }) {
-            let now = chrono::Utc::now();
+        if let Some(key) = AlertKey::parse(&r.notification.key)
+            .filter(|k| k.rule == rule::WATCHDOG_CIRCUIT || k.rule == rule::WATCHDOG_SHARED)
+        {
+            let now = self.clock.now();
             let done = if r.notification.resolves {
-                self.alerts.resolve(rule, subject, now).await
+                self.alerts.resolve_key(&key, now).await
             } else {
-                let a = lookout_notify::alerts::Alert::new(
-                    rule,
-                    subject,
+                let container =
+                    key.rule == rule::WATCHDOG_CIRCUIT && self.containers.contains(&key.subject);
+                let a = Alert::keyed(
+                    key.clone(),
                     lookout_notify::Severity::Critical,
                     r.notification.text.clone(),
                 );
-                // A target's circuit opened while the engine is down is that cause's effect.
-                let a = if rule == "watchdog_circuit" && self.fold {
-                    a.caused_by(crate::jobs::DOCKER_ENGINE_DOWN)
+                // A container target's circuit opened while the engine is down is that cause's
+                // effect (the fold table).
+                let a = if container {
+                    a.depends_on(DOCKER_ENGINE)
                 } else {
                     a
                 };
@@ -113,7 +143,7 @@ pub(crate) fn target(w: &Watch) -> Result<Target, WatchdogError> {
     let t = Target::new(w.name.clone(), spec).with_policy(policy);
     // Container targets share the engine: when it fails, one circuit, not one per container.
     Ok(if kind == TargetKind::Container {
-        t.with_upstream("docker engine")
+        t.with_upstream(DOCKER_ENGINE.0)
     } else {
         t
     })
@@ -123,7 +153,7 @@ pub(crate) fn target(w: &Watch) -> Result<Target, WatchdogError> {
 pub(crate) async fn start(
     store: &Store,
     outbox: Arc<Outbox>,
-    alerts: Arc<lookout_notify::alerts::Alerts>,
+    alerts: Arc<Alerts>,
     config: &lookout_config::Config,
     state_dir: &std::path::Path,
     registry: &mut prometheus_client::registry::Registry,
@@ -133,12 +163,13 @@ pub(crate) async fn start(
     let w = Arc::new(
         Watchdog::builder(
             Arc::new(heal_state),
-            Arc::new(DaemonReporter {
+            Arc::new(DaemonReporter::new(
                 outbox,
                 alerts,
-                fold: config.alerts.fold,
-                store: store.clone(),
-            }),
+                store.clone(),
+                config,
+                Arc::new(lookout_common::SystemClock),
+            )),
         )
         .container_control(Arc::new(DockerControl::new(config.docker.socket.clone())))
         .build(),

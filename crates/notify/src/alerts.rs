@@ -1,6 +1,6 @@
 //! The alert lifecycle: one state per condition (rule + subject), kept in the store, that every
 //! raiser in lookoutd goes through — the reconciler's invariants, the interrupted-run scan, the
-//! scheduler's overdue tasks, the watchdog's circuits.
+//! scheduler's overdue tasks, the watchdog's circuits, the gateway check, crash loops.
 //!
 //! ```text
 //!            fire (new)                    resolve
@@ -14,8 +14,18 @@
 //!                          │               summary when it settles
 //!                          │  re-sent at most once per `repeat_interval` while it lasts
 //!                          └─ exactly one "resolved" per firing that was sent (also inside a
-//!                             quiet window, and across a restart: the state is in the store)
+//!                             quiet window, and across a restart: the state is in the store) —
+//!                             or none when the raiser says it in its own message
+//!                             ([`Alerts::resolve_reported`]: a boot's recovery report)
 //! ```
+//!
+//! Keys: an alert is about an [`AlertKey`] — a rule and a subject — written `rule:subject` where
+//! it is stored, sent and shown; [`AlertKey::parse`] is the one place that text is read back.
+//!
+//! Folding: which alert folds under which cause is data, a table of [`FoldRule`]s the raiser
+//! hands the lifecycle ([`Alerts::set_folding`]): "while `cause` fires, alerts of the rules
+//! `folds` whose subject depends on `when` are folded under it". A raiser says what its alert's
+//! subject depends on ([`Alert::depends_on`]); the lifecycle finds the cause.
 //!
 //! Restarts: a firing alert fired again after a restart is not re-sent (its `last_sent` is
 //! stored); a raiser that knows its whole current set calls [`Alerts::sync`], which resolves the
@@ -29,6 +39,110 @@ use chrono::{DateTime, Utc};
 use lookout_store::{AlertRecord, QuietWindow, Store, StoreError};
 
 use crate::{Message, Outbox, Severity};
+
+/// What an alert is about: its rule (`interrupted_run`, `task-overdue`, `I1`,
+/// `watchdog_circuit`, …) and its subject (a chat, a task, a target). Displayed as
+/// `rule:subject`, the form stored in the `alerts` table, carried by notifications and shown by
+/// `lookout alerts list`. A rule never holds a `:`; a subject may.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AlertKey {
+    /// The rule.
+    pub rule: String,
+    /// What it is about.
+    pub subject: String,
+}
+
+impl AlertKey {
+    /// The key of `rule` about `subject`.
+    pub fn new(rule: impl Into<String>, subject: impl Into<String>) -> Self {
+        let rule = rule.into();
+        debug_assert!(
+            !rule.is_empty() && !rule.contains(':'),
+            "an alert rule is a name without `:`: {rule:?}"
+        );
+        AlertKey {
+            rule,
+            subject: subject.into(),
+        }
+    }
+
+    /// Reads the stored form `rule:subject` back (split at the first `:`); `None` when it has no
+    /// `:` or no rule.
+    pub fn parse(stored: &str) -> Option<AlertKey> {
+        let (rule, subject) = stored.split_once(':')?;
+        (!rule.is_empty()).then(|| AlertKey {
+            rule: rule.to_owned(),
+            subject: subject.to_owned(),
+        })
+    }
+
+    /// The key of a stored alert.
+    pub fn of(record: &AlertRecord) -> AlertKey {
+        AlertKey {
+            rule: record.rule.clone(),
+            subject: record.subject.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for AlertKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.rule, self.subject)
+    }
+}
+
+impl serde::Serialize for AlertKey {
+    /// As its text form, `rule:subject`.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl From<AlertKey> for String {
+    fn from(k: AlertKey) -> String {
+        k.to_string()
+    }
+}
+
+impl From<&AlertKey> for String {
+    fn from(k: &AlertKey) -> String {
+        k.to_string()
+    }
+}
+
+/// The cause named by a stored alert's `cause` column.
+fn stored_cause(a: &AlertRecord) -> Option<AlertKey> {
+    a.cause.as_deref().and_then(AlertKey::parse)
+}
+
+/// Something the subject of an alert needs in order to work (`docker engine`, `gateway`): the
+/// relation a [`FoldRule`] is keyed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Dependency(pub &'static str);
+
+/// One root-cause folding rule: while the alert `cause` fires, the alerts of the rules in `folds`
+/// whose subject depends on `when` are folded under it — recorded, listed under it, named in its
+/// reminders and its "resolved", and sent on their own only if they outlast it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoldRule {
+    /// The cause's alert (`watchdog_shared:docker engine`).
+    pub cause: AlertKey,
+    /// The rules folded under it (`task-failed`, `watchdog_circuit`, …).
+    pub folds: &'static [&'static str],
+    /// Only alerts whose subject depends on this (what the cause is about).
+    pub when: Dependency,
+    /// While the cause fires, the raiser's one-off messages about such a subject (a run starting,
+    /// its heartbeats, its success) are noise and are dropped too; `false`: only the alerts of
+    /// `folds` are folded, the rest is sent.
+    pub drops_messages: bool,
+}
+
+impl FoldRule {
+    /// Whether an alert of `rule` whose subject depends on `depends_on` folds under this cause.
+    pub fn applies(&self, rule: &str, depends_on: &[Dependency]) -> bool {
+        self.folds.contains(&rule) && depends_on.contains(&self.when)
+    }
+}
 
 /// The lifecycle's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,18 +168,21 @@ impl Default for AlertPolicy {
 /// A condition that holds now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {
-    /// The rule (`interrupted_run`, `task-overdue`, `I1`, `watchdog_circuit`, …).
-    pub rule: String,
-    /// What it is about (a chat, a task, a target).
-    pub subject: String,
+    /// What it is about.
+    pub key: AlertKey,
     /// How loud.
     pub severity: Severity,
     /// The group it goes to.
     pub group: Option<String>,
     /// What a person reads.
     pub text: String,
-    /// The key of the alert that causes this one: while that one fires, this one is folded.
-    pub cause: Option<String>,
+    /// The cause named by the raiser: while that one fires, this one is folded. `None`: the
+    /// lifecycle's fold table decides from `depends_on`.
+    pub cause: Option<AlertKey>,
+    /// What its subject depends on: the fold table folds it under the cause about one of these.
+    pub depends_on: Vec<Dependency>,
+    /// Structured details, added to the payload of the firing message when it is sent at once.
+    pub details: serde_json::Value,
 }
 
 impl Alert {
@@ -76,13 +193,19 @@ impl Alert {
         severity: Severity,
         text: impl Into<String>,
     ) -> Self {
+        Alert::keyed(AlertKey::new(rule, subject), severity, text)
+    }
+
+    /// An alert of `key`.
+    pub fn keyed(key: AlertKey, severity: Severity, text: impl Into<String>) -> Self {
         Alert {
-            rule: rule.into(),
-            subject: subject.into(),
+            key,
             severity,
             group: None,
             text: text.into(),
             cause: None,
+            depends_on: Vec::new(),
+            details: serde_json::Value::Null,
         }
     }
 
@@ -92,21 +215,31 @@ impl Alert {
         self
     }
 
-    /// Names its cause's key (`rule:subject`).
-    pub fn caused_by(mut self, cause: impl Into<String>) -> Self {
-        self.cause = Some(cause.into());
+    /// Names its cause: while that alert fires, this one is folded (the fold table is not
+    /// consulted).
+    pub fn caused_by(mut self, cause: AlertKey) -> Self {
+        self.cause = Some(cause);
+        self
+    }
+
+    /// Its subject depends on `what` (a fold rule keyed on it folds this alert under its cause).
+    pub fn depends_on(mut self, what: Dependency) -> Self {
+        if !self.depends_on.contains(&what) {
+            self.depends_on.push(what);
+        }
+        self
+    }
+
+    /// Structured details for the firing message's payload (beside the lifecycle's own fields).
+    pub fn details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
         self
     }
 
     /// `rule:subject`.
-    pub fn key(&self) -> String {
-        key(&self.rule, &self.subject)
+    pub fn key(&self) -> &AlertKey {
+        &self.key
     }
-}
-
-/// `rule:subject`.
-pub fn key(rule: &str, subject: &str) -> String {
-    format!("{rule}:{subject}")
 }
 
 /// What a call did.
@@ -119,6 +252,9 @@ pub enum Outcome {
     Repeated,
     /// The "resolved" was sent.
     Resolved,
+    /// Resolved after its firing was sent; the raiser's own message says so
+    /// ([`Alerts::resolve_reported`]), nothing was sent here.
+    ResolvedByRaiser,
     /// Held by a quiet window.
     Held,
     /// Folded under its firing cause.
@@ -154,7 +290,7 @@ pub struct AlertView {
     /// `firing`, `held`, `folded`, `flapping` or `resolved`.
     pub status: &'static str,
     /// For a folded alert: the cause's key.
-    pub folded_under: Option<String>,
+    pub folded_under: Option<AlertKey>,
 }
 
 fn matches(matcher: Option<&str>, key: &str) -> bool {
@@ -208,6 +344,7 @@ pub struct Alerts {
     outbox: Arc<Outbox>,
     policy: AlertPolicy,
     recurring: std::sync::RwLock<Vec<Arc<dyn RecurringQuiet>>>,
+    folding: std::sync::RwLock<Vec<FoldRule>>,
     // One decision at a time: two raisers of one key must not both send its first firing.
     lock: tokio::sync::Mutex<()>,
 }
@@ -228,6 +365,7 @@ impl Alerts {
             outbox,
             policy,
             recurring: std::sync::RwLock::new(Vec::new()),
+            folding: std::sync::RwLock::new(Vec::new()),
             lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -237,10 +375,67 @@ impl Alerts {
         *self.recurring.write().unwrap_or_else(|p| p.into_inner()) = windows;
     }
 
+    /// Replaces the fold table: the root-cause folding rules, in order (the first rule whose cause
+    /// fires wins). Empty: nothing is folded but under a cause its raiser names.
+    pub fn set_folding(&self, rules: Vec<FoldRule>) {
+        *self.folding.write().unwrap_or_else(|p| p.into_inner()) = rules;
+    }
+
+    /// The fold table.
+    pub fn folding(&self) -> Vec<FoldRule> {
+        self.folding
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The rules of the fold table that fold alerts of `rule` and whose cause fires now, in
+    /// table order.
+    pub async fn firing_causes(&self, rule: &str) -> Result<Vec<FoldRule>, StoreError> {
+        let mut out = Vec::new();
+        for r in self
+            .folding()
+            .into_iter()
+            .filter(|r| r.folds.contains(&rule))
+        {
+            if self.cause_firing(Some(&r.cause)).await? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The cause `alert` is folded under while it fires, and whether it fires now: the one its
+    /// raiser named, else the first rule of the fold table that applies to it and whose cause
+    /// fires now, else the first that applies (kept with the alert: it folds if that cause fires
+    /// before the alert is sent).
+    async fn cause_of(&self, alert: &Alert) -> Result<Option<(AlertKey, bool)>, StoreError> {
+        if let Some(c) = &alert.cause {
+            return Ok(Some((c.clone(), self.cause_firing(Some(c)).await?)));
+        }
+        let candidates: Vec<AlertKey> = self
+            .folding()
+            .into_iter()
+            .filter(|r| r.applies(&alert.key.rule, &alert.depends_on))
+            .map(|r| r.cause)
+            .collect();
+        for c in &candidates {
+            if self.cause_firing(Some(c)).await? {
+                return Ok(Some((c.clone(), true)));
+            }
+        }
+        Ok(candidates.into_iter().next().map(|c| (c, false)))
+    }
+
     /// The quiet window (its reason) holding `key` at `now`, if any.
-    async fn quiet_for(&self, key: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError> {
+    async fn quiet_for(
+        &self,
+        key: &AlertKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        let key = key.to_string();
         for w in self.store.quiet_windows(now).await? {
-            if w.starts_at <= now && matches(w.matcher.as_deref(), key) {
+            if w.starts_at <= now && matches(w.matcher.as_deref(), &key) {
                 return Ok(Some(w.reason));
             }
         }
@@ -251,25 +446,60 @@ impl Alerts {
             .clone();
         Ok(recurring
             .iter()
-            .find(|r| matches(r.matcher(), key) && r.window_at(now).is_some())
+            .find(|r| matches(r.matcher(), &key) && r.window_at(now).is_some())
             .map(|r| format!("config: {}", r.name())))
     }
 
-    async fn cause_firing(&self, cause: Option<&str>) -> Result<bool, StoreError> {
+    async fn cause_firing(&self, cause: Option<&AlertKey>) -> Result<bool, StoreError> {
         Ok(match cause {
-            Some(c) => self.store.alert_get(c).await?.is_some_and(|a| a.firing),
+            Some(c) => self
+                .store
+                .alert_get(&c.to_string())
+                .await?
+                .is_some_and(|a| a.firing),
             None => false,
         })
     }
 
-    async fn send(&self, a: &AlertRecord, severity: Severity, text: String, resolves: bool) {
+    /// The alerts whose stored cause is `key`.
+    async fn folded_under(
+        &self,
+        key: &AlertKey,
+        keep: impl Fn(&AlertRecord) -> bool,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        Ok(self
+            .store
+            .alerts_list()
+            .await?
+            .into_iter()
+            .filter(|x| stored_cause(x).as_ref() == Some(key) && keep(x))
+            .collect())
+    }
+
+    async fn send(
+        &self,
+        a: &AlertRecord,
+        severity: Severity,
+        text: String,
+        resolves: bool,
+        details: Option<&serde_json::Value>,
+    ) {
+        let mut payload = match details {
+            Some(serde_json::Value::Object(d)) => d.clone(),
+            _ => serde_json::Map::new(),
+        };
+        for (k, v) in [
+            ("alert", a.key.clone().into()),
+            ("rule", a.rule.clone().into()),
+            ("subject", a.subject.clone().into()),
+            ("state", if resolves { "resolved" } else { "firing" }.into()),
+            ("first_seen", a.first_seen.to_rfc3339().into()),
+        ] {
+            payload.insert(k.to_owned(), v);
+        }
         let mut m = Message::new(severity, text)
             .key(a.key.clone())
-            .payload(serde_json::json!({
-                "alert": a.key, "rule": a.rule, "subject": a.subject,
-                "state": if resolves { "resolved" } else { "firing" },
-                "first_seen": a.first_seen.to_rfc3339(),
-            }));
+            .payload(serde_json::Value::Object(payload));
         if let Some(g) = &a.group {
             m = m.group(g.clone());
         }
@@ -287,18 +517,15 @@ impl Alerts {
             a.changes.len(),
             ago(chrono(self.policy.flap_window))
         );
-        self.send(a, Severity::Warning, text, false).await;
+        self.send(a, Severity::Warning, text, false, None).await;
         Outcome::FlappingStarted
     }
 
     /// Re-sends a lasting alert (the reminder of the repeat interval), with what is folded under
     /// it now.
     async fn remind(&self, a: &mut AlertRecord, now: DateTime<Utc>) {
-        let folded: Vec<AlertRecord> = match self.store.alerts_list().await {
-            Ok(list) => list
-                .into_iter()
-                .filter(|x| x.firing && x.cause.as_deref() == Some(a.key.as_str()))
-                .collect(),
+        let folded = match self.folded_under(&AlertKey::of(a), |x| x.firing).await {
+            Ok(list) => list,
             Err(e) => {
                 tracing::warn!(error = %e, alert = %a.key, "cannot list the alerts folded under it");
                 Vec::new()
@@ -314,7 +541,8 @@ impl Alerts {
             a.text,
             ago(now - a.first_seen)
         );
-        self.send(a, severity_of(&a.severity), text, false).await;
+        self.send(a, severity_of(&a.severity), text, false, None)
+            .await;
         a.last_sent = Some(now);
         a.send_count += 1;
     }
@@ -331,12 +559,16 @@ impl Alerts {
     /// The condition `alert` holds at `now`.
     pub async fn fire(&self, alert: Alert, now: DateTime<Utc>) -> Result<Outcome, StoreError> {
         let _one = self.lock.lock().await;
-        let key = alert.key();
-        let existing = self.store.alert_get(&key).await?;
+        let key = alert.key.clone();
+        let (cause, cause_fires) = match self.cause_of(&alert).await? {
+            Some((c, fires)) => (Some(c), fires),
+            None => (None, false),
+        };
+        let existing = self.store.alert_get(&key.to_string()).await?;
         if let Some(mut a) = existing.clone().filter(|a| a.firing) {
             // Still firing: keep the latest text; remind at most once per repeat interval.
             a.text = alert.text.clone();
-            a.cause = alert.cause.clone();
+            a.cause = cause.as_ref().map(AlertKey::to_string);
             let due = a
                 .last_sent
                 .is_some_and(|s| now - s >= chrono(self.policy.repeat_interval));
@@ -349,14 +581,14 @@ impl Alerts {
             return Ok(out);
         }
         let mut a = AlertRecord {
-            key: key.clone(),
-            rule: alert.rule.clone(),
-            subject: alert.subject.clone(),
+            key: key.to_string(),
+            rule: key.rule.clone(),
+            subject: key.subject.clone(),
             firing: true,
             severity: alert.severity.as_str().to_owned(),
             group: alert.group.clone(),
             text: alert.text.clone(),
-            cause: alert.cause.clone(),
+            cause: cause.as_ref().map(AlertKey::to_string),
             first_seen: now,
             last_change: now,
             last_sent: None,
@@ -373,12 +605,19 @@ impl Alerts {
             Outcome::Flapping
         } else if flapping {
             self.start_flapping(&mut a).await
-        } else if self.cause_firing(a.cause.as_deref()).await? {
+        } else if cause_fires {
             Outcome::Folded
         } else if self.quiet_for(&key, now).await?.is_some() {
             Outcome::Held
         } else {
-            self.send(&a, alert.severity, a.text.clone(), false).await;
+            self.send(
+                &a,
+                alert.severity,
+                a.text.clone(),
+                false,
+                Some(&alert.details),
+            )
+            .await;
             a.last_sent = Some(now);
             a.send_count = 1;
             Outcome::Sent
@@ -394,10 +633,41 @@ impl Alerts {
         subject: &str,
         now: DateTime<Utc>,
     ) -> Result<Outcome, StoreError> {
+        self.resolve_key(&AlertKey::new(rule, subject), now).await
+    }
+
+    /// The condition `key` no longer holds at `now`: if its firing was sent, its one "✅ resolved"
+    /// is sent (naming what was folded under it).
+    pub async fn resolve_key(
+        &self,
+        key: &AlertKey,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        self.resolve_inner(key, now, true).await
+    }
+
+    /// The condition `key` no longer holds at `now`, and its raiser tells people so in its own
+    /// message (a boot's "Service recovered after …" ends its crash loop): the alert is resolved —
+    /// what was folded under it is free to surface, a new firing is a new alert — but no "✅
+    /// resolved" is sent. Flapping is counted as for [`Alerts::resolve_key`].
+    pub async fn resolve_reported(
+        &self,
+        key: &AlertKey,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        self.resolve_inner(key, now, false).await
+    }
+
+    async fn resolve_inner(
+        &self,
+        key: &AlertKey,
+        now: DateTime<Utc>,
+        announce: bool,
+    ) -> Result<Outcome, StoreError> {
         let _one = self.lock.lock().await;
         let Some(mut a) = self
             .store
-            .alert_get(&key(rule, subject))
+            .alert_get(&key.to_string())
             .await?
             .filter(|a| a.firing)
         else {
@@ -410,19 +680,17 @@ impl Alerts {
             Outcome::Flapping
         } else if flapping_now {
             self.start_flapping(&mut a).await
+        } else if a.last_sent.is_some() && !announce {
+            // Sent; its end is said by the raiser's own message.
+            Outcome::ResolvedByRaiser
         } else if a.last_sent.is_some() {
             // Sent, so its one "resolved" is owed — inside a quiet window too. It names what was
             // folded under it during this firing (the only place those that cleared with it are
             // ever mentioned).
-            let folded: Vec<AlertRecord> = self
-                .store
-                .alerts_list()
-                .await?
-                .into_iter()
-                .filter(|x| {
-                    x.cause.as_deref() == Some(a.key.as_str()) && x.first_seen >= a.first_seen
-                })
-                .collect();
+            let first_seen = a.first_seen;
+            let folded = self
+                .folded_under(key, |x| x.first_seen >= first_seen)
+                .await?;
             let also = if folded.is_empty() {
                 String::new()
             } else {
@@ -437,7 +705,7 @@ impl Alerts {
                 ago(now - a.first_seen),
                 a.text
             );
-            self.send(&a, Severity::Info, text, true).await;
+            self.send(&a, Severity::Info, text, true, None).await;
             Outcome::Resolved
         } else {
             // Held or folded and never sent: fired and cleared unseen, nothing to say.
@@ -454,17 +722,19 @@ impl Alerts {
         rule: &str,
         current: Vec<Alert>,
         now: DateTime<Utc>,
-    ) -> Result<Vec<(String, Outcome)>, StoreError> {
-        let keep: std::collections::HashSet<String> = current.iter().map(Alert::key).collect();
+    ) -> Result<Vec<(AlertKey, Outcome)>, StoreError> {
+        let keep: std::collections::HashSet<AlertKey> =
+            current.iter().map(|a| a.key.clone()).collect();
         let mut out = Vec::new();
         for a in current {
-            let k = a.key();
+            let k = a.key.clone();
             out.push((k, self.fire(a, now).await?));
         }
         for gone in self.store.alerts_firing(rule).await? {
-            if !keep.contains(&gone.key) {
-                let o = self.resolve(&gone.rule, &gone.subject, now).await?;
-                out.push((gone.key, o));
+            let k = AlertKey::of(&gone);
+            if !keep.contains(&k) {
+                let o = self.resolve_key(&k, now).await?;
+                out.push((k, o));
             }
         }
         Ok(out)
@@ -473,49 +743,52 @@ impl Alerts {
     /// Time-driven transitions at `now`: held alerts whose window ended and folded alerts that
     /// outlasted their cause are sent; lasting alerts are reminded once per repeat interval; a
     /// flapping alert with no change for the flap window settles with one summary.
-    pub async fn tick(&self, now: DateTime<Utc>) -> Result<Vec<(String, Outcome)>, StoreError> {
+    pub async fn tick(&self, now: DateTime<Utc>) -> Result<Vec<(AlertKey, Outcome)>, StoreError> {
         let _one = self.lock.lock().await;
         let mut out = Vec::new();
         for mut a in self.store.alerts_list().await? {
+            let key = AlertKey::of(&a);
             if a.flapping {
                 if now - a.last_change >= chrono(self.policy.flap_window) {
                     a.flapping = false;
                     a.changes.clear();
                     let state = if a.firing { "still firing" } else { "resolved" };
                     let text = format!("🔁 {} settled: {state} — {}", a.subject, a.text);
-                    self.send(&a, Severity::Info, text, !a.firing).await;
+                    self.send(&a, Severity::Info, text, !a.firing, None).await;
                     a.last_sent = a.firing.then_some(now);
                     a.send_count = i64::from(a.firing);
                     self.store.alert_put(&a).await?;
-                    out.push((a.key.clone(), Outcome::Settled));
+                    out.push((key, Outcome::Settled));
                 }
                 continue;
             }
             if !a.firing {
                 continue;
             }
-            let quiet = self.quiet_for(&a.key, now).await?.is_some();
+            let quiet = self.quiet_for(&key, now).await?.is_some();
+            let cause = stored_cause(&a);
             if a.last_sent.is_none() {
-                if quiet || self.cause_firing(a.cause.as_deref()).await? {
+                if quiet || self.cause_firing(cause.as_ref()).await? {
                     continue;
                 }
                 // A held alert whose window ended, or a folded one that outlasted its cause.
-                let text = match &a.cause {
+                let text = match &cause {
                     Some(c) => format!("{} (outlasted {c})", a.text),
                     None => a.text.clone(),
                 };
-                self.send(&a, severity_of(&a.severity), text, false).await;
+                self.send(&a, severity_of(&a.severity), text, false, None)
+                    .await;
                 a.last_sent = Some(now);
                 a.send_count += 1;
                 self.store.alert_put(&a).await?;
-                out.push((a.key.clone(), Outcome::Sent));
+                out.push((key, Outcome::Sent));
             } else if !quiet
                 && a.last_sent
                     .is_some_and(|s| now - s >= chrono(self.policy.repeat_interval))
             {
                 self.remind(&mut a, now).await;
                 self.store.alert_put(&a).await?;
-                out.push((a.key.clone(), Outcome::Repeated));
+                out.push((key, Outcome::Repeated));
             }
         }
         Ok(out)
@@ -546,25 +819,71 @@ impl Alerts {
     pub async fn list(&self, now: DateTime<Utc>) -> Result<Vec<AlertView>, StoreError> {
         let mut out = Vec::new();
         for a in self.store.alerts_list().await? {
+            let key = AlertKey::of(&a);
+            let cause = stored_cause(&a);
             let folded =
-                a.firing && a.last_sent.is_none() && self.cause_firing(a.cause.as_deref()).await?;
+                a.firing && a.last_sent.is_none() && self.cause_firing(cause.as_ref()).await?;
             let status = if a.flapping {
                 "flapping"
             } else if !a.firing {
                 "resolved"
             } else if folded {
                 "folded"
-            } else if a.last_sent.is_none() && self.quiet_for(&a.key, now).await?.is_some() {
+            } else if a.last_sent.is_none() && self.quiet_for(&key, now).await?.is_some() {
                 "held"
             } else {
                 "firing"
             };
             out.push(AlertView {
-                folded_under: folded.then(|| a.cause.clone()).flatten(),
+                folded_under: cause.filter(|_| folded),
                 record: a,
                 status,
             });
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_reads_back_from_its_stored_form() {
+        let k = AlertKey::new("watchdog_shared", "docker engine");
+        assert_eq!(k.to_string(), "watchdog_shared:docker engine");
+        assert_eq!(AlertKey::parse(&k.to_string()), Some(k.clone()));
+        assert_eq!(
+            serde_json::to_value(&k).unwrap(),
+            "watchdog_shared:docker engine"
+        );
+        // The subject may hold a `:`; the rule never does.
+        let run = AlertKey::parse("task-run:42:finished").unwrap();
+        assert_eq!(
+            (run.rule.as_str(), run.subject.as_str()),
+            ("task-run", "42:finished")
+        );
+        assert_eq!(run.to_string(), "task-run:42:finished");
+        assert_eq!(AlertKey::parse("I5:"), Some(AlertKey::new("I5", "")));
+        assert_eq!(AlertKey::parse("no-colon"), None);
+        assert_eq!(AlertKey::parse(":subject"), None);
+    }
+
+    #[test]
+    fn a_fold_rule_applies_to_its_rules_for_subjects_that_depend_on_its_cause() {
+        let r = FoldRule {
+            cause: AlertKey::new("watchdog_shared", "docker engine"),
+            folds: &["watchdog_circuit", "task-failed"],
+            when: Dependency("docker engine"),
+            drops_messages: true,
+        };
+        let engine = [Dependency("docker engine")];
+        assert!(r.applies("task-failed", &engine));
+        assert!(!r.applies("task-overdue", &engine), "not a rule it folds");
+        assert!(
+            !r.applies("task-failed", &[Dependency("gateway")]),
+            "another dependency"
+        );
+        assert!(!r.applies("task-failed", &[]));
     }
 }

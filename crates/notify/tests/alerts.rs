@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use lookout_notify::alerts::{Alert, AlertPolicy, Alerts, Outcome, RecurringQuiet};
+use lookout_notify::alerts::{
+    Alert, AlertKey, AlertPolicy, Alerts, Dependency, FoldRule, Outcome, RecurringQuiet,
+};
 use lookout_notify::{DeliveryError, Notifier, Outbox, Outgoing, RetryPolicy, Route, Severity};
 use lookout_store::Store;
 
@@ -147,8 +149,8 @@ async fn a_restart_neither_refires_nor_forgets(store: Store) {
     assert_eq!(
         out,
         vec![
-            ("interrupted_run:c1".to_owned(), Outcome::Nothing),
-            ("interrupted_run:c2".to_owned(), Outcome::Resolved),
+            (AlertKey::new("interrupted_run", "c1"), Outcome::Nothing),
+            (AlertKey::new("interrupted_run", "c2"), Outcome::Resolved),
         ]
     );
     assert_eq!(
@@ -203,7 +205,7 @@ async fn quiet_windows_hold_and_never_drop(store: Store) {
     assert!(h.alerts.tick(h.at(20)).await.unwrap().is_empty());
     assert_eq!(
         h.alerts.tick(h.at(32)).await.unwrap(),
-        vec![("interrupted_run:lasting".to_owned(), Outcome::Sent)]
+        vec![(AlertKey::new("interrupted_run", "lasting"), Outcome::Sent)]
     );
     assert!(h.alerts.tick(h.at(33)).await.unwrap().is_empty());
     assert_eq!(
@@ -291,20 +293,23 @@ async fn folded_under_a_cause_and_surfacing_when_it_outlasts_it(store: Store) {
             Severity::Warning,
             format!("container {c} exited"),
         )
-        .caused_by("docker:engine");
+        .caused_by(AlertKey::new("docker", "engine"));
         assert_eq!(h.alerts.fire(a, h.at(1)).await.unwrap(), Outcome::Folded);
     }
     let list = h.alerts.list(h.at(2)).await.unwrap();
     let folded: Vec<_> = list.iter().filter(|v| v.status == "folded").collect();
     assert_eq!(folded.len(), 3);
-    assert_eq!(folded[0].folded_under.as_deref(), Some("docker:engine"));
+    assert_eq!(
+        folded[0].folded_under,
+        Some(AlertKey::new("docker", "engine"))
+    );
     // Two clear with the cause; `c` outlasts it and surfaces on its own.
     h.alerts.resolve("container", "a", h.at(3)).await.unwrap();
     h.alerts.resolve("container", "b", h.at(3)).await.unwrap();
     h.alerts.resolve("docker", "engine", h.at(4)).await.unwrap();
     assert_eq!(
         h.alerts.tick(h.at(5)).await.unwrap(),
-        vec![("container:c".to_owned(), Outcome::Sent)]
+        vec![(AlertKey::new("container", "c"), Outcome::Sent)]
     );
     assert_eq!(
         h.said().await,
@@ -338,7 +343,7 @@ async fn a_cause_reminder_names_what_is_folded_under_it(store: Store) {
             Severity::Warning,
             format!("{subject} failed"),
         )
-        .caused_by("gateway_down:gateway");
+        .caused_by(AlertKey::new("gateway_down", "gateway"));
         assert_eq!(h.alerts.fire(a, h.at(1)).await.unwrap(), Outcome::Folded);
     }
     // Four hours on, the cause is reminded, with what it holds back now.
@@ -387,7 +392,7 @@ async fn flapping_is_one_line_and_one_summary(store: Store) {
     assert!(h.alerts.tick(h.at(12)).await.unwrap().is_empty());
     assert_eq!(
         h.alerts.tick(h.at(18)).await.unwrap(),
-        vec![("interrupted_run:c1".to_owned(), Outcome::Settled)]
+        vec![(AlertKey::new("interrupted_run", "c1"), Outcome::Settled)]
     );
     let said = h.said().await;
     assert_eq!(said.len(), 6, "{said:?}");
@@ -424,6 +429,169 @@ async fn a_flapping_alert_inside_a_quiet_window_stays_one_line(store: Store) {
     assert_eq!(h.said().await, vec!["🔁 c1 flapping (5 changes in 10m)"]);
 }
 
+const ENGINE: Dependency = Dependency("docker engine");
+const GATEWAY: Dependency = Dependency("gateway");
+
+fn table() -> Vec<FoldRule> {
+    vec![
+        FoldRule {
+            cause: AlertKey::new("docker", "engine"),
+            folds: &["container", "task-failed"],
+            when: ENGINE,
+            drops_messages: true,
+        },
+        FoldRule {
+            cause: AlertKey::new("gateway_down", "gateway"),
+            folds: &["task-failed", "task-overdue"],
+            when: GATEWAY,
+            drops_messages: false,
+        },
+    ]
+}
+
+fn cause(rule: &str, subject: &str) -> Alert {
+    Alert::new(
+        rule,
+        subject,
+        Severity::Critical,
+        format!("{rule} {subject} down"),
+    )
+}
+
+async fn the_fold_table_finds_the_firing_cause_of_what_depends_on_it(store: Store) {
+    let h = Harness::new(store);
+    h.alerts.set_folding(table());
+    let task = |name: &str| {
+        Alert::new(
+            "task-failed",
+            name,
+            Severity::Warning,
+            format!("{name} failed"),
+        )
+    };
+    // No cause fires: sent, with the first cause that applies kept for later.
+    h.alerts
+        .fire(task("a").depends_on(GATEWAY), h.at(0))
+        .await
+        .unwrap();
+    assert_eq!(h.said().await, vec!["a failed"]);
+    assert_eq!(
+        h.store
+            .alert_get("task-failed:a")
+            .await
+            .unwrap()
+            .unwrap()
+            .cause
+            .as_deref(),
+        Some("gateway_down:gateway")
+    );
+    h.alerts
+        .fire(cause("gateway_down", "gateway"), h.at(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        h.alerts.firing_causes("task-failed").await.unwrap(),
+        vec![table()[1].clone()]
+    );
+    assert!(
+        h.alerts
+            .firing_causes("container")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A subject that needs both: the first rule whose cause fires (the engine is up).
+    assert_eq!(
+        h.alerts
+            .fire(task("b").depends_on(ENGINE).depends_on(GATEWAY), h.at(2))
+            .await
+            .unwrap(),
+        Outcome::Folded
+    );
+    // A subject that needs neither, or a rule the table does not fold: its own alert.
+    assert_eq!(
+        h.alerts.fire(task("c"), h.at(2)).await.unwrap(),
+        Outcome::Sent
+    );
+    let other = Alert::new("I5", "slack", Severity::Critical, "slack down").depends_on(GATEWAY);
+    assert_eq!(h.alerts.fire(other, h.at(2)).await.unwrap(), Outcome::Sent);
+    let list = h.alerts.list(h.at(3)).await.unwrap();
+    let b = list.iter().find(|v| v.record.subject == "b").unwrap();
+    assert_eq!(b.status, "folded");
+    assert_eq!(
+        b.folded_under,
+        Some(AlertKey::new("gateway_down", "gateway"))
+    );
+    // The engine fires too: now it is the first that fires for `d`.
+    h.alerts
+        .fire(cause("docker", "engine"), h.at(4))
+        .await
+        .unwrap();
+    h.alerts
+        .fire(task("d").depends_on(ENGINE).depends_on(GATEWAY), h.at(5))
+        .await
+        .unwrap();
+    let list = h.alerts.list(h.at(6)).await.unwrap();
+    let d = list.iter().find(|v| v.record.subject == "d").unwrap();
+    assert_eq!(d.folded_under, Some(AlertKey::new("docker", "engine")));
+    // An empty table folds nothing.
+    h.alerts.set_folding(Vec::new());
+    assert_eq!(
+        h.alerts
+            .fire(task("e").depends_on(ENGINE), h.at(7))
+            .await
+            .unwrap(),
+        Outcome::Sent
+    );
+    assert_eq!(
+        h.said().await,
+        vec![
+            "gateway_down gateway down",
+            "c failed",
+            "slack down",
+            "docker engine down",
+            "e failed"
+        ]
+    );
+}
+
+async fn a_resolve_the_raiser_reports_sends_nothing(store: Store) {
+    let h = Harness::new(store);
+    let looping = AlertKey::new("crash_loop", "host");
+    let a = Alert::keyed(
+        looping.clone(),
+        Severity::Critical,
+        "🔁 host is crash-looping",
+    )
+    .details(serde_json::json!({"failed_starts": 3}));
+    assert_eq!(h.alerts.fire(a, h.at(0)).await.unwrap(), Outcome::Sent);
+    assert_eq!(
+        h.alerts.resolve_reported(&looping, h.at(1)).await.unwrap(),
+        Outcome::ResolvedByRaiser
+    );
+    assert_eq!(
+        h.alerts.resolve_reported(&looping, h.at(2)).await.unwrap(),
+        Outcome::Nothing
+    );
+    assert_eq!(h.said().await, vec!["🔁 host is crash-looping"]);
+    let list = h.alerts.list(h.at(3)).await.unwrap();
+    assert_eq!(list[0].status, "resolved");
+    // Its next firing is a new alert, sent again.
+    let again = Alert::keyed(
+        looping.clone(),
+        Severity::Critical,
+        "🔁 host is crash-looping",
+    );
+    assert_eq!(h.alerts.fire(again, h.at(30)).await.unwrap(), Outcome::Sent);
+    let stored = h.store.recent_notifications(10).await.unwrap();
+    assert_eq!(stored.len(), 2);
+    assert!(
+        stored
+            .iter()
+            .all(|n| n.dedup_key.as_deref() == Some("crash_loop:host"))
+    );
+}
+
 lookout_store::store_tests!(
     one_firing_one_resolved_and_reminders,
     a_restart_neither_refires_nor_forgets,
@@ -434,4 +602,6 @@ lookout_store::store_tests!(
     a_cause_reminder_names_what_is_folded_under_it,
     flapping_is_one_line_and_one_summary,
     a_flapping_alert_inside_a_quiet_window_stays_one_line,
+    the_fold_table_finds_the_firing_cause_of_what_depends_on_it,
+    a_resolve_the_raiser_reports_sends_nothing,
 );

@@ -1,0 +1,808 @@
+//! The fold table through the daemon's own raisers (the watchdog's and the scheduler's reporters,
+//! the gateway check, the boot records) over a real SQLite store, with the lifecycle lookoutd
+//! builds (`alerts::lifecycle`) and a manual clock: one test per rule of the table shows an alert
+//! folded under its firing cause and sent on its own once it outlasts it; the crash-loop tests
+//! show a quiet window holding a crash loop.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use lookout_common::{Clock, ManualClock};
+use lookout_notify::alerts::{Alert, AlertKey, Alerts, Outcome};
+use lookout_notify::{
+    DeliveryError, Notifier, Outbox, Outgoing, RateLimit, RetryPolicy, Route, Severity,
+};
+use lookout_status_collect::{Collected, Finding};
+use lookout_store::testing::{TestDb, sqlite_test_db};
+use lookout_store::{NewEvent, NewTask, OwnerKind, Store};
+use serde_json::{Value, json};
+
+use super::*;
+
+/// The chat: every delivered message, as (key, text, payload).
+#[derive(Default)]
+struct Chat(Mutex<Vec<(String, String, Value)>>);
+
+#[async_trait::async_trait]
+impl Notifier for Chat {
+    fn name(&self) -> &str {
+        "chat"
+    }
+    async fn deliver(&self, n: &Outgoing) -> Result<(), DeliveryError> {
+        self.0.lock().unwrap().push((
+            n.key.clone().unwrap_or_default(),
+            n.text.clone(),
+            n.payload.clone(),
+        ));
+        Ok(())
+    }
+}
+
+/// lookoutd's alerting over a fresh SQLite store: the outbox (no dedup window, so nothing the
+/// lifecycle decides is hidden), the lifecycle as the daemon builds it, a manual clock.
+struct World {
+    store: Store,
+    outbox: Arc<Outbox>,
+    chat: Arc<Chat>,
+    alerts: Arc<Alerts>,
+    clock: Arc<ManualClock>,
+    config: lookout_config::Config,
+    _db: TestDb,
+}
+
+impl World {
+    async fn new(config: &str) -> World {
+        let db = sqlite_test_db().await;
+        let store = db.open().await;
+        let config = lookout_config::parse(config, "lookout.toml").expect("test config");
+        let chat = Arc::new(Chat::default());
+        let outbox = Arc::new(
+            Outbox::new(
+                store.clone(),
+                vec![(chat.clone() as Arc<dyn Notifier>, Route::all())],
+                RetryPolicy::default(),
+            )
+            .with_dedup_window(Duration::ZERO)
+            .with_rate_limit(RateLimit {
+                max: 10_000,
+                per: Duration::from_secs(1),
+            }),
+        );
+        let alerts = crate::alerts::lifecycle(&store, outbox.clone(), &config);
+        World {
+            store,
+            outbox,
+            chat,
+            alerts,
+            clock: Arc::new(ManualClock::new(
+                "2026-11-24T10:00:00Z".parse::<DateTime<Utc>>().unwrap(),
+            )),
+            config,
+            _db: db,
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    fn later(&self, secs: u64) {
+        self.clock.advance(Duration::from_secs(secs));
+    }
+
+    /// Delivers what is due; the (key, text, payload) of each message sent since the last call.
+    async fn sent(&self) -> Vec<(String, String, Value)> {
+        self.outbox
+            .deliver_due(Utc::now() + chrono::Duration::days(30))
+            .await
+            .unwrap();
+        std::mem::take(&mut *self.chat.0.lock().unwrap())
+    }
+
+    /// The texts sent since the last call.
+    async fn said(&self) -> Vec<String> {
+        self.sent().await.into_iter().map(|(_, t, _)| t).collect()
+    }
+
+    /// How `lookout alerts list` shows `key`: its status and the cause it is folded under.
+    async fn shown(&self, key: &AlertKey) -> (&'static str, Option<AlertKey>) {
+        let list = self.alerts.list(self.now()).await.unwrap();
+        let v = list
+            .into_iter()
+            .find(|v| v.record.key == key.to_string())
+            .unwrap_or_else(|| panic!("{key} is listed"));
+        (v.status, v.folded_under)
+    }
+
+    async fn tick(&self) -> Vec<(AlertKey, Outcome)> {
+        self.alerts.tick(self.now()).await.unwrap()
+    }
+
+    /// The Docker engine's alert fires (the watchdog's shared circuit opened).
+    async fn engine_down(&self) {
+        let a = Alert::keyed(
+            engine_down(),
+            Severity::Critical,
+            "🧯 docker engine unreachable: 3 targets held",
+        );
+        assert_eq!(
+            self.alerts.fire(a, self.now()).await.unwrap(),
+            Outcome::Sent
+        );
+    }
+
+    async fn engine_back(&self) -> Outcome {
+        self.alerts
+            .resolve_key(&engine_down(), self.now())
+            .await
+            .unwrap()
+    }
+
+    /// A task or job in the store, with a run claimed now: the run's id.
+    async fn task_run(&self, name: &str, runner: &str) -> i64 {
+        let now = self.now();
+        self.store
+            .upsert_task(
+                &NewTask {
+                    kind: OwnerKind::HostJob,
+                    id: name.into(),
+                    name: name.into(),
+                    group: None,
+                    schedule_kind: "interval".into(),
+                    schedule_value: "60s".into(),
+                    tz: "UTC".into(),
+                    runner: runner.into(),
+                    policy: "{}".into(),
+                    next_run: Some(now),
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        self.store
+            .claim_manual_run(OwnerKind::HostJob, name, now, "test")
+            .await
+            .unwrap()
+            .expect("a new run")
+    }
+
+    fn task_reporter(&self) -> crate::jobs::OutboxReporter {
+        crate::jobs::OutboxReporter::new(
+            self.outbox.clone(),
+            self.alerts.clone(),
+            self.store.clone(),
+            self.config.gateway.clone(),
+            self.clock.clone(),
+        )
+    }
+
+    fn watch_reporter(&self) -> crate::watch::DaemonReporter {
+        crate::watch::DaemonReporter::new(
+            self.outbox.clone(),
+            self.alerts.clone(),
+            self.store.clone(),
+            &self.config,
+            self.clock.clone(),
+        )
+    }
+}
+
+const CONTAINER: &str = r#"{"kind":"container","image":"lookout-test/busybox"}"#;
+const SHELL: &str = r#"{"kind":"shell","command":"exit 3"}"#;
+
+/// A scheduler's message about run `run`'s `step`.
+fn run_message(
+    run: i64,
+    step: &str,
+    severity: Severity,
+    text: &str,
+) -> lookout_scheduler::Notification {
+    lookout_scheduler::Notification {
+        severity,
+        group: None,
+        dedup_key: format!("task-run:{run}:{step}"),
+        text: text.into(),
+        resolves: false,
+    }
+}
+
+fn overdue(task: &str, resolves: bool) -> lookout_scheduler::Notification {
+    lookout_scheduler::Notification {
+        severity: Severity::Critical,
+        group: None,
+        dedup_key: format!("task-overdue:{task}"),
+        text: format!("⏰ {task} overdue by 5m"),
+        resolves,
+    }
+}
+
+/// A watchdog circuit report: `key` opens (or, `resolves`, closes).
+fn circuit(key: &str, resolves: bool, text: &str) -> lookout_watchdog::Report {
+    use lookout_watchdog::EventKind::*;
+    let key_ = AlertKey::parse(key).unwrap();
+    let shared = key_.rule == rule::WATCHDOG_SHARED;
+    let kind = match (shared, resolves) {
+        (true, false) => WatchdogSharedCircuitOpen,
+        (true, true) => WatchdogSharedCircuitClosed,
+        (false, false) => WatchdogCircuitOpen,
+        (false, true) => WatchdogCircuitClosed,
+    };
+    lookout_watchdog::Report {
+        event: lookout_watchdog::WatchdogEvent {
+            kind,
+            target: key_.subject,
+            tier: None,
+            observation: text.into(),
+            action: "none".into(),
+            ok: true,
+            targets: Vec::new(),
+            at: Utc::now(),
+        },
+        notification: lookout_watchdog::Notification {
+            severity: Severity::Critical,
+            key: key.into(),
+            resolves,
+            text: text.into(),
+        },
+    }
+}
+
+/// One collection of the gateway's section.
+fn gateway(containers: Value, findings: Vec<Finding>, health_error: Option<&str>) -> Collected {
+    Collected {
+        data: json!({"containers": containers, "health_error": health_error}),
+        findings,
+    }
+}
+
+fn gateway_500() -> Collected {
+    gateway(json!({}), vec![], Some("health endpoint answered HTTP 500"))
+}
+
+fn gateway_up() -> Collected {
+    gateway(json!({}), vec![], None)
+}
+
+const GATEWAY_500: &str = "🔌 LLM gateway down: gateway health endpoint answered HTTP 500";
+
+const WATCH: &str = "[[watch]]\nname = \"agent-1\"\nkind = \"container\"\ncontainer = \"agent-1\"\n\n\
+    [[watch]]\nname = \"bridge\"\nkind = \"process\"\npid_file = \"/nonexistent/bridge.pid\"\n";
+
+const NEEDS_GATEWAY: &str =
+    "[gateway]\nhealth_url = \"http://127.0.0.1:9/health\"\nneeded_by = [\"report\", \"digest\"]\n";
+
+#[test]
+fn the_table_names_each_cause_and_what_it_folds() {
+    let t = rules();
+    assert_eq!(t.len(), 2);
+    assert_eq!(t[0].cause.to_string(), "watchdog_shared:docker engine");
+    assert_eq!(
+        t[0].folds,
+        &["watchdog_circuit", "task-failed", "gateway_down"]
+    );
+    assert!(t[0].drops_messages);
+    assert_eq!(t[1].cause.to_string(), "gateway_down:gateway");
+    assert_eq!(t[1].folds, &["task-failed", "task-overdue"]);
+    assert!(!t[1].drops_messages);
+    // A task that needs both: the engine's rule comes first.
+    assert!(t[0].applies(rule::TASK_FAILED, &[GATEWAY, DOCKER_ENGINE]));
+    assert!(t[1].applies(rule::TASK_FAILED, &[GATEWAY, DOCKER_ENGINE]));
+    assert!(!t[1].applies(rule::WATCHDOG_CIRCUIT, &[GATEWAY]));
+    let off = lookout_config::parse("[alerts]\nfold = false\n", "lookout.toml").unwrap();
+    assert!(table(&off).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Docker engine down.
+
+#[tokio::test]
+async fn engine_down_folds_the_circuits_of_container_targets_until_it_resolves() {
+    use lookout_watchdog::Reporter;
+    let w = World::new(WATCH).await;
+    let r = w.watch_reporter();
+    r.report(circuit(
+        "watchdog_shared:docker engine",
+        false,
+        "🧯 docker engine unreachable",
+    ))
+    .await;
+    assert_eq!(w.said().await, ["🧯 docker engine unreachable"]);
+    let agent = AlertKey::new("watchdog_circuit", "agent-1");
+    r.report(circuit(
+        "watchdog_circuit:agent-1",
+        false,
+        "⛔ agent-1: circuit open",
+    ))
+    .await;
+    assert!(w.said().await.is_empty(), "folded, not sent");
+    assert_eq!(w.shown(&agent).await, ("folded", Some(engine_down())));
+    // A process target does not depend on the engine: its circuit is its own alert.
+    r.report(circuit(
+        "watchdog_circuit:bridge",
+        false,
+        "⛔ bridge: circuit open",
+    ))
+    .await;
+    assert_eq!(w.said().await, ["⛔ bridge: circuit open"]);
+    assert_eq!(
+        w.shown(&AlertKey::new("watchdog_circuit", "bridge")).await,
+        ("firing", None)
+    );
+
+    w.later(60);
+    r.report(circuit(
+        "watchdog_shared:docker engine",
+        true,
+        "✅ docker engine back",
+    ))
+    .await;
+    assert_eq!(
+        w.said().await,
+        [
+            "✅ resolved after 1m: 🧯 docker engine unreachable — also affected while it lasted: \
+          watchdog_circuit agent-1 (1 still firing)"
+        ]
+    );
+    // The target's circuit outlasted the engine: now it speaks for itself, once.
+    assert_eq!(w.tick().await, [(agent.clone(), Outcome::Sent)]);
+    assert_eq!(
+        w.said().await,
+        ["⛔ agent-1: circuit open (outlasted watchdog_shared:docker engine)"]
+    );
+    assert!(w.tick().await.is_empty());
+    assert_eq!(w.shown(&agent).await, ("firing", None));
+}
+
+#[tokio::test]
+async fn engine_down_folds_container_task_failures_and_drops_their_run_messages() {
+    use lookout_scheduler::Reporter;
+    let w = World::new("").await;
+    let r = w.task_reporter();
+    let nightly = w.task_run("nightly", CONTAINER).await;
+    let report = w.task_run("report", SHELL).await;
+    w.engine_down().await;
+    assert_eq!(
+        w.said().await,
+        ["🧯 docker engine unreachable: 3 targets held"]
+    );
+
+    // A container task cannot run without its engine: its start is noise, its failure folds.
+    r.notify(run_message(
+        nightly,
+        "started",
+        Severity::Info,
+        "⏱ nightly starting",
+    ))
+    .await;
+    r.notify(run_message(
+        nightly,
+        "finished",
+        Severity::Warning,
+        "❌ nightly failed: no engine",
+    ))
+    .await;
+    assert!(w.said().await.is_empty(), "dropped and folded");
+    let failed = AlertKey::new("task-failed", "nightly");
+    assert_eq!(w.shown(&failed).await, ("folded", Some(engine_down())));
+    // A shell job does not depend on the engine: its messages are sent as they come.
+    r.notify(run_message(
+        report,
+        "started",
+        Severity::Info,
+        "⏱ report starting",
+    ))
+    .await;
+    r.notify(run_message(
+        report,
+        "finished",
+        Severity::Warning,
+        "❌ report failed",
+    ))
+    .await;
+    assert_eq!(w.said().await, ["⏱ report starting", "❌ report failed"]);
+
+    w.later(120);
+    assert_eq!(w.engine_back().await, Outcome::Resolved);
+    assert_eq!(
+        w.said().await,
+        [
+            "✅ resolved after 2m: 🧯 docker engine unreachable: 3 targets held — also affected \
+          while it lasted: task-failed nightly (1 still firing)"
+        ]
+    );
+    assert_eq!(w.tick().await, [(failed.clone(), Outcome::Sent)]);
+    assert_eq!(
+        w.said().await,
+        ["❌ nightly failed: no engine (outlasted watchdog_shared:docker engine)"]
+    );
+    // Its next run succeeds: the failure is over, and the success is said.
+    w.later(60);
+    r.notify(run_message(
+        nightly,
+        "finished",
+        Severity::Info,
+        "✅ nightly done",
+    ))
+    .await;
+    assert_eq!(
+        w.said().await,
+        [
+            "✅ resolved after 3m: ❌ nightly failed: no engine",
+            "✅ nightly done"
+        ]
+    );
+    assert_eq!(w.shown(&failed).await, ("resolved", None));
+}
+
+#[tokio::test]
+async fn engine_down_folds_the_gateway_while_its_containers_cannot_be_inspected() {
+    let w = World::new("[gateway]\ncontainers = [\"litellm\"]\n").await;
+    w.engine_down().await;
+    w.said().await;
+    let no_engine = Ok(gateway(
+        json!({"litellm": {"state": "engine_unreachable"}}),
+        vec![Finding::fail("docker engine unreachable: no socket")],
+        None,
+    ));
+    assert_eq!(
+        crate::gateway::record(&w.alerts, &no_engine, w.now())
+            .await
+            .unwrap(),
+        Outcome::Folded
+    );
+    assert!(w.said().await.is_empty());
+    assert_eq!(
+        w.shown(&gateway_down()).await,
+        ("folded", Some(engine_down()))
+    );
+
+    w.later(60);
+    assert_eq!(w.engine_back().await, Outcome::Resolved);
+    assert_eq!(
+        w.said().await,
+        [
+            "✅ resolved after 1m: 🧯 docker engine unreachable: 3 targets held — also affected \
+          while it lasted: gateway_down gateway (1 still firing)"
+        ]
+    );
+    assert_eq!(w.tick().await, [(gateway_down(), Outcome::Sent)]);
+    assert_eq!(
+        w.said().await,
+        ["🔌 LLM gateway down: docker engine unreachable: no socket \
+          (outlasted watchdog_shared:docker engine)"]
+    );
+    w.later(60);
+    assert_eq!(
+        crate::gateway::record(&w.alerts, &Ok(gateway_up()), w.now())
+            .await
+            .unwrap(),
+        Outcome::Resolved
+    );
+    assert_eq!(
+        w.said().await,
+        ["✅ resolved after 2m: 🔌 LLM gateway down: docker engine unreachable: no socket"]
+    );
+}
+
+#[tokio::test]
+async fn a_gateway_down_for_its_own_reason_is_not_folded_under_the_engine() {
+    let w = World::new("[gateway]\ncontainers = [\"litellm\"]\n").await;
+    w.engine_down().await;
+    w.said().await;
+    // The engine answers for the gateway's container: its failing health endpoint is its own.
+    let own = Ok(gateway(
+        json!({"litellm": {"state": "running"}}),
+        vec![],
+        Some("health endpoint answered HTTP 500"),
+    ));
+    assert_eq!(
+        crate::gateway::record(&w.alerts, &own, w.now())
+            .await
+            .unwrap(),
+        Outcome::Sent
+    );
+    assert_eq!(w.said().await, [GATEWAY_500]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The gateway down.
+
+#[tokio::test]
+async fn gateway_down_folds_the_failures_of_the_tasks_that_need_it_until_it_resolves() {
+    use lookout_scheduler::Reporter;
+    let w = World::new(NEEDS_GATEWAY).await;
+    let r = w.task_reporter();
+    let report = w.task_run("report", SHELL).await;
+    let other = w.task_run("other", SHELL).await;
+    assert_eq!(
+        crate::gateway::record(&w.alerts, &Ok(gateway_500()), w.now())
+            .await
+            .unwrap(),
+        Outcome::Sent
+    );
+    assert_eq!(w.said().await, [GATEWAY_500]);
+
+    // A task that needs the gateway may get through: its start is said; its failure folds.
+    r.notify(run_message(
+        report,
+        "started",
+        Severity::Info,
+        "⏱ report starting",
+    ))
+    .await;
+    r.notify(run_message(
+        report,
+        "finished",
+        Severity::Warning,
+        "❌ report failed: no model",
+    ))
+    .await;
+    assert_eq!(w.said().await, ["⏱ report starting"]);
+    let failed = AlertKey::new("task-failed", "report");
+    assert_eq!(w.shown(&failed).await, ("folded", Some(gateway_down())));
+    // A task that does not need it fails on its own.
+    r.notify(run_message(
+        other,
+        "finished",
+        Severity::Warning,
+        "❌ other failed",
+    ))
+    .await;
+    assert_eq!(w.said().await, ["❌ other failed"]);
+
+    w.later(60);
+    assert_eq!(
+        crate::gateway::record(&w.alerts, &Ok(gateway_up()), w.now())
+            .await
+            .unwrap(),
+        Outcome::Resolved
+    );
+    assert_eq!(
+        w.said().await,
+        [format!(
+            "✅ resolved after 1m: {GATEWAY_500} — also affected while it lasted: task-failed \
+             report (1 still firing)"
+        )]
+    );
+    assert_eq!(w.tick().await, [(failed.clone(), Outcome::Sent)]);
+    assert_eq!(
+        w.said().await,
+        ["❌ report failed: no model (outlasted gateway_down:gateway)"]
+    );
+}
+
+#[tokio::test]
+async fn gateway_down_folds_the_overdue_alerts_of_the_tasks_that_need_it_until_it_resolves() {
+    use lookout_scheduler::Reporter;
+    let w = World::new(NEEDS_GATEWAY).await;
+    let r = w.task_reporter();
+    crate::gateway::record(&w.alerts, &Ok(gateway_500()), w.now())
+        .await
+        .unwrap();
+    assert_eq!(w.said().await, [GATEWAY_500]);
+
+    r.notify(overdue("digest", false)).await;
+    assert!(w.said().await.is_empty(), "folded");
+    let digest = AlertKey::new("task-overdue", "digest");
+    assert_eq!(w.shown(&digest).await, ("folded", Some(gateway_down())));
+    // `report` needs it too, and is back on time before the gateway: cleared unseen.
+    r.notify(overdue("report", false)).await;
+    r.notify(overdue("report", true)).await;
+    // A task that does not need the gateway is overdue on its own.
+    r.notify(overdue("backup", false)).await;
+    assert_eq!(w.said().await, ["⏰ backup overdue by 5m"]);
+
+    w.later(300);
+    crate::gateway::record(&w.alerts, &Ok(gateway_up()), w.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        w.said().await,
+        [format!(
+            "✅ resolved after 5m: {GATEWAY_500} — also affected while it lasted: task-overdue \
+             digest, report (1 still firing)"
+        )]
+    );
+    assert_eq!(w.tick().await, [(digest.clone(), Outcome::Sent)]);
+    assert_eq!(
+        w.said().await,
+        ["⏰ digest overdue by 5m (outlasted gateway_down:gateway)"]
+    );
+    w.later(60);
+    r.notify(overdue("digest", true)).await;
+    assert_eq!(
+        w.said().await,
+        ["✅ resolved after 6m: ⏰ digest overdue by 5m"]
+    );
+}
+
+#[tokio::test]
+async fn with_folding_off_every_alert_speaks_for_itself() {
+    use lookout_scheduler::Reporter;
+    use lookout_watchdog::Reporter as _;
+    let w = World::new(&format!(
+        "[alerts]\nfold = false\n\n{NEEDS_GATEWAY}\n{WATCH}"
+    ))
+    .await;
+    assert!(w.alerts.folding().is_empty());
+    w.engine_down().await;
+    crate::gateway::record(&w.alerts, &Ok(gateway_500()), w.now())
+        .await
+        .unwrap();
+    w.said().await;
+    w.watch_reporter()
+        .report(circuit(
+            "watchdog_circuit:agent-1",
+            false,
+            "⛔ agent-1: circuit open",
+        ))
+        .await;
+    w.task_reporter().notify(overdue("digest", false)).await;
+    assert_eq!(
+        w.said().await,
+        ["⛔ agent-1: circuit open", "⏰ digest overdue by 5m"]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Crash loops go through the lifecycle: a quiet window holds them.
+
+/// lookoutd's boot records over `w`'s outbox, as the daemon builds them (crash loop at the 3rd
+/// failed start within 5 minutes).
+fn boots(w: &World, state_dir: &std::path::Path) -> crate::boot::Boots {
+    let (book, per_service) = crate::wiring::boot_books(&w.config, state_dir);
+    crate::boot::Boots::new(book, per_service, w.outbox.clone(), w.alerts.clone())
+}
+
+/// Three starts of `service` that fail: the third is a crash loop.
+async fn crash_loop(w: &World, b: &crate::boot::Boots, service: &str) {
+    for (i, pid) in [100, 101, 102].into_iter().enumerate() {
+        b.begin(&w.store, service.into(), None, Some(pid))
+            .await
+            .unwrap();
+        let out = b
+            .fail(&w.store, service.into(), "config: unknown key `x`".into())
+            .await
+            .unwrap();
+        assert_eq!(
+            out.crash_loop.is_some(),
+            i == 2,
+            "a crash loop at the 3rd failure"
+        );
+    }
+}
+
+const LOOPING: &str = "🔁 agent-host is crash-looping: 3 failed start(s) in 5m with no ready. \
+    Last failure: config: unknown key `x`";
+
+const RECOVERED: &str = "agent-host: ⚠️ Service recovered after 3 failed start(s). Last failure: \
+    config: unknown key `x`";
+
+async fn crash_loop_notifications(w: &World) -> usize {
+    w.store
+        .recent_notifications(100)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|n| n.dedup_key.as_deref() == Some("crash_loop:agent-host"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_crash_loop_is_one_alert_and_its_ready_sends_only_the_recovery_report() {
+    let w = World::new("").await;
+    let dir = tempfile::tempdir().unwrap();
+    let b = boots(&w, dir.path());
+    crash_loop(&w, &b, "agent-host").await;
+    let sent = w.sent().await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let (key, text, payload) = &sent[0];
+    assert_eq!(
+        (key.as_str(), text.as_str()),
+        ("crash_loop:agent-host", LOOPING)
+    );
+    assert_eq!(payload["failed_starts"], 3, "{payload}");
+    assert_eq!(payload["state"], "firing", "{payload}");
+    let looping = AlertKey::new("crash_loop", "agent-host");
+    assert_eq!(w.shown(&looping).await, ("firing", None));
+    // Ready: the report says it is over; no second message under the crash loop's key.
+    b.begin(&w.store, "agent-host".into(), None, Some(103))
+        .await
+        .unwrap();
+    b.ready(&w.store, "agent-host".into()).await.unwrap();
+    let sent = w.sent().await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        (sent[0].0.as_str(), sent[0].1.as_str()),
+        ("boot_recovered:agent-host", RECOVERED)
+    );
+    assert_eq!(w.shown(&looping).await, ("resolved", None));
+    assert_eq!(crash_loop_notifications(&w).await, 1);
+}
+
+#[tokio::test]
+async fn a_deploy_window_holds_a_crash_loop_and_sends_it_when_it_ends_if_it_still_loops() {
+    let w = World::new("").await;
+    let dir = tempfile::tempdir().unwrap();
+    let b = boots(&w, dir.path());
+    // A deploy: its window (thresholds.deploy_quiet) holds restart-class alerts, crash_loop among
+    // them.
+    w.store
+        .append_event(
+            &NewEvent::new("deploy", json!({"sha": "abc1234def"})).with_subject("agent-host"),
+        )
+        .await
+        .unwrap();
+    let mut seen = 0;
+    crate::alerts::deploy_windows(&w.store, Duration::from_secs(600), &mut seen).await;
+    let windows = w.store.quiet_windows(Utc::now()).await.unwrap();
+    assert_eq!(windows.len(), 1);
+    assert_eq!(windows[0].reason, "deploy abc1234");
+
+    crash_loop(&w, &b, "agent-host").await;
+    let looping = AlertKey::new("crash_loop", "agent-host");
+    let list = w.alerts.list(Utc::now()).await.unwrap();
+    let held = list.iter().find(|v| v.record.key == looping.to_string());
+    assert_eq!(held.map(|v| v.status), Some("held"), "{list:?}");
+    assert!(w.sent().await.is_empty(), "held, nothing sent");
+    assert_eq!(crash_loop_notifications(&w).await, 0);
+    assert!(w.alerts.tick(Utc::now()).await.unwrap().is_empty());
+
+    // The window ends and the service still loops: the alert is sent now, once, as it was said.
+    let after = Utc::now() + chrono::Duration::minutes(11);
+    assert_eq!(
+        w.alerts.tick(after).await.unwrap(),
+        [(looping.clone(), Outcome::Sent)]
+    );
+    assert!(
+        w.alerts
+            .tick(after + chrono::Duration::seconds(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(w.said().await, [LOOPING]);
+    assert_eq!(crash_loop_notifications(&w).await, 1);
+}
+
+#[tokio::test]
+async fn a_crash_loop_that_ends_inside_its_deploy_window_is_never_sent() {
+    let w = World::new("").await;
+    let dir = tempfile::tempdir().unwrap();
+    let b = boots(&w, dir.path());
+    w.store
+        .append_event(&NewEvent::new("deploy", json!({"sha": "f00"})).with_subject("agent-host"))
+        .await
+        .unwrap();
+    crate::alerts::deploy_windows(&w.store, Duration::from_secs(600), &mut 0).await;
+    crash_loop(&w, &b, "agent-host").await;
+    b.begin(&w.store, "agent-host".into(), None, Some(103))
+        .await
+        .unwrap();
+    b.ready(&w.store, "agent-host".into()).await.unwrap();
+    // The recovery report is a one-off message; the crash loop fired and cleared unseen.
+    assert_eq!(w.said().await, [RECOVERED]);
+    let after = Utc::now() + chrono::Duration::minutes(11);
+    assert!(w.alerts.tick(after).await.unwrap().is_empty());
+    assert!(w.said().await.is_empty());
+    assert_eq!(crash_loop_notifications(&w).await, 0);
+}
+
+#[tokio::test]
+async fn a_configured_quiet_window_matching_crash_loop_holds_one() {
+    let w = World::new(
+        "[[quiet]]\nname = \"maintenance\"\ncron = \"* * * * *\"\nduration = \"1h\"\n\
+         match = \"crash_loop\"\n",
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let b = boots(&w, dir.path());
+    crash_loop(&w, &b, "agent-host").await;
+    let looping = AlertKey::new("crash_loop", "agent-host");
+    let list = w.alerts.list(Utc::now()).await.unwrap();
+    let held = list.iter().find(|v| v.record.key == looping.to_string());
+    assert_eq!(held.map(|v| v.status), Some("held"), "{list:?}");
+    assert!(w.sent().await.is_empty(), "held, nothing sent");
+    assert_eq!(crash_loop_notifications(&w).await, 0);
+}
