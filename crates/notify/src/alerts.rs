@@ -499,7 +499,8 @@ impl Alerts {
         }
         let mut m = Message::new(severity, text)
             .key(a.key.clone())
-            .payload(serde_json::Value::Object(payload));
+            .payload(serde_json::Value::Object(payload))
+            .condition();
         if let Some(g) = &a.group {
             m = m.group(g.clone());
         }

@@ -251,6 +251,8 @@ pub struct Message {
     key: Option<String>,
     group: Option<String>,
     payload: serde_json::Value,
+    /// Decided by the alert lifecycle: never suppressed here.
+    condition: bool,
 }
 
 impl Message {
@@ -262,7 +264,17 @@ impl Message {
             key: None,
             group: None,
             payload: serde_json::Value::Object(Default::default()),
+            condition: false,
         }
+    }
+
+    /// A condition's message (firing, reminder, resolved, flapping), decided by the alert
+    /// lifecycle, which is where conditions are deduplicated: the outbox sends it as it is, even
+    /// when the same key and text went out within the dedup window (a condition that resolves and
+    /// fires again must be said again).
+    pub fn condition(mut self) -> Self {
+        self.condition = true;
+        self
     }
 
     /// What it is about (rule and subject): repeats of the same key and text within the dedup window
@@ -369,11 +381,11 @@ impl Outbox {
     }
 
     /// Stores the message for each sink whose route accepts it, and wakes the delivery loop.
-    /// Returns its id, or `None` when it repeats a message of the same key and text sent within the
-    /// dedup window.
+    /// Returns its id, or `None` when a one-off message repeats one of the same key and text sent
+    /// within the dedup window (a [`Message::condition`] is never suppressed).
     pub async fn send(&self, m: Message) -> Result<Option<String>, StoreError> {
         let now = Utc::now();
-        if let Some(key) = &m.key {
+        if let Some(key) = m.key.as_ref().filter(|_| !m.condition) {
             let mut recent = self.recent.lock().await;
             let window =
                 chrono::Duration::from_std(self.dedup_window).unwrap_or(chrono::Duration::MAX);
@@ -383,7 +395,9 @@ impl Outbox {
                 return Ok(None);
             }
         }
-        let dedup = m.key.clone().map(|k| (k, m.text.clone()));
+        let dedup = (!m.condition)
+            .then(|| m.key.clone().map(|k| (k, m.text.clone())))
+            .flatten();
         let id = new_id(now);
         let current = self.current_sinks();
         let sinks: Vec<&str> = current

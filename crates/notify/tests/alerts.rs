@@ -592,6 +592,54 @@ async fn a_resolve_the_raiser_reports_sends_nothing(store: Store) {
     );
 }
 
+// The lifecycle is where conditions are deduplicated; the outbox's window (5 minutes by default)
+// is for one-off messages only. A condition that fires, resolves and fires again with the same
+// text within minutes is said each time: the outbox must not swallow the second firing.
+async fn the_outbox_never_swallows_a_condition_the_lifecycle_decided(store: Store) {
+    let chat = Arc::new(Chat::default());
+    let outbox = Arc::new(Outbox::new(
+        store.clone(),
+        vec![(chat.clone() as Arc<dyn Notifier>, Route::all())],
+        RetryPolicy::default(),
+    ));
+    let alerts = Alerts::new(store.clone(), outbox.clone(), AlertPolicy::default());
+    let t0 = Utc::now();
+    let at = |m: i64| t0 + chrono::Duration::minutes(m);
+    assert_eq!(
+        alerts.fire(stale("c1"), at(0)).await.unwrap(),
+        Outcome::Sent
+    );
+    assert_eq!(
+        alerts
+            .resolve("interrupted_run", "c1", at(1))
+            .await
+            .unwrap(),
+        Outcome::Resolved
+    );
+    assert_eq!(
+        alerts.fire(stale("c1"), at(2)).await.unwrap(),
+        Outcome::Sent
+    );
+    // A one-off message repeated within the window is still sent once.
+    let once =
+        || lookout_notify::Message::new(Severity::Info, "🩹 healed").key("watchdog_heal:bridge");
+    assert!(outbox.send(once()).await.unwrap().is_some());
+    assert!(outbox.send(once()).await.unwrap().is_none());
+    outbox
+        .deliver_due(Utc::now() + chrono::Duration::days(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        *chat.0.lock().unwrap(),
+        vec![
+            "2 message(s) in c1 in flight for 12m",
+            "✅ resolved after 1m: 2 message(s) in c1 in flight for 12m",
+            "2 message(s) in c1 in flight for 12m",
+            "🩹 healed",
+        ]
+    );
+}
+
 lookout_store::store_tests!(
     one_firing_one_resolved_and_reminders,
     a_restart_neither_refires_nor_forgets,
@@ -604,4 +652,5 @@ lookout_store::store_tests!(
     a_flapping_alert_inside_a_quiet_window_stays_one_line,
     the_fold_table_finds_the_firing_cause_of_what_depends_on_it,
     a_resolve_the_raiser_reports_sends_nothing,
+    the_outbox_never_swallows_a_condition_the_lifecycle_decided,
 );
