@@ -28,6 +28,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use lookout_notify::alerts::{AlertPolicy, Alerts, RecurringQuiet};
+use lookout_reconcile_core::event::Event;
 use lookout_scheduler::Schedule;
 use lookout_store::{QuietWindow, Store};
 use serde::Deserialize;
@@ -103,52 +104,68 @@ pub(crate) fn recurring(config: &lookout_config::Config) -> Vec<Arc<dyn Recurrin
 /// alerts after each `deploy` event (from its time, for `thresholds.deploy_quiet`).
 pub(crate) fn spawn_ticks(
     store: Store,
+    log: &crate::log::EventLog,
     alerts: Arc<Alerts>,
     deploy_quiet: std::time::Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    let mut deploys = deploy_subscription(log);
     tokio::spawn(async move {
-        let mut seen_deploy = 0i64;
         loop {
-            deploy_windows(&store, deploy_quiet, &mut seen_deploy).await;
+            deploy_windows(&store, deploy_quiet, &mut deploys).await;
             if let Err(e) = alerts.tick(Utc::now()).await {
                 tracing::warn!(error = %e, "alert lifecycle tick failed");
             }
+            // Woken by a deploy's append at once; the lifecycle's own tick is every second.
             tokio::select! {
-                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                _ = deploys.wait(std::time::Duration::from_secs(1)) => {}
                 _ = shutdown.wait_for(|v| *v) => break,
             }
         }
     });
 }
 
-/// Opens the quiet window of each `deploy` event after `seen` (a seq, moved on): restart-class
-/// alerts from the deploy's time for `deploy_quiet`.
+/// The log's `deploy` events, followed by the deploy windows (cursor `deploy_windows_cursor`).
+pub(crate) fn deploy_subscription(log: &crate::log::EventLog) -> crate::log::Subscription {
+    log.subscribe("deploy_windows_cursor", &["deploy"])
+}
+
+/// Opens the quiet window of each `deploy` event after the subscription's cursor: restart-class
+/// alerts from the deploy's time for `deploy_quiet`. The cursor moves once a window is stored.
 pub(crate) async fn deploy_windows(
     store: &Store,
     deploy_quiet: std::time::Duration,
-    seen: &mut i64,
+    deploys: &mut crate::log::Subscription,
 ) {
-    match store.latest_by_subject(&["deploy"]).await {
-        Ok(deploys) => {
-            let since = *seen;
-            for d in deploys.into_iter().filter(|d| d.seq > since) {
-                *seen = (*seen).max(d.seq);
-                let sha = d.payload["sha"].as_str().unwrap_or("?");
-                let w = QuietWindow {
-                    id: format!("deploy-{}", d.seq),
-                    starts_at: d.at,
-                    ends_at: d.at
-                        + chrono::Duration::from_std(deploy_quiet)
-                            .unwrap_or(chrono::Duration::zero()),
-                    matcher: Some(RESTART_CLASS.to_owned()),
-                    reason: format!("deploy {}", sha.get(..7).unwrap_or(sha)),
-                };
-                // Seen before a restart: its row exists already.
-                let _ = store.quiet_add(&w).await;
-            }
+    let page = match deploys.read(100).await {
+        Ok(page) => page,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read deploy events");
+            return;
         }
-        Err(e) => tracing::warn!(error = %e, "cannot read deploy events"),
+    };
+    for d in &page {
+        let Event::Deploy { sha, .. } = Event::from_payload(&d.kind, &d.payload) else {
+            continue; // a hand-made row without its sha: no window
+        };
+        let w = QuietWindow {
+            id: format!("deploy-{}", d.seq),
+            starts_at: d.at,
+            ends_at: d.at
+                + chrono::Duration::from_std(deploy_quiet).unwrap_or(chrono::Duration::zero()),
+            matcher: Some(RESTART_CLASS.to_owned()),
+            reason: format!("deploy {}", sha.get(..7).unwrap_or(&sha)),
+        };
+        // Its id is the deploy's seq: stored again after a crash before the commit, it is one row.
+        if let Err(e) = store.quiet_add_once(&w).await {
+            tracing::warn!(error = %e, "cannot open a deploy window; retried");
+            return;
+        }
+    }
+    if let Some(last) = page.last()
+        && let Err(e) = deploys.commit(last.seq).await
+    {
+        tracing::warn!(error = %e, "cannot move the deploy windows' cursor; retried");
     }
 }
 

@@ -144,9 +144,11 @@ pub async fn run_until(
             tracing::error!(error = %e, "cannot listen for SIGHUP: configuration reload is off")
         }
     }
-    let projector = std::sync::Arc::new(projector::Projector::default());
+    // The log as its subscribers follow it: the projector, deploy windows, the heartbeat feed.
+    let log = crate::log::EventLog::new(store.clone());
+    let projector = std::sync::Arc::new(projector::Projector::new(&log, store.clone()));
     // Events stored while lookoutd was down, or whose projection failed, are applied now.
-    if let Err(e) = projector.catch_up(&store).await {
+    if let Err(e) = projector.catch_up().await {
         tracing::error!(error = %e, "cannot apply stored events at start-up; retried with the next ingest");
     }
     tokio::spawn(
@@ -165,6 +167,7 @@ pub async fn run_until(
     outbox.metrics().register(&mut registry);
     alerts::spawn_ticks(
         store.clone(),
+        &log,
         alerting.clone(),
         config.thresholds.deploy_quiet,
         stop_rx.clone(),
@@ -182,7 +185,7 @@ pub async fn run_until(
     }
     let mut stopping = schedulers.spawn(stop_rx.clone());
     let watchdog = match watch::start(
-        &store,
+        &log,
         outbox.clone(),
         alerting.clone(),
         &config,
@@ -236,6 +239,7 @@ pub async fn run_until(
     let app = http::router(
         http::AppState::new(http::Parts {
             store: store.clone(),
+            log: log.clone(),
             boots,
             stale,
             projector,

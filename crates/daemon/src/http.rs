@@ -67,6 +67,8 @@ pub(crate) struct Parts {
     pub(crate) outbox: Arc<lookout_notify::Outbox>,
     /// Notified when new events are projected (wakes the reconciler).
     pub(crate) events_applied: Arc<tokio::sync::Notify>,
+    /// The log's append signal (the ingest writer raises it; the projector follows it).
+    pub(crate) log: crate::log::EventLog,
 }
 
 impl AppState {
@@ -90,18 +92,13 @@ impl AppState {
             alerts,
             outbox,
             events_applied,
+            log,
         } = p;
         AppState {
             inner: Arc::new(Inner {
                 writer: {
-                    let wake = Arc::new(tokio::sync::Notify::new());
-                    ingest::spawn_projection(
-                        store.clone(),
-                        projector.clone(),
-                        wake.clone(),
-                        events_applied,
-                    );
-                    ingest::Writer::start(store.clone(), wake)
+                    ingest::spawn_projection(&log, projector.clone(), events_applied);
+                    ingest::Writer::start(store.clone(), log)
                 },
                 store,
                 boots,
@@ -469,10 +466,7 @@ async fn boot_fail(
 async fn stale_scan(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let s = &state.inner;
     // Scan what the host has reported so far, including events not projected yet.
-    s.projector
-        .catch_up(&s.store)
-        .await
-        .map_err(ApiError::internal)?;
+    s.projector.catch_up().await.map_err(ApiError::internal)?;
     let findings = s.stale.scan(&s.store).await.map_err(ApiError::internal)?;
     let messages: Vec<String> = findings.iter().map(|f| f.message()).collect();
     Ok(Json(json!({

@@ -183,17 +183,17 @@ pub(crate) struct Writer {
     jobs: tokio::sync::mpsc::Sender<Job>,
 }
 
-/// Applies new events to the tables in the background: after every group commit, and every few
-/// seconds in case a wake-up was missed.
+/// Applies new events to the tables in the background: woken by every group commit (the log's
+/// subscription), and every few seconds for what other writers appended.
 pub(crate) fn spawn_projection(
-    store: Store,
+    log: &crate::log::EventLog,
     projector: std::sync::Arc<crate::projector::Projector>,
-    wake: std::sync::Arc<tokio::sync::Notify>,
     then: std::sync::Arc<tokio::sync::Notify>,
 ) {
+    let mut woken = log.wakeups();
     tokio::spawn(async move {
         loop {
-            match projector.catch_up(&store).await {
+            match projector.catch_up().await {
                 // New events are in the tables: the reconciler looks at them now.
                 Ok(n) if n > 0 => then.notify_one(),
                 Ok(_) => {}
@@ -201,10 +201,7 @@ pub(crate) fn spawn_projection(
                     tracing::error!(error = %e, "projection of new events failed; retried shortly")
                 }
             }
-            tokio::select! {
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
-            }
+            woken.wait(std::time::Duration::from_secs(5)).await;
         }
     });
 }
@@ -213,8 +210,8 @@ pub(crate) fn spawn_projection(
 const MAX_GROUP_EVENTS: usize = 20_000;
 
 impl Writer {
-    /// Starts the writer; `written` is notified after every group commit.
-    pub(crate) fn start(store: Store, written: std::sync::Arc<tokio::sync::Notify>) -> Writer {
+    /// Starts the writer; `log` hears of every group commit.
+    pub(crate) fn start(store: Store, log: crate::log::EventLog) -> Writer {
         let (jobs, mut rx) = tokio::sync::mpsc::channel::<Job>(1024);
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
@@ -230,7 +227,7 @@ impl Writer {
                     }
                 }
                 write_group(&store, group).await;
-                written.notify_one();
+                log.appended();
             }
         });
         Writer { jobs }

@@ -40,6 +40,7 @@ mod gateway;
 mod http;
 mod ingest;
 mod jobs;
+mod log;
 mod projector;
 mod reconcile;
 mod reload;

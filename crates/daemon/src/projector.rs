@@ -1,5 +1,5 @@
 //! Applies the event log to the tables the status page and the interrupted-run scan read (messages,
-//! deliveries), following the log by a seq cursor kept in `router_state`.
+//! deliveries), following the log as a subscriber (`crate::log`) with its cursor in `router_state`.
 //!
 //! Every projection is idempotent (a message recorded twice is one row; marking and clearing set the
 //! same values again), so applying an event a second time after a crash between the work and the
@@ -8,38 +8,41 @@
 use lookout_reconcile_core::event::Event;
 use lookout_store::{Direction, NewMessage, Store, StoreError, StoredEvent};
 
+use crate::log::{EventLog, Subscription};
+
 const CURSOR_KEY: &str = "projection_cursor";
 const PAGE: u32 = 1000;
 
-/// One projector per daemon; `catch_up` calls are serialised.
-#[derive(Default)]
+/// One projector per daemon: a subscription to every kind of the log, under `projection_cursor`;
+/// `catch_up` calls are serialised by it.
 pub(crate) struct Projector {
-    lock: tokio::sync::Mutex<()>,
+    store: Store,
+    sub: tokio::sync::Mutex<Subscription>,
 }
 
 impl Projector {
+    /// The projector of `log`'s store.
+    pub(crate) fn new(log: &EventLog, store: Store) -> Self {
+        Projector {
+            store,
+            sub: tokio::sync::Mutex::new(log.subscribe(CURSOR_KEY, &[])),
+        }
+    }
+
     /// Applies every event after the cursor; returns how many were applied.
-    pub(crate) async fn catch_up(&self, store: &Store) -> Result<u64, StoreError> {
-        let _one_at_a_time = self.lock.lock().await;
-        let mut cursor: i64 = store
-            .router_state_get(CURSOR_KEY)
-            .await?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+    pub(crate) async fn catch_up(&self) -> Result<u64, StoreError> {
+        let mut sub = self.sub.lock().await;
         let mut applied = 0;
         loop {
-            let page = store.events_after(cursor, PAGE).await?;
+            let page = sub.read(PAGE).await?;
             let Some(last) = page.last().map(|e| e.seq) else {
                 break;
             };
             for e in &page {
-                apply(store, e).await?;
+                apply(&self.store, e).await?;
             }
             applied += page.len() as u64;
-            cursor = last;
-            store
-                .router_state_set(CURSOR_KEY, &cursor.to_string())
-                .await?;
+            sub.commit(last).await?;
         }
         Ok(applied)
     }

@@ -1,18 +1,28 @@
-//! The reconciler in lookoutd: its tick loop over the event log, its effects (the outbox, the log),
-//! `POST /debug/reconcile-dry-run`, `POST /debug/replay-events` and its part of `/metrics`.
+//! The reconciler in lookoutd: its tick loop over the event log, its effects (the outbox, the alert
+//! lifecycle, the log), `POST /debug/reconcile-dry-run`, `POST /debug/replay-events` and its part
+//! of `/metrics`.
+//!
+//! Alerts: every tick the driver hands over the whole set of violations that hold, and
+//! [`DaemonEffects`] syncs the lifecycle (lookout-notify's `alerts::Alerts`) with it, rule by rule
+//! for the reconciler's own rules (`I1` … `I8`, keys `I5:slack`): each violation is fired (one
+//! already firing is not sent again; reminders come at the lifecycle's `repeat_interval`), and a
+//! firing alert of those rules that is no longer handed over is resolved — once. The lifecycle is
+//! the only place a reconciler alert fires, repeats, folds, is held or resolves.
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use lookout_notify::alerts::{Alert, Outcome};
 use lookout_notify::{Message, Outbox, Severity};
 
-use lookout_reconcile_core::host::{Mark, Notice, Repair};
+use lookout_reconcile_core::host::{Invariant, Mark, Notice, Repair};
 use lookout_reconcile_core::{
-    AlertAction, AlertState, Driver, DriverConfig, Effects, HostModel, Limits, ReconcileError,
-    ReconcileMetrics, ReplayRequest, TokioClock, dry_run,
+    Driver, DriverConfig, Effects, HostModel, Limits, ReconcileError, ReconcileMetrics,
+    ReplayRequest, TokioClock, Violation, dry_run,
 };
 use lookout_store::{NewEvent, Store};
 use serde::Deserialize;
@@ -49,11 +59,53 @@ pub(crate) fn driver_config(config: &lookout_config::Config) -> DriverConfig {
     }
 }
 
+/// I2 (a batch in flight too long) is the interrupted-run contract, whose scan already alerts with
+/// the chat and count: the reconciler only logs it, so it is one message, not two.
+const LOGGED_ONLY: &str = "I2";
+
+/// The lifecycle rules that are the reconciler's: its invariants' ids (but I2, logged only). Only
+/// alerts of these are ever resolved by a hand-over of the violations.
+fn own_rules() -> impl Iterator<Item = &'static str> {
+    Invariant::ALL
+        .iter()
+        .map(|i| i.id())
+        .filter(|id| *id != LOGGED_ONLY)
+}
+
 /// What the reconciler's actions do in lookoutd.
 struct DaemonEffects {
     outbox: Arc<Outbox>,
     alerts: Arc<lookout_notify::alerts::Alerts>,
     store: Store,
+    /// The I2 subjects logged while they hold (each logged once when it begins).
+    logged: Mutex<BTreeSet<String>>,
+}
+
+impl DaemonEffects {
+    fn new(outbox: Arc<Outbox>, alerts: Arc<lookout_notify::alerts::Alerts>, store: Store) -> Self {
+        DaemonEffects {
+            outbox,
+            alerts,
+            store,
+            logged: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// Logs each I2 violation once when it begins.
+    fn log_interrupted(&self, current: &[Violation]) {
+        let mut logged = self.logged.lock().unwrap_or_else(|p| p.into_inner());
+        let now: BTreeSet<String> = current
+            .iter()
+            .filter(|v| v.invariant == LOGGED_ONLY)
+            .map(|v| {
+                if !logged.contains(&v.subject) {
+                    tracing::warn!(subject = %v.subject, alert = %v.alert_text(), "interrupted run (alerted by the stale scan)");
+                }
+                v.subject.clone()
+            })
+            .collect();
+        *logged = now;
+    }
 }
 
 fn failed(key: &str) -> impl FnOnce(lookout_store::StoreError) -> ReconcileError + '_ {
@@ -86,38 +138,48 @@ impl Effects for DaemonEffects {
         Ok(())
     }
 
-    async fn alert(&self, key: &str, alert: &AlertAction) -> Result<(), ReconcileError> {
-        // I2 (a batch in flight too long) is the interrupted-run contract, whose scan already
-        // alerts with the chat and count: the log line here keeps it one message, not two.
-        if alert.invariant == "I2" {
-            tracing::warn!(key, alert = %alert.text(), "interrupted run (alerted by the stale scan)");
-            return Ok(());
-        }
-        // Through the lifecycle: quiet windows, flapping and reminders apply; the reconciler's own
-        // book already sends one firing and one resolved per violation.
+    async fn violations(
+        &self,
+        current: &[Violation],
+        _at: DateTime<Utc>,
+    ) -> Result<(), ReconcileError> {
+        self.log_interrupted(current);
+        // The lifecycle keeps its states on the wall clock, as its own tick does.
         let now = Utc::now();
-        let done = match alert.state {
-            AlertState::Firing => {
-                self.alerts
-                    .fire(
-                        lookout_notify::alerts::Alert::new(
-                            alert.invariant.clone(),
-                            alert.subject.clone(),
-                            Severity::Critical,
-                            alert.text(),
-                        ),
-                        now,
-                    )
-                    .await
+        // One sync per rule of the reconciler's, each with its whole current set (empty too):
+        // fire what holds, resolve what fires and holds no more. Another raiser's rules are
+        // never in it, so none of its alerts is resolved here.
+        let mut by_rule: BTreeMap<&str, Vec<Alert>> =
+            own_rules().map(|r| (r, Vec::new())).collect();
+        for v in current.iter().filter(|v| v.invariant != LOGGED_ONLY) {
+            by_rule
+                .entry(v.invariant.as_str())
+                .or_default()
+                .push(Alert::new(
+                    v.invariant.clone(),
+                    v.subject.clone(),
+                    Severity::Critical,
+                    v.alert_text(),
+                ));
+        }
+        let mut first_error = None;
+        for (rule, alerts) in by_rule {
+            match self.alerts.sync(rule, alerts, now).await {
+                Ok(outcomes) => {
+                    for (key, outcome) in outcomes {
+                        if outcome != Outcome::Nothing {
+                            tracing::info!(%key, ?outcome, "invariant alert");
+                        }
+                    }
+                }
+                // The other rules are still synced; this one is again next tick.
+                Err(e) => {
+                    tracing::warn!(rule, error = %e, "cannot sync the invariant alerts");
+                    first_error.get_or_insert(e);
+                }
             }
-            AlertState::Resolved => {
-                self.alerts
-                    .resolve(&alert.invariant, &alert.subject, now)
-                    .await
-            }
-        };
-        done.map(|outcome| tracing::info!(key, ?outcome, "invariant alert"))
-            .map_err(failed(key))
+        }
+        first_error.map_or(Ok(()), |e| Err(failed("violations")(e)))
     }
 
     async fn repair(&self, key: &str, repair: &Repair) -> Result<(), ReconcileError> {
@@ -160,16 +222,12 @@ pub(crate) fn spawn(
     wake: Arc<tokio::sync::Notify>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    let effects = DaemonEffects {
-        outbox,
-        alerts,
-        store: store.clone(),
-    };
+    let effects = DaemonEffects::new(outbox, alerts, store.clone());
     let driver =
         Driver::new(model, store, effects, TokioClock::new(), config).with_metrics(metrics);
     // Woken by each projected group of new events; at most one woken tick per 50 ms.
     let min_gap = std::time::Duration::from_millis(50).min(every);
-    // The handle ends after the driver's last save (its cursor and alert book) at shutdown.
+    // The handle ends after the driver's last save (its cursor and state) at shutdown.
     tokio::spawn(driver.run_woken(every, min_gap, wake, async move {
         let _ = shutdown.wait_for(|v| *v).await;
     }))
@@ -228,4 +286,211 @@ pub(crate) struct Reconciler {
     pub(crate) model: HostModel,
     pub(crate) driver: DriverConfig,
     pub(crate) max_replay: std::time::Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    //! The reconciler's alerts through the lifecycle lookoutd builds (`alerts::lifecycle`), over a
+    //! real SQLite store: the driver hands its violations over on every tick, the lifecycle sends
+    //! one firing and one resolved.
+
+    use std::time::Duration;
+
+    use lookout_common::{Clock, ManualClock};
+    use lookout_notify::alerts::AlertKey;
+    use lookout_notify::{DeliveryError, Notifier, Outgoing, RateLimit, RetryPolicy, Route};
+    use lookout_store::testing::sqlite_test_db;
+
+    use super::*;
+
+    /// Every delivered message, as (key, text).
+    #[derive(Default)]
+    struct Chat(Mutex<Vec<(String, String)>>);
+
+    #[async_trait::async_trait]
+    impl Notifier for Chat {
+        fn name(&self) -> &str {
+            "chat"
+        }
+        async fn deliver(&self, n: &Outgoing) -> Result<(), DeliveryError> {
+            self.0
+                .lock()
+                .unwrap()
+                .push((n.key.clone().unwrap_or_default(), n.text.clone()));
+            Ok(())
+        }
+    }
+
+    /// Delivers what is due; the (key, text) of each message sent since the last call.
+    async fn sent(outbox: &Outbox, chat: &Chat) -> Vec<(String, String)> {
+        outbox
+            .deliver_due(Utc::now() + chrono::Duration::days(30))
+            .await
+            .unwrap();
+        std::mem::take(&mut *chat.0.lock().unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_violation_fires_once_across_ticks_and_resolves_once_when_it_clears() {
+        let db = sqlite_test_db().await;
+        let store = db.open().await;
+        let config = lookout_config::parse("", "lookout.toml").unwrap();
+        let chat = Arc::new(Chat::default());
+        // No dedup window: a second send of anything would show.
+        let outbox = Arc::new(
+            Outbox::new(
+                store.clone(),
+                vec![(chat.clone() as Arc<dyn Notifier>, Route::all())],
+                RetryPolicy::default(),
+            )
+            .with_dedup_window(Duration::ZERO)
+            .with_rate_limit(RateLimit {
+                max: 10_000,
+                per: Duration::from_secs(1),
+            }),
+        );
+        let alerts = crate::alerts::lifecycle(&store, outbox.clone(), &config);
+        // Another raiser's alert, and one of the reconciler's that fired before a restart and
+        // cleared while lookoutd was down (its subject is not violated any more).
+        let start = Utc::now();
+        for (rule, subject, text) in [
+            (
+                "interrupted_run",
+                "family@g.us",
+                "⚠️ 2 message(s) interrupted",
+            ),
+            (
+                "I4",
+                "dl-old",
+                "🚨 [I4] delivery dl-old to c1 pending for 6m",
+            ),
+        ] {
+            let a = Alert::new(rule, subject, Severity::Critical, text);
+            assert_eq!(alerts.fire(a, start).await.unwrap(), Outcome::Sent);
+        }
+        assert_eq!(sent(&outbox, &chat).await.len(), 2);
+
+        store
+            .append_events(&[NewEvent::new(
+                "channel_disconnected",
+                json!({"channel": "slack", "reason": "timeout"}),
+            )
+            .at(start - chrono::Duration::minutes(10))
+            .with_subject("slack")])
+            .await
+            .unwrap();
+        let clock = Arc::new(ManualClock::new(start));
+        let new_driver = || {
+            Driver::new(
+                model(&config, Duration::from_secs(600)),
+                store.clone(),
+                DaemonEffects::new(outbox.clone(), alerts.clone(), store.clone()),
+                clock.clone(),
+                driver_config(&config),
+            )
+        };
+        let mut d = new_driver();
+        let mut said = Vec::new();
+        for _ in 0..5 {
+            let r = d.tick().await.unwrap();
+            assert_eq!(r.violations.len(), 1, "{r:?}");
+            said.extend(sent(&outbox, &chat).await);
+            clock.advance(Duration::from_secs(30));
+        }
+        // A restart: the lifecycle's state is in the store, nothing is sent again.
+        drop(d);
+        let mut d = new_driver();
+        for _ in 0..3 {
+            d.tick().await.unwrap();
+            said.extend(sent(&outbox, &chat).await);
+            clock.advance(Duration::from_secs(30));
+        }
+        let texts: Vec<&str> = said.iter().map(|(_, t)| t.as_str()).collect();
+        assert_eq!(
+            said.iter()
+                .filter(|(k, _)| k == "I5:slack")
+                .map(|(_, t)| t.as_str())
+                .collect::<Vec<_>>(),
+            ["🚨 [I5] channel #slack disconnected for 10m (timeout)"],
+            "{texts:?}"
+        );
+        // What cleared while lookoutd was down is resolved by the first hand-over, once.
+        assert_eq!(
+            said.iter().filter(|(k, _)| k == "I4:dl-old").count(),
+            1,
+            "{texts:?}"
+        );
+        assert!(
+            said.iter()
+                .any(|(k, t)| k == "I4:dl-old" && t.starts_with("✅ resolved after")),
+            "{texts:?}"
+        );
+        assert_eq!(said.len(), 2, "{texts:?}");
+
+        // The channel comes back: resolved once, however many ticks follow.
+        store
+            .append_events(&[
+                NewEvent::new("channel_connected", json!({"channel": "slack"}))
+                    .at(clock.now())
+                    .with_subject("slack"),
+            ])
+            .await
+            .unwrap();
+        let mut said = Vec::new();
+        for _ in 0..5 {
+            let r = d.tick().await.unwrap();
+            assert!(r.violations.is_empty(), "{r:?}");
+            said.extend(sent(&outbox, &chat).await);
+            clock.advance(Duration::from_secs(30));
+        }
+        let texts: Vec<&str> = said.iter().map(|(_, t)| t.as_str()).collect();
+        assert_eq!(said.len(), 1, "{texts:?}");
+        assert_eq!(said[0].0, "I5:slack");
+        assert!(
+            texts[0].starts_with("✅ resolved after")
+                && texts[0].contains("🚨 [I5] channel #slack disconnected for"),
+            "{texts:?}"
+        );
+        // Another raiser's alert is not the reconciler's to resolve.
+        let list = alerts.list(Utc::now()).await.unwrap();
+        let status = |k: AlertKey| {
+            list.iter()
+                .find(|v| v.record.key == k.to_string())
+                .map(|v| v.status)
+        };
+        assert_eq!(
+            status(AlertKey::new("interrupted_run", "family@g.us")),
+            Some("firing")
+        );
+        assert_eq!(status(AlertKey::new("I5", "slack")), Some("resolved"));
+        assert_eq!(status(AlertKey::new("I4", "dl-old")), Some("resolved"));
+    }
+
+    #[tokio::test]
+    async fn i2_is_logged_only_and_never_reaches_the_lifecycle() {
+        let db = sqlite_test_db().await;
+        let store = db.open().await;
+        let config = lookout_config::parse("", "lookout.toml").unwrap();
+        let outbox = Arc::new(Outbox::new(store.clone(), vec![], RetryPolicy::default()));
+        let alerts = crate::alerts::lifecycle(&store, outbox.clone(), &config);
+        let fx = DaemonEffects::new(outbox, alerts.clone(), store.clone());
+        let i2 = Violation {
+            invariant: "I2".into(),
+            subject: "family@g.us".into(),
+            message: "chat family@g.us: 2 message(s) in flight for 11m with no response".into(),
+            since: Utc::now(),
+        };
+        for _ in 0..3 {
+            fx.violations(std::slice::from_ref(&i2), Utc::now())
+                .await
+                .unwrap();
+        }
+        assert!(alerts.list(Utc::now()).await.unwrap().is_empty());
+        assert_eq!(
+            *fx.logged.lock().unwrap(),
+            BTreeSet::from(["family@g.us".to_owned()])
+        );
+        fx.violations(&[], Utc::now()).await.unwrap();
+        assert!(fx.logged.lock().unwrap().is_empty());
+    }
 }

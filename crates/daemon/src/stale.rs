@@ -74,7 +74,7 @@ impl StaleWatch {
         projector: std::sync::Arc<crate::projector::Projector>,
     ) {
         loop {
-            if let Err(e) = projector.catch_up(&store).await {
+            if let Err(e) = projector.catch_up().await {
                 tracing::error!(error = %e, "cannot apply new events before the stale scan; scanning what is applied");
             }
             if let Err(e) = self.scan(&store).await {

@@ -151,7 +151,7 @@ pub(crate) fn target(w: &Watch) -> Result<Target, WatchdogError> {
 
 /// Builds the watchdog, adds the configured targets and starts its loop and its heartbeat feed.
 pub(crate) async fn start(
-    store: &Store,
+    log: &crate::log::EventLog,
     outbox: Arc<Outbox>,
     alerts: Arc<Alerts>,
     config: &lookout_config::Config,
@@ -159,6 +159,7 @@ pub(crate) async fn start(
     registry: &mut prometheus_client::registry::Registry,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Arc<Watchdog>, WatchdogError> {
+    let store = log.store();
     let heal_state = JsonFileStore::new(state_dir.join("watchdog"))?;
     let w = Arc::new(
         Watchdog::builder(
@@ -187,37 +188,53 @@ pub(crate) async fn start(
             })
             .await
         });
-        tokio::spawn(feed_heartbeats(store.clone(), w.clone(), shutdown));
+        tokio::spawn(feed_heartbeats(log.clone(), w.clone(), shutdown));
     }
     Ok(w)
 }
 
-/// Feeds the latest `heartbeat` event of each target to the watchdog, once a second. Reading the
-/// latest from the log (not only new ones) means a restart of lookoutd sees the heartbeats sent
-/// before it, instead of waiting out the start-up grace.
+/// Feeds `heartbeat` events to the watchdog: first the latest of each target already in the log
+/// (so a restart of lookoutd sees the heartbeats sent before it, instead of waiting out the
+/// start-up grace), then each new one as it is appended (a subscription from the end of the log).
 async fn feed_heartbeats(
-    store: Store,
+    log: crate::log::EventLog,
     w: Arc<Watchdog>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let names: Vec<String> = w.targets();
+    let feed = |subject: Option<&str>, at| {
+        if let Some(t) = subject.filter(|t| names.iter().any(|n| n == t)) {
+            let _ = w.heartbeat(t, at);
+        }
+    };
+    // Subscribed before the snapshot: a heartbeat appended in between is fed twice, never missed.
+    let mut beats = loop {
+        match log.subscribe_from_end(&["heartbeat"]).await {
+            Ok(s) => break s,
+            Err(e) => tracing::warn!(error = %e, "cannot follow heartbeat events; retried"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = shutdown.wait_for(|v| *v) => return,
+        }
+    };
+    match log.store().latest_by_subject(&["heartbeat"]).await {
+        Ok(latest) => latest.iter().for_each(|b| feed(b.subject.as_deref(), b.at)),
+        Err(e) => tracing::warn!(error = %e, "cannot read heartbeat events"),
+    }
     loop {
-        match store.latest_by_subject(&["heartbeat"]).await {
-            Ok(beats) => {
-                for b in beats {
-                    if let Some(t) = b
-                        .subject
-                        .as_deref()
-                        .filter(|t| names.iter().any(|n| n == t))
-                    {
-                        let _ = w.heartbeat(t, b.at);
-                    }
+        match beats.read(1000).await {
+            Ok(page) => {
+                page.iter().for_each(|b| feed(b.subject.as_deref(), b.at));
+                if let Some(last) = page.last() {
+                    let _ = beats.commit(last.seq).await; // in memory: cannot fail
+                    continue; // more may be waiting
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot read heartbeat events"),
         }
         tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = beats.wait(std::time::Duration::from_secs(1)) => {}
             _ = shutdown.wait_for(|v| *v) => break,
         }
     }

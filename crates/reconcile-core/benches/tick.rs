@@ -9,9 +9,10 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use common::*;
-use lookout_reconcile_core::alerts::AlertAction;
 use lookout_reconcile_core::host::{HostModel, Mark, Notice, Repair};
-use lookout_reconcile_core::{Driver, DriverConfig, Effects, ManualClock, ReconcileError};
+use lookout_reconcile_core::{
+    Driver, DriverConfig, Effects, ManualClock, ReconcileError, Violation,
+};
 use lookout_store::NewEvent;
 
 struct NoEffects;
@@ -24,7 +25,11 @@ impl Effects for NoEffects {
     async fn mark(&self, _: &str, _: &Mark) -> Result<(), ReconcileError> {
         Ok(())
     }
-    async fn alert(&self, _: &str, _: &AlertAction) -> Result<(), ReconcileError> {
+    async fn violations(
+        &self,
+        _: &[Violation],
+        _: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), ReconcileError> {
         Ok(())
     }
     async fn repair(&self, _: &str, _: &Repair) -> Result<(), ReconcileError> {

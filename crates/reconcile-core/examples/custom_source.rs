@@ -3,10 +3,11 @@
 //! Lookout's host model and `Effects` that print what they are asked to do. The log tells two
 //! stories — a run whose container exited with no `run_finished` (invariant I1, an orphaned run,
 //! with its repair) and a channel disconnected for minutes (I5). A dry run shows what the next
-//! tick would do without doing it; the tick executes it (alerts, and the repair since
-//! `auto_repair` is on); the host then reports the run finished and the channel back, and the
-//! next tick resolves both alerts. Time is a `ManualClock`, so the run is instant and the same
-//! every time.
+//! tick would do without doing it; the tick executes it (the repair, since `auto_repair` is on)
+//! and hands the violations over to the effects, whose alert lifecycle — here a line printed per
+//! hand-over — fires them (both alerts begin); the host then reports the run finished and the
+//! channel back, and the next tick hands over an empty set (both alerts end). Time is a
+//! `ManualClock`, so the run is instant and the same every time.
 //!
 //! Run it with:
 //!
@@ -23,8 +24,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use lookout_reconcile_core::alerts::AlertState;
 use lookout_reconcile_core::host::{Mark, Notice, Repair};
 use lookout_reconcile_core::{
-    Action, AlertAction, Driver, DriverConfig, Effects, EventSource, HostModel, Limits,
-    LoggedEvent, ManualClock, ReconcileError, dry_run,
+    Action, Driver, DriverConfig, Effects, EventSource, HostModel, Limits, LoggedEvent,
+    ManualClock, ReconcileError, Violation, dry_run,
 };
 use serde_json::{Value, json};
 
@@ -124,15 +125,17 @@ impl Effects for Printed {
         Ok(())
     }
 
-    async fn alert(&self, key: &str, alert: &AlertAction) -> Result<(), ReconcileError> {
-        let what = match alert.state {
-            AlertState::Firing => "🔴 alert",
-            AlertState::Resolved => "✅ resolved",
-        };
-        self.record(
-            key,
-            format!("{what} {}: {}", alert.invariant, alert.message),
-        );
+    async fn violations(
+        &self,
+        current: &[Violation],
+        now: DateTime<Utc>,
+    ) -> Result<(), ReconcileError> {
+        // A host's alert lifecycle takes the whole set on every tick: fires what is new in it,
+        // resolves what left it. Printed here.
+        println!("    violations at {now}: {}", current.len());
+        for v in current {
+            println!("      {}", v.alert_text());
+        }
         Ok(())
     }
 

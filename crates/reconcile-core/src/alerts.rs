@@ -1,37 +1,39 @@
-//! The alert book: one lifecycle per invariant and subject.
+//! The reconciler's alerts, as the runtime sees them. It keeps **no alert lifecycle**: each tick
+//! the driver hands the whole current set of violations to its effects
+//! ([`Execute::violations`](crate::Execute::violations)), and the host's lifecycle (in lookoutd,
+//! lookout-notify's `alerts`: one state per rule + subject in the store) is the only place an
+//! alert fires, repeats, folds, is held or resolves.
 //!
-//! A violation fires an alert once; while it lasts the alert is re-sent at most once per
-//! [`RESEND_AFTER`]; when it clears, exactly one "resolved" follows (only for an alert that reached
-//! someone). The book is plain data, persisted by the driver with its cursor, so a restart neither
-//! re-fires a firing alert nor forgets one that must be resolved. [`AlertBook::plan`] decides;
-//! [`AlertBook::record_sent`] is told what was delivered, so a failed send is planned again.
+//! What this module keeps is the *view*: [`Violating`], the violations handed over at the last
+//! tick (persisted with the driver's cursor), and [`Violating::diff`], which says which alerts
+//! the next hand-over begins ([`AlertState::Firing`]) and ends ([`AlertState::Resolved`]) — what
+//! dry-run, replay and the tick report show, and what the violation metrics count. It decides no
+//! send: a violation that holds is handed over on every tick whether it began now or an hour ago.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::Violation;
 use crate::time::micros;
 
-/// How long a firing alert stays quiet before it is sent again.
-pub const RESEND_AFTER: TimeDelta = TimeDelta::hours(1);
-
 /// Invariants whose violation line is already the full firing text (product.md's wording), so
-/// [`AlertAction::text`] adds no "🚨 [Ix]" prefix: I8, `⏳ <task> alive but stalled: …`.
+/// [`Violation::alert_text`] adds no "🚨 [Ix]" prefix: I8, `⏳ <task> alive but stalled: …`.
 pub const OWN_TEXT: &[&str] = &["I8"];
 
-/// Firing or resolved.
+/// Begins or ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertState {
-    /// The violation holds (first send, or a re-send after [`RESEND_AFTER`]).
+    /// The violation began: the hand-over fires its alert.
     Firing,
-    /// The violation cleared.
+    /// The violation cleared: the hand-over no longer holds it, so its alert resolves.
     Resolved,
 }
 
-/// An alert to send.
+/// An alert that begins or ends with a hand-over of the violations: shown by dry-run, replay and
+/// the tick report (as the model's alert action), never executed on its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertAction {
     /// Firing or resolved.
@@ -40,17 +42,18 @@ pub struct AlertAction {
     pub invariant: String,
     /// What it is about.
     pub subject: String,
-    /// The violation's line (for a resolved alert: the last one seen while it fired).
+    /// The violation's line (for a resolved alert: the last one handed over).
     pub message: String,
-    /// When the book first saw it.
+    /// When the driver first handed it over (for one that begins: now).
     pub first_seen: DateTime<Utc>,
-    /// Which send this is (1 = the first); 0 for a resolved alert.
+    /// 1 for a firing alert, 0 for a resolved one. (Reminders of a lasting alert are the host
+    /// lifecycle's, so there is no second send here; the field keeps the JSON shape.)
     pub send: u32,
 }
 
 impl AlertAction {
-    /// Its idempotency key: firing alerts by first-seen time and send number, resolved ones by
-    /// first-seen time, so every send and every resolution is one distinct effect.
+    /// Its key: firing alerts by first-seen time, resolved ones by the first-seen time of the
+    /// firing they end, so every begin and every end is one distinct entry.
     pub fn key(&self) -> String {
         match self.state {
             AlertState::Firing => format!(
@@ -69,15 +72,12 @@ impl AlertAction {
         }
     }
 
-    /// The text a person reads: "🚨 [I5] channel #slack disconnected for 3m (timeout)" when firing,
-    /// "✅ [I5] resolved: slack (was: …)" when resolved. A violation whose line is the product's
-    /// own alert text ([`OWN_TEXT`]: I8, "⏳ backup alive but stalled: …") is shown as is.
+    /// The text a person reads: [`Violation::alert_text`] when firing ("🚨 [I5] channel #slack
+    /// disconnected for 3m (timeout)"; I8 as is), "✅ [I5] resolved: slack (was: …)" when
+    /// resolved.
     pub fn text(&self) -> String {
         match self.state {
-            AlertState::Firing if OWN_TEXT.contains(&self.invariant.as_str()) => {
-                self.message.clone()
-            }
-            AlertState::Firing => format!("🚨 [{}] {}", self.invariant, self.message),
+            AlertState::Firing => firing_text(&self.invariant, &self.message),
             AlertState::Resolved => format!(
                 "✅ [{}] resolved: {} (was: {})",
                 self.invariant, self.subject, self.message
@@ -86,179 +86,188 @@ impl AlertAction {
     }
 }
 
-/// One alert the book holds.
+/// "🚨 [I5] <message>", or the message as is for an invariant in [`OWN_TEXT`].
+pub(crate) fn firing_text(invariant: &str, message: &str) -> String {
+    if OWN_TEXT.contains(&invariant) {
+        message.to_owned()
+    } else {
+        format!("🚨 [{invariant}] {message}")
+    }
+}
+
+/// One violation as the driver last handed it over.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BookEntry {
+pub struct Seen {
     /// The invariant id.
     pub invariant: String,
     /// The subject.
     pub subject: String,
-    /// The latest line.
+    /// The line last handed over.
     pub message: String,
-    /// When it was first seen.
+    /// When it was first handed over.
     pub first_seen: DateTime<Utc>,
-    /// When it was last delivered (None: never yet).
-    pub last_sent: Option<DateTime<Utc>>,
-    /// How many sends were delivered.
-    pub sends: u32,
 }
 
-/// The firing alerts, keyed `invariant|subject`.
+/// The violations handed over at the last tick whose hand-over succeeded, keyed
+/// [`Violation::alert_key`] (`invariant|subject`). Not a dedup: the driver hands every current
+/// violation over on every tick; this only tells which of them began or cleared since.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AlertBook {
-    /// Every alert that fires, or cleared with its "resolved" not yet delivered.
-    pub firing: BTreeMap<String, BookEntry>,
-}
+#[serde(transparent)]
+pub struct Violating(pub BTreeMap<String, Seen>);
 
-/// What [`AlertBook::plan`] decided.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AlertPlan {
-    /// Alerts to send now.
-    pub actions: Vec<AlertAction>,
-    /// Invariant ids of violations that began this time (for the violations counter).
-    pub onsets: Vec<String>,
-}
-
-impl AlertBook {
-    /// Decides which alerts to send for the `violations` that hold at `now`, and notes new ones.
-    pub fn plan(&mut self, violations: &[Violation], now: DateTime<Utc>) -> AlertPlan {
-        let mut plan = AlertPlan::default();
-        let mut current = std::collections::BTreeSet::new();
-        for v in violations {
+impl Violating {
+    /// The alerts a hand-over of `current` at `now` begins (in the violations' order) and ends
+    /// (in key order).
+    pub fn diff(&self, current: &[Violation], now: DateTime<Utc>) -> Vec<AlertAction> {
+        let mut out = Vec::new();
+        let mut keys = BTreeSet::new();
+        for v in current {
             let key = v.alert_key();
-            current.insert(key.clone());
-            let entry = self.firing.entry(key).or_insert_with(|| {
-                plan.onsets.push(v.invariant.clone());
-                BookEntry {
+            if !self.0.contains_key(&key) && !keys.contains(&key) {
+                out.push(AlertAction {
+                    state: AlertState::Firing,
                     invariant: v.invariant.clone(),
                     subject: v.subject.clone(),
                     message: v.message.clone(),
                     first_seen: now,
-                    last_sent: None,
-                    sends: 0,
-                }
-            });
-            entry.message.clone_from(&v.message);
-            let due = entry.last_sent.is_none_or(|t| now - t >= RESEND_AFTER);
-            if due {
-                plan.actions.push(AlertAction {
-                    state: AlertState::Firing,
-                    invariant: entry.invariant.clone(),
-                    subject: entry.subject.clone(),
-                    message: entry.message.clone(),
-                    first_seen: entry.first_seen,
-                    send: entry.sends + 1,
+                    send: 1,
+                });
+            }
+            keys.insert(key);
+        }
+        for (key, s) in &self.0 {
+            if !keys.contains(key) {
+                out.push(AlertAction {
+                    state: AlertState::Resolved,
+                    invariant: s.invariant.clone(),
+                    subject: s.subject.clone(),
+                    message: s.message.clone(),
+                    first_seen: s.first_seen,
+                    send: 0,
                 });
             }
         }
-        // Cleared: one "resolved" for an alert someone saw; silently forgotten otherwise.
-        self.firing.retain(|key, e| {
-            if current.contains(key) {
-                return true;
-            }
-            if e.last_sent.is_none() {
-                return false;
-            }
-            plan.actions.push(AlertAction {
-                state: AlertState::Resolved,
-                invariant: e.invariant.clone(),
-                subject: e.subject.clone(),
-                message: e.message.clone(),
-                first_seen: e.first_seen,
-                send: 0,
-            });
-            true
-        });
-        plan
-    }
-
-    /// Records that `alert` was delivered at `now` (a repeat of the same send changes nothing).
-    pub fn record_sent(&mut self, alert: &AlertAction, now: DateTime<Utc>) {
-        let key = format!("{}|{}", alert.invariant, alert.subject);
-        match alert.state {
-            AlertState::Firing => {
-                if let Some(e) = self.firing.get_mut(&key)
-                    && e.first_seen == alert.first_seen
-                    && alert.send == e.sends + 1
-                {
-                    e.sends = alert.send;
-                    e.last_sent = Some(now);
-                }
-            }
-            AlertState::Resolved => {
-                if self
-                    .firing
-                    .get(&key)
-                    .is_some_and(|e| e.first_seen == alert.first_seen)
-                {
-                    self.firing.remove(&key);
-                }
-            }
-        }
-    }
-
-    /// How many alerts fire per invariant.
-    pub fn firing_by_invariant(&self) -> BTreeMap<String, usize> {
-        let mut out = BTreeMap::new();
-        for e in self.firing.values() {
-            *out.entry(e.invariant.clone()).or_default() += 1;
-        }
         out
     }
+
+    /// Records that `current` was handed over at `now`: new violations are added (first seen
+    /// now), lasting ones keep their first-seen time and take the latest line, cleared ones go.
+    pub fn record(&mut self, current: &[Violation], now: DateTime<Utc>) {
+        let mut next = BTreeMap::new();
+        for v in current {
+            let key = v.alert_key();
+            let first_seen = self.0.get(&key).map_or(now, |s| s.first_seen);
+            next.insert(
+                key,
+                Seen {
+                    invariant: v.invariant.clone(),
+                    subject: v.subject.clone(),
+                    message: v.message.clone(),
+                    first_seen,
+                },
+            );
+        }
+        self.0 = next;
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// How many of `violations` there are per invariant (the firing gauge).
+pub fn count_by_invariant(violations: &[Violation]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for v in violations {
+        *out.entry(v.invariant.clone()).or_default() += 1;
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
+    use chrono::TimeDelta;
+
     use super::*;
 
-    fn v(inv: &str, subject: &str) -> Violation {
+    fn v(inv: &str, subject: &str, message: &str) -> Violation {
         Violation {
             invariant: inv.into(),
             subject: subject.into(),
-            message: format!("{subject} is wrong"),
+            message: message.into(),
             since: DateTime::UNIX_EPOCH,
         }
     }
 
     #[test]
-    fn fires_once_resends_after_an_hour_resolves_once() {
+    fn the_diff_says_what_begins_and_what_ends_and_decides_no_send() {
         let t0 = DateTime::UNIX_EPOCH + TimeDelta::days(20000);
-        let mut book = AlertBook::default();
-        let p = book.plan(&[v("I5", "slack")], t0);
-        assert_eq!(p.onsets, ["I5"]);
-        assert_eq!(p.actions.len(), 1);
-        // Not delivered: planned again, same key.
-        let again = book.plan(&[v("I5", "slack")], t0 + TimeDelta::seconds(5));
-        assert_eq!(again.actions[0].key(), p.actions[0].key());
-        assert!(again.onsets.is_empty());
-        book.record_sent(&again.actions[0], t0 + TimeDelta::seconds(5));
-        book.record_sent(&again.actions[0], t0 + TimeDelta::seconds(6)); // repeat: no-op
-        assert_eq!(book.firing["I5|slack"].sends, 1);
-        assert!(
-            book.plan(&[v("I5", "slack")], t0 + TimeDelta::minutes(59))
-                .actions
-                .is_empty()
+        let mut seen = Violating::default();
+        let slack = |m: u32| {
+            v(
+                "I5",
+                "slack",
+                &format!("channel #slack disconnected for {m}m"),
+            )
+        };
+        let d = seen.diff(&[slack(3)], t0);
+        assert_eq!(d.len(), 1);
+        assert_eq!((d[0].state, d[0].send), (AlertState::Firing, 1));
+        assert_eq!(d[0].text(), "🚨 [I5] channel #slack disconnected for 3m");
+        // Not handed over (the hand-over failed): it begins again, with the same key at the same now.
+        assert_eq!(seen.diff(&[slack(3)], t0)[0].key(), d[0].key());
+        seen.record(&[slack(3)], t0);
+        // Lasting, an hour or a day later: nothing begins (no re-send: reminders are the host
+        // lifecycle's), the line is the latest.
+        for later in [
+            TimeDelta::minutes(59),
+            TimeDelta::hours(2),
+            TimeDelta::days(1),
+        ] {
+            assert!(seen.diff(&[slack(60)], t0 + later).is_empty());
+            seen.record(&[slack(60)], t0 + later);
+        }
+        assert_eq!(seen.0["I5|slack"].first_seen, t0);
+        let end = seen.diff(&[], t0 + TimeDelta::days(2));
+        assert_eq!(end.len(), 1);
+        assert_eq!(end[0].state, AlertState::Resolved);
+        assert_eq!(
+            end[0].text(),
+            "✅ [I5] resolved: slack (was: channel #slack disconnected for 60m)"
         );
-        let resend = book.plan(&[v("I5", "slack")], t0 + TimeDelta::minutes(65));
-        assert_eq!(resend.actions[0].send, 2);
-        book.record_sent(&resend.actions[0], t0 + TimeDelta::minutes(65));
-        let cleared = book.plan(&[], t0 + TimeDelta::minutes(70));
-        assert_eq!(cleared.actions[0].state, AlertState::Resolved);
-        book.record_sent(&cleared.actions[0], t0 + TimeDelta::minutes(70));
-        assert!(
-            book.plan(&[], t0 + TimeDelta::minutes(71))
-                .actions
-                .is_empty()
+        assert_eq!(
+            end[0].key(),
+            format!("resolved:I5:slack:{}", micros(t0)),
+            "keyed by the firing it ends"
         );
-        assert!(book.firing.is_empty());
+        seen.record(&[], t0 + TimeDelta::days(2));
+        assert!(seen.is_empty());
+        assert!(seen.diff(&[], t0 + TimeDelta::days(3)).is_empty());
     }
 
     #[test]
-    fn a_violation_that_clears_before_any_send_resolves_silently() {
-        let t0 = DateTime::UNIX_EPOCH;
-        let mut book = AlertBook::default();
-        book.plan(&[v("I2", "c1")], t0);
-        assert!(book.plan(&[], t0).actions.is_empty());
-        assert!(book.firing.is_empty());
+    fn an_own_text_invariant_is_shown_as_is() {
+        let stalled = v(
+            "I8",
+            "r1",
+            "⏳ backup alive but stalled: no progress for 5m (last: 3)",
+        );
+        assert_eq!(
+            stalled.alert_text(),
+            "⏳ backup alive but stalled: no progress for 5m (last: 3)"
+        );
+        let d = Violating::default().diff(std::slice::from_ref(&stalled), DateTime::UNIX_EPOCH);
+        assert_eq!(d[0].text(), stalled.alert_text());
+        assert_eq!(
+            v("I3", "r1", "run r1 has sent no heartbeat for 4m").alert_text(),
+            "🚨 [I3] run r1 has sent no heartbeat for 4m"
+        );
+    }
+
+    #[test]
+    fn counts_are_per_invariant() {
+        let c = count_by_invariant(&[v("I4", "d1", "x"), v("I4", "d2", "x"), v("I5", "s", "x")]);
+        assert_eq!(c, BTreeMap::from([("I4".into(), 2), ("I5".into(), 1)]));
     }
 }

@@ -1,11 +1,18 @@
 //! The tick driver: the runtime that owns the loop (kube-rs style), so the model owns only decisions.
 //!
 //! Each [`Driver::tick`]: drains new events by seq cursor from an [`EventSource`], applies them,
-//! checks invariants, reconciles, plans alerts through the [`AlertBook`], executes what is not done
-//! yet through [`Execute`] (for the host model: [`Effects`]), and persists `{cursor, state, alert
-//! book, done keys}` as one JSON value, so a restart neither loses nor re-applies an event and never
-//! re-runs an effect that succeeded. A failed effect is not recorded as done: the next tick, which
-//! decides again from the same state, retries it under the same idempotency key.
+//! checks invariants, reconciles, executes what is not done yet through [`Execute`] (for the host
+//! model: [`Effects`]), hands the whole current set of violations over
+//! ([`Execute::violations`]), and persists `{cursor, state, violating, done keys}` as one JSON
+//! value, so a restart neither loses nor re-applies an event and never re-runs an effect that
+//! succeeded. A failed effect is not recorded as done: the next tick, which decides again from the
+//! same state, retries it under the same idempotency key.
+//!
+//! Alerts are not the driver's: it keeps no alert lifecycle. Every tick hands every violation
+//! that holds to the effects, and the host's lifecycle (lookoutd: lookout-notify's `alerts`) fires
+//! it once, reminds, folds, holds it in a quiet window, and resolves it once it is no longer
+//! handed over. `violating` (the set handed over last, [`Violating`]) only tells which violations
+//! began or cleared since: for the metrics, the tick report, dry-run and replay.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -18,7 +25,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
-use crate::alerts::{AlertAction, AlertBook};
+use crate::alerts::{AlertState, Violating, count_by_invariant};
 use crate::error::ReconcileError;
 use crate::host::{Action, Mark, Notice, Repair};
 use crate::metrics::ReconcileMetrics;
@@ -32,6 +39,15 @@ pub use lookout_common::{Clock, ManualClock, TokioClock};
 pub trait Execute<A>: Send + Sync {
     /// Performs `action`; an error means "not done", and the next tick retries it.
     async fn execute(&self, action: &A) -> Result<(), ReconcileError>;
+    /// Takes the whole set of violations that hold at `now`, on every tick (also when it is
+    /// empty): the host's alert lifecycle fires each (an alert already firing is not sent again)
+    /// and resolves those of the model's invariants that fire but are not in `current` any more.
+    /// An error is logged and counted; the next tick hands the set over again.
+    async fn violations(
+        &self,
+        current: &[Violation],
+        now: DateTime<Utc>,
+    ) -> Result<(), ReconcileError>;
 }
 
 /// The host's side effects. Every call carries the action's idempotency key: a receiver that
@@ -43,8 +59,17 @@ pub trait Effects: Send + Sync {
     async fn notify(&self, key: &str, notice: &Notice) -> Result<(), ReconcileError>;
     /// Records something in the host (e.g. recovered messages to process).
     async fn mark(&self, key: &str, mark: &Mark) -> Result<(), ReconcileError>;
-    /// Sends an alert (firing or resolved).
-    async fn alert(&self, key: &str, alert: &AlertAction) -> Result<(), ReconcileError>;
+    /// Takes the whole set of violations that hold at `now`, on every tick (see
+    /// [`Execute::violations`]): the host's alert lifecycle fires each one (deduplicating one
+    /// already firing) and resolves the firing alerts of the invariants (`I1` … `I8`) that are
+    /// not in `current` any more. The lifecycle is the only place an alert fires, repeats, folds,
+    /// is held or resolves; the firing text is [`Violation::alert_text`], the key is invariant +
+    /// subject.
+    async fn violations(
+        &self,
+        current: &[Violation],
+        now: DateTime<Utc>,
+    ) -> Result<(), ReconcileError>;
     /// Performs a safe repair (called only with `auto_repair` on). The host should report what it
     /// did as an event (e.g. `run_finished` with `outcome: "repaired"`), so the log stays the one
     /// history.
@@ -59,8 +84,12 @@ impl<T: Effects + ?Sized> Effects for Arc<T> {
     async fn mark(&self, key: &str, mark: &Mark) -> Result<(), ReconcileError> {
         (**self).mark(key, mark).await
     }
-    async fn alert(&self, key: &str, alert: &AlertAction) -> Result<(), ReconcileError> {
-        (**self).alert(key, alert).await
+    async fn violations(
+        &self,
+        current: &[Violation],
+        now: DateTime<Utc>,
+    ) -> Result<(), ReconcileError> {
+        (**self).violations(current, now).await
     }
     async fn repair(&self, key: &str, repair: &Repair) -> Result<(), ReconcileError> {
         (**self).repair(key, repair).await
@@ -74,9 +103,19 @@ impl<T: Effects> Execute<Action> for T {
         match action {
             Action::Notify(n) => self.notify(&key, n).await,
             Action::Mark(m) => self.mark(&key, m).await,
-            Action::Alert(a) => self.alert(&key, a).await,
+            // Shown by dry-run, replay and the tick report; the alert itself goes out through
+            // `violations`, so there is nothing to do for it here (the driver never asks).
+            Action::Alert(_) => Ok(()),
             Action::Repair(r) => self.repair(&key, r).await,
         }
+    }
+
+    async fn violations(
+        &self,
+        current: &[Violation],
+        now: DateTime<Utc>,
+    ) -> Result<(), ReconcileError> {
+        Effects::violations(self, current, now).await
     }
 }
 
@@ -112,6 +151,10 @@ impl Default for DriverConfig {
 }
 
 /// What the driver persists: one JSON value, written whole after each tick.
+///
+/// A state saved by a version that kept its own alert book (an `alerts` field) still loads: the
+/// field is ignored (that version's firing alerts are in the host's lifecycle too, which the first
+/// hand-over of the violations brings up to date), and `violating` starts empty.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(bound = "S: Serialize + DeserializeOwned")]
 pub struct DriverState<S> {
@@ -119,8 +162,10 @@ pub struct DriverState<S> {
     pub cursor: i64,
     /// The model's state after it.
     pub state: S,
-    /// The alert book (firing alerts, last sent).
-    pub alerts: AlertBook,
+    /// The violations handed over at the last tick whose hand-over succeeded (what tells a
+    /// violation that begins or clears; never what is sent).
+    #[serde(default)]
+    pub violating: Violating,
     /// Idempotency keys of effects that succeeded, among the actions still decided.
     pub done: BTreeSet<String>,
 }
@@ -140,34 +185,37 @@ where
     }
 }
 
-/// What a model decided at one instant: violations, and the actions (model's, then alerts).
+/// What a model decided at one instant: violations, and the actions (model's, then the alerts a
+/// hand-over of the violations begins and ends).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decision<A> {
-    /// The invariants that do not hold.
+    /// The invariants that do not hold (all of them are handed over).
     pub violations: Vec<Violation>,
-    /// The actions, model's first, then alerts.
+    /// The actions, model's first, then the alerts that begin or end compared with `violating`
+    /// ([`ModelAction::from_alert`]: shown, never executed).
     pub actions: Vec<A>,
-    /// Invariant ids of violations that began now.
-    #[serde(skip)]
-    pub onsets: Vec<String>,
 }
 
-/// Checks invariants, reconciles and plans alerts: the one decision the tick, dry-run and replay
-/// share.
+/// Checks invariants, reconciles, and says which alerts begin or end compared with the
+/// violations handed over last (`violating`): the one decision the tick, dry-run and replay
+/// share. Pure: it changes nothing.
 pub fn decide<M: Model>(
     model: &M,
     state: &M::State,
-    book: &mut AlertBook,
+    violating: &Violating,
     now: DateTime<Utc>,
 ) -> Decision<M::Action> {
     let violations = model.check_invariants(state, now);
     let mut actions = model.reconcile(state, now);
-    let plan = book.plan(&violations, now);
-    actions.extend(plan.actions.into_iter().map(M::Action::from_alert));
+    actions.extend(
+        violating
+            .diff(&violations, now)
+            .into_iter()
+            .map(M::Action::from_alert),
+    );
     Decision {
         violations,
         actions,
-        onsets: plan.onsets,
     }
 }
 
@@ -184,9 +232,11 @@ pub struct TickReport<A> {
     pub now: DateTime<Utc>,
     /// The invariants that do not hold.
     pub violations: Vec<Violation>,
-    /// Actions executed successfully.
+    /// Actions executed successfully, then the alerts the hand-over of the violations began or
+    /// ended (when it succeeded).
     pub executed: Vec<A>,
-    /// Actions that failed, with why (retried next tick).
+    /// Actions that failed, with why (retried next tick); and the alerts a failed hand-over would
+    /// have begun or ended (handed over again next tick).
     pub failed: Vec<(A, String)>,
     /// Repairs not executed because `auto_repair` is off.
     pub skipped: Vec<A>,
@@ -302,14 +352,17 @@ where
             st.cursor = r.seq;
         }
         let now = self.clock.now();
-        let decision = decide(&self.model, &st.state, &mut st.alerts, now);
-        for inv in &decision.onsets {
-            self.metrics.onset(inv);
-        }
+        let decision = decide(&self.model, &st.state, &st.violating, now);
         let mut emitted = BTreeSet::new();
         let (mut executed, mut failed, mut skipped, mut already_done) =
             (Vec::new(), Vec::new(), Vec::new(), 0);
+        let mut alerts = Vec::new();
         for action in decision.actions {
+            if action.as_alert().is_some() {
+                // Not executed: the alert goes out with the hand-over below.
+                alerts.push(action);
+                continue;
+            }
             let key = action.key();
             emitted.insert(key.clone());
             if st.done.contains(&key) {
@@ -327,9 +380,6 @@ where
                 Ok(()) => {
                     self.metrics.effect(kind, true);
                     info!(key, kind, "effect done");
-                    if let Some(alert) = action.as_alert() {
-                        st.alerts.record_sent(alert, now);
-                    }
                     st.done.insert(key);
                     executed.push(action);
                 }
@@ -342,7 +392,39 @@ where
         }
         // Only keys of actions still decided are worth remembering: the set stays small.
         st.done.retain(|k| emitted.contains(k));
-        self.metrics.firing(&st.alerts.firing_by_invariant());
+        // The whole current set, every tick: the host's lifecycle fires, reminds and resolves.
+        for a in &alerts {
+            self.metrics.action(a.kind());
+        }
+        match self.effects.violations(&decision.violations, now).await {
+            Ok(()) => {
+                for a in alerts {
+                    let kind = a.kind();
+                    self.metrics.effect(kind, true);
+                    if let Some(x) = a.as_alert()
+                        && x.state == AlertState::Firing
+                    {
+                        self.metrics.onset(&x.invariant);
+                    }
+                    info!(key = a.key(), kind, "effect done");
+                    executed.push(a);
+                }
+                st.violating.record(&decision.violations, now);
+            }
+            Err(e) => {
+                warn!(
+                    error = %e,
+                    violations = decision.violations.len(),
+                    "handing the violations over failed; handed over again next tick"
+                );
+                for a in alerts {
+                    self.metrics.effect(a.kind(), false);
+                    failed.push((a, e.to_string()));
+                }
+            }
+        }
+        self.metrics
+            .firing(&count_by_invariant(&decision.violations));
         let due = self
             .saved_at
             .is_none_or(|t| t.elapsed() >= self.config.save_every);

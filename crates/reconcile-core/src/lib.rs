@@ -9,9 +9,13 @@
 //!   record of the event log (no store type), and [`host`]: Lookout's own host model with the
 //!   invariants I1–I8 (`docs/reconciler.md`; I8 is a run alive but stalled: heartbeats that keep
 //!   coming with the same `progress` for [`Limits::stall_after`]);
-//! - [`alerts`]: one lifecycle per invariant and subject (fire once, re-send hourly, resolve once);
 //! - [`driver`]: the tick driver, which owns the loop, retries, idempotency and metrics, reaching
-//!   the world only through [`EventSource`], [`Execute`]/[`Effects`] and [`Clock`];
+//!   the world only through [`EventSource`], [`Execute`]/[`Effects`] and [`Clock`]; each tick it
+//!   hands the whole current set of violations to the effects ([`Execute::violations`]), whose
+//!   alert lifecycle (lookoutd: lookout-notify's) is the only place an alert fires, repeats,
+//!   folds, is held or resolves;
+//! - [`alerts`]: the view of those alerts — which begin and which end with a hand-over
+//!   ([`Violating::diff`]), shown by dry-run, replay and the tick report — and their texts;
 //! - [`source`]: [`EventSource`], the log and the driver's key/value space; with the feature
 //!   `store` (not default) it is implemented for `lookout_store::Store`, and without it the crate
 //!   does not depend on `lookout-store`;
@@ -56,7 +60,7 @@ pub mod source;
 mod time;
 pub mod vocabulary;
 
-pub use alerts::{AlertAction, AlertBook, AlertState};
+pub use alerts::{AlertAction, AlertState, Violating};
 pub use channel::{ChannelMessage, ChannelPage, ChannelSource, find_missed};
 pub use driver::{
     Clock, Decision, Driver, DriverConfig, DriverState, Effects, Execute, ManualClock, TickReport,

@@ -3,7 +3,8 @@
 //!
 //! The tick driver, dry-run and replay are generic over a [`Model`]; Lookout's own host model is
 //! [`HostModel`](crate::host::HostModel). A host with a different domain supplies its own state, event
-//! and action types and keeps the runtime (draining, retries, alert dedup, metrics) for free.
+//! and action types and keeps the runtime (draining, retries, idempotency, the hand-over of its
+//! violations to the host's alert lifecycle, metrics) for free.
 //!
 //! A model reads the log as [`LoggedEvent`]s, the crate's own plain record: it depends on no store
 //! type. Where the records come from is the [`EventSource`](crate::EventSource)'s business.
@@ -36,8 +37,8 @@ pub struct LoggedEvent {
 pub struct Violation {
     /// The invariant's id (`I1` … `I8` for the host model).
     pub invariant: String,
-    /// What it is about (a run id, a chat, a channel …): alerts are deduplicated per invariant and
-    /// subject.
+    /// What it is about (a run id, a chat, a channel …): an alert is one per invariant and subject
+    /// (the host's lifecycle keys it `invariant:subject`).
     pub subject: String,
     /// One line a person understands: what is wrong, since when.
     pub message: String,
@@ -46,9 +47,16 @@ pub struct Violation {
 }
 
 impl Violation {
-    /// The dedup key of this violation's alert: `invariant|subject`.
+    /// The key the runtime tracks this violation by between ticks: `invariant|subject`.
     pub fn alert_key(&self) -> String {
         format!("{}|{}", self.invariant, self.subject)
+    }
+
+    /// The firing text a person reads: "🚨 [I5] channel #slack disconnected for 3m (timeout)",
+    /// or the line as is for an invariant whose line is already the product's alert text
+    /// ([`OWN_TEXT`](crate::alerts::OWN_TEXT): I8, "⏳ backup alive but stalled: …").
+    pub fn alert_text(&self) -> String {
+        crate::alerts::firing_text(&self.invariant, &self.message)
     }
 }
 
@@ -61,9 +69,12 @@ pub trait ModelAction: Clone + Debug + Send + Sync + Serialize + 'static {
     fn kind(&self) -> &'static str;
     /// Whether this is a repair, executed only when `auto_repair` is on.
     fn is_repair(&self) -> bool;
-    /// The action that carries an alert decided by the runtime's alert book.
+    /// The action that shows an alert a hand-over of the violations begins or ends (in dry-run,
+    /// replay and the tick report). The driver never executes it: it hands the violations over
+    /// instead ([`Execute::violations`](crate::Execute::violations)).
     fn from_alert(alert: AlertAction) -> Self;
-    /// The alert this action carries, if it is one.
+    /// The alert this action shows, if it is one; must return `Some` for every action made by
+    /// [`ModelAction::from_alert`] (that is how the driver tells them from actions to execute).
     fn as_alert(&self) -> Option<&AlertAction>;
 }
 
@@ -86,7 +97,7 @@ pub trait Model: Send + Sync + 'static {
     fn apply(&self, state: &mut Self::State, event: &Self::Event);
     /// Every invariant that does not hold at `now`, in a deterministic order.
     fn check_invariants(&self, state: &Self::State, now: DateTime<Utc>) -> Vec<Violation>;
-    /// The actions the state calls for at `now` (alerts excepted: the runtime derives those from
-    /// the violations, with dedup), in a deterministic order.
+    /// The actions the state calls for at `now` (alerts excepted: the runtime hands the
+    /// violations to the host's alert lifecycle), in a deterministic order.
     fn reconcile(&self, state: &Self::State, now: DateTime<Utc>) -> Vec<Self::Action>;
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::alerts::Violating;
 use crate::driver::{DriverConfig, decide, load_state};
 use crate::error::{RangeProblem, ReconcileError};
 use crate::model::{Model, ModelAction, Violation};
@@ -29,7 +30,9 @@ pub struct DryRun<A> {
     pub now: DateTime<Utc>,
     /// The invariants that do not hold.
     pub violations: Vec<Violation>,
-    /// The actions not done yet, in the order the tick executes them.
+    /// The actions not done yet, in the order the tick executes them; then the alerts the tick's
+    /// hand-over of the violations would begin (firing) or end (resolved), compared with the set
+    /// handed over last.
     pub actions: Vec<A>,
     /// Keys of those actions the tick would not execute (repairs while `auto_repair` is off).
     pub not_executed: Vec<String>,
@@ -61,7 +64,7 @@ where
             break;
         }
     }
-    let d = decide(model, &st.state, &mut st.alerts, now);
+    let d = decide(model, &st.state, &st.violating, now);
     let actions: Vec<M::Action> = d
         .actions
         .into_iter()
@@ -97,7 +100,8 @@ pub struct Replay<S, A> {
     pub state: S,
     /// The invariants that do not hold at `to`.
     pub violations: Vec<Violation>,
-    /// The actions decided at `to` (with a fresh alert book: every violation's alert).
+    /// The actions decided at `to`: the model's, then a firing alert for every violation (nothing
+    /// was handed over before the range).
     pub actions: Vec<A>,
 }
 
@@ -127,7 +131,7 @@ where
             break;
         }
     }
-    let d = decide(model, &state, &mut Default::default(), to);
+    let d = decide(model, &state, &Violating::default(), to);
     Ok(Replay {
         from,
         to,
@@ -149,7 +153,7 @@ pub fn replay_events<M: Model>(
     for e in events {
         model.apply(&mut state, &e);
     }
-    let d = decide(model, &state, &mut Default::default(), now);
+    let d = decide(model, &state, &Violating::default(), now);
     (state, d)
 }
 

@@ -126,7 +126,11 @@ async fn a_failed_effect_is_retried_and_a_done_one_never_rerun(store: Store) {
     );
 }
 
-async fn alerts_fire_once_resend_hourly_and_resolve_once(store: Store) {
+/// The violations that hold are handed over on every tick, a restart included; one that clears is
+/// no longer handed over. The tick report shows the alert beginning once and ending once, with no
+/// hourly re-send (reminders are the host lifecycle's); the lifecycle stand-in fires once and
+/// resolves once.
+async fn every_tick_hands_the_violations_over_and_a_cleared_one_no_more(store: Store) {
     let (fx, clock) = (
         Arc::new(FakeEffects::default()),
         Arc::new(ManualClock::new(t0())),
@@ -141,23 +145,39 @@ async fn alerts_fire_once_resend_hourly_and_resolve_once(store: Store) {
         .unwrap();
     let mut d = driver(&store, &fx, &clock, false);
     assert!(d.tick().await.unwrap().executed.is_empty(), "within 2m");
+    assert_eq!(
+        fx.handed_keys(-1),
+        Vec::<String>::new(),
+        "an empty set is handed over too"
+    );
     clock.advance(Duration::from_secs(150));
     let r = d.tick().await.unwrap();
     assert_eq!(r.violations[0].invariant, "I5");
-    assert_eq!(r.executed.len(), 1);
-    for _ in 0..5 {
-        clock.advance(Duration::from_secs(60));
-        assert!(d.tick().await.unwrap().executed.is_empty());
-    }
-    // A restart does not re-fire.
-    let mut d = driver(&store, &fx, &clock, false);
-    assert!(d.tick().await.unwrap().executed.is_empty());
-    clock.advance(Duration::from_secs(3600));
-    let r = d.tick().await.unwrap();
-    let Action::Alert(a) = &r.executed[0] else {
+    let [Action::Alert(a)] = r.executed.as_slice() else {
         panic!("{r:?}")
     };
-    assert_eq!((a.state, a.send), (AlertState::Firing, 2));
+    assert_eq!((a.state, a.send), (AlertState::Firing, 1));
+    assert_eq!(fx.handed_keys(-1), ["I5|slack"]);
+    for m in 0..5 {
+        clock.advance(Duration::from_secs(60));
+        let r = d.tick().await.unwrap();
+        assert!(r.executed.is_empty(), "{r:?}");
+        assert_eq!(fx.handed_keys(-1), ["I5|slack"], "tick {m}");
+        // Handed over with the line of now, not the one of its first tick.
+        let message = fx.handed.lock().unwrap().last().unwrap().1[0]
+            .message
+            .clone();
+        assert_eq!(message, r.violations[0].message);
+    }
+    // A restart hands it over again, and does not report it as begun again.
+    let mut d = driver(&store, &fx, &clock, false);
+    assert!(d.tick().await.unwrap().executed.is_empty());
+    assert_eq!(fx.handed_keys(-1), ["I5|slack"]);
+    // An hour later: still handed over, no re-send.
+    clock.advance(Duration::from_secs(3600));
+    let r = d.tick().await.unwrap();
+    assert!(r.executed.is_empty(), "{r:?}");
+    assert_eq!(fx.handed_keys(-1), ["I5|slack"]);
     store
         .append_event(&ev(
             clock_now(&clock),
@@ -167,13 +187,145 @@ async fn alerts_fire_once_resend_hourly_and_resolve_once(store: Store) {
         .await
         .unwrap();
     let r = d.tick().await.unwrap();
-    let Action::Alert(a) = &r.executed[0] else {
+    let [Action::Alert(a)] = r.executed.as_slice() else {
         panic!("{r:?}")
     };
     assert_eq!(a.state, AlertState::Resolved);
+    assert_eq!(
+        fx.handed_keys(-1),
+        Vec::<String>::new(),
+        "cleared: not handed over"
+    );
     clock.advance(Duration::from_secs(3600 * 2));
     assert!(d.tick().await.unwrap().executed.is_empty());
-    assert_eq!(fx.keys().len(), 3, "{:?}", fx.texts());
+    assert_eq!(fx.handed_keys(-1), Vec::<String>::new());
+    assert_eq!(fx.hand_overs(), 11, "one hand-over per tick");
+    let texts = fx.texts();
+    assert_eq!(fx.keys().len(), 2, "{texts:?}");
+    assert!(
+        texts[0].starts_with("🚨 [I5] channel #slack disconnected for 2m"),
+        "{texts:?}"
+    );
+    assert!(
+        texts[1].starts_with("✅ [I5] resolved: slack (was: channel #slack disconnected for 1h"),
+        "{texts:?}"
+    );
+}
+
+/// A hand-over that fails is not recorded: the next tick hands the same set over again, and the
+/// alert it begins is reported once it got through.
+async fn a_failed_hand_over_is_handed_over_again(store: Store) {
+    let (fx, clock) = (
+        Arc::new(FakeEffects::default()),
+        Arc::new(ManualClock::new(t0() + mins(10))),
+    );
+    store
+        .append_event(&ev(
+            t0(),
+            "channel_disconnected",
+            json!({"channel": "slack", "reason": "timeout"}),
+        ))
+        .await
+        .unwrap();
+    fx.fail_prefixes.lock().unwrap().insert("violations".into());
+    let mut d = driver(&store, &fx, &clock, false);
+    let r = d.tick().await.unwrap();
+    assert!(r.executed.is_empty(), "{r:?}");
+    let [(Action::Alert(a), why)] = r.failed.as_slice() else {
+        panic!("{r:?}")
+    };
+    assert_eq!((a.state, a.invariant.as_str()), (AlertState::Firing, "I5"));
+    assert!(why.contains("lifecycle unreachable"), "{why}");
+    assert_eq!(fx.hand_overs(), 0);
+    // A restart before it got through: still to begin.
+    let mut d = driver(&store, &fx, &clock, false);
+    assert_eq!(d.tick().await.unwrap().failed.len(), 1);
+    fx.fail_prefixes.lock().unwrap().clear();
+    clock.advance(Duration::from_secs(1));
+    let r = d.tick().await.unwrap();
+    let [Action::Alert(a)] = r.executed.as_slice() else {
+        panic!("{r:?}")
+    };
+    assert_eq!(a.state, AlertState::Firing);
+    assert!(r.failed.is_empty());
+    assert_eq!(fx.handed_keys(-1), ["I5|slack"]);
+    assert_eq!(
+        fx.texts(),
+        ["🚨 [I5] channel #slack disconnected for 10m (timeout)"]
+    );
+}
+
+/// A driver state saved by the version with its own alert book (an `alerts` field, one alert
+/// firing) loads: cursor, state and done keys are kept, the book is ignored, and the first tick
+/// hands the violation over (the host's lifecycle already fires it: nothing is sent twice).
+async fn a_state_saved_with_an_alert_book_still_loads(store: Store) {
+    let (fx, clock) = (
+        Arc::new(FakeEffects::default()),
+        Arc::new(ManualClock::new(t0() + mins(5))),
+    );
+    store
+        .append_event(&ev(
+            t0(),
+            "channel_disconnected",
+            json!({"channel": "slack", "reason": "timeout"}),
+        ))
+        .await
+        .unwrap();
+    // The state the previous version saved after its first tick, written out as it wrote it.
+    let mut d = driver(&store, &fx, &clock, false);
+    d.tick().await.unwrap();
+    assert_eq!(
+        fx.texts().len(),
+        1,
+        "the lifecycle fires it: {:?}",
+        fx.texts()
+    );
+    let state = serde_json::to_value(&d.driver_state().unwrap().state).unwrap();
+    drop(d);
+    let old = json!({
+        "cursor": 1,
+        "state": state,
+        "alerts": {"firing": {"I5|slack": {
+            "invariant": "I5", "subject": "slack",
+            "message": "channel #slack disconnected for 5m (timeout)",
+            "first_seen": "2026-11-24T10:05:00Z", "last_sent": "2026-11-24T10:05:00Z", "sends": 1}}},
+        "done": ["alert:I5:slack:1795514700000000:1", "repair:run_to_idle:r9:0"],
+    });
+    store
+        .router_state_set(
+            lookout_reconcile_core::driver::DEFAULT_STATE_KEY,
+            &old.to_string(),
+        )
+        .await
+        .unwrap();
+    let loaded = lookout_reconcile_core::driver::load_state::<
+        lookout_reconcile_core::HostState,
+        Store,
+    >(&store, lookout_reconcile_core::driver::DEFAULT_STATE_KEY)
+    .await
+    .expect("an old state loads");
+    assert_eq!(loaded.cursor, 1);
+    assert_eq!(serde_json::to_value(&loaded.state).unwrap(), state);
+    assert!(loaded.violating.is_empty());
+    assert_eq!(loaded.done.len(), 2);
+    // Started on it: nothing re-applied, the violation handed over, nothing sent twice.
+    clock.advance(Duration::from_secs(60));
+    let mut d = driver(&store, &fx, &clock, false);
+    let r = d.tick().await.unwrap();
+    assert_eq!((r.events, r.cursor), (0, 1));
+    assert_eq!(fx.handed_keys(-1), ["I5|slack"]);
+    assert_eq!(fx.texts().len(), 1, "{:?}", fx.texts());
+    // Saved in the new form: no book any more.
+    let saved: serde_json::Value = serde_json::from_str(
+        &store
+            .router_state_get(lookout_reconcile_core::driver::DEFAULT_STATE_KEY)
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(saved.get("alerts").is_none(), "{saved}");
+    assert_eq!(saved["violating"]["I5|slack"]["invariant"], "I5");
 }
 
 fn clock_now(c: &ManualClock) -> chrono::DateTime<chrono::Utc> {
@@ -362,7 +514,9 @@ use chrono::TimeDelta;
 lookout_store::store_tests!(
     cursor_survives_a_restart,
     a_failed_effect_is_retried_and_a_done_one_never_rerun,
-    alerts_fire_once_resend_hourly_and_resolve_once,
+    every_tick_hands_the_violations_over_and_a_cleared_one_no_more,
+    a_failed_hand_over_is_handed_over_again,
+    a_state_saved_with_an_alert_book_still_loads,
     a_stuck_run_is_repaired_as_replay_and_dry_run_say,
     repairs_wait_for_auto_repair,
     a_stalled_run_fires_once_and_resolves_once,

@@ -11,8 +11,11 @@ use lookout_reconcile_core::host::{Action, HostModel};
 use lookout_reconcile_core::{AlertState, Driver, DriverConfig, TokioClock};
 use serde_json::json;
 
+/// Two hours of ticks: the violation is handed over on every tick while it holds; its alert
+/// begins once and ends once (no hourly re-send: reminders are the host lifecycle's), and the
+/// lifecycle stand-in fires once and resolves once.
 #[tokio::test(start_paused = true)]
-async fn an_alert_is_sent_once_resent_after_an_hour_and_resolved_once() {
+async fn a_violation_is_handed_over_every_tick_and_begins_and_ends_once() {
     let src = Arc::new(MemSource::default());
     let fx = Arc::new(FakeEffects::default());
     src.push(ev(
@@ -28,6 +31,7 @@ async fn an_alert_is_sent_once_resent_after_an_hour_and_resolved_once() {
         DriverConfig::default(),
     );
     let mut alerts = Vec::new();
+    let mut holding = 0;
     // Two hours of ticks every 10 s.
     for _ in 0..(2 * 360) {
         let r = d.tick().await.unwrap();
@@ -35,12 +39,20 @@ async fn an_alert_is_sent_once_resent_after_an_hour_and_resolved_once() {
             Action::Alert(a) => Some(a),
             _ => None,
         }));
+        // Every tick hands over exactly what holds.
+        let keys: Vec<String> = r.violations.iter().map(|v| v.alert_key()).collect();
+        assert_eq!(fx.handed_keys(-1), keys);
+        holding += usize::from(!keys.is_empty());
         tokio::time::advance(Duration::from_secs(10)).await;
     }
-    // Fired at 5m (delivery_pending), re-sent 1 h later; no more.
-    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert_eq!(fx.hand_overs(), 2 * 360);
+    // Pending for more than 5m (delivery_pending): handed over on every tick after the one at
+    // 5m (ticks at 0, 10 s, … 5m do not see it).
+    assert_eq!(holding, 2 * 360 - 31);
+    // Begun once, at 5m; never re-sent.
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0].invariant, "I4");
-    assert_eq!((alerts[0].send, alerts[1].send), (1, 2));
+    assert_eq!((alerts[0].state, alerts[0].send), (AlertState::Firing, 1));
     src.push(ev(
         t0() + TimeDelta::hours(2),
         "delivery_sent",
@@ -54,9 +66,16 @@ async fn an_alert_is_sent_once_resent_after_an_hour_and_resolved_once() {
             .iter()
             .filter(|a| matches!(a, Action::Alert(x) if x.state == AlertState::Resolved))
             .count();
+        assert_eq!(fx.handed_keys(-1), Vec::<String>::new(), "cleared");
         tokio::time::advance(Duration::from_secs(10)).await;
     }
     assert_eq!(resolved, 1);
+    assert_eq!(
+        fx.keys().len(),
+        2,
+        "one firing, one resolved: {:?}",
+        fx.texts()
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -138,8 +138,8 @@ proptest! {
         let model = HostModel::default();
         let now = t0() + TimeDelta::hours(2);
         prop_assert_eq!(
-            decide(&model, &once, &mut Default::default(), now),
-            decide(&model, &twice, &mut Default::default(), now)
+            decide(&model, &once, &Default::default(), now),
+            decide(&model, &twice, &Default::default(), now)
         );
     }
 

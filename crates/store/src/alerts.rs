@@ -193,6 +193,26 @@ impl Store {
         Ok(())
     }
 
+    /// Opens a quiet window unless one with its id exists (a window derived from an event, stored
+    /// again after a crash): true when it was added.
+    pub async fn quiet_add_once(&self, w: &QuietWindow) -> Result<bool> {
+        let added = on_pool!(self, p => sqlx::query(
+            "INSERT INTO quiet_windows (id, starts_at, ends_at, matcher, reason, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&w.id)
+        .bind(to_micros(&w.starts_at))
+        .bind(to_micros(&w.ends_at))
+        .bind(&w.matcher)
+        .bind(&w.reason)
+        .bind(to_micros(&chrono::Utc::now()))
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))
+        .context("opening a quiet window")?;
+        Ok(added == 1)
+    }
+
     /// Windows not ended by hand whose end is after `now` (open now, or still to come).
     pub async fn quiet_windows(&self, now: Timestamp) -> Result<Vec<QuietWindow>> {
         let rows: Vec<(String, i64, i64, Option<String>, String)> =

@@ -371,6 +371,44 @@ impl Store {
         decode(rows)
     }
 
+    /// Up to `limit` events of `kinds` with seq greater than `after`, in seq order: how a reader
+    /// that follows only some kinds (deploys, heartbeats) follows the log.
+    pub async fn events_after_of(
+        &self,
+        after: i64,
+        kinds: &[&str],
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>> {
+        let kinds: Vec<String> = kinds.iter().map(|k| (*k).to_owned()).collect();
+        let rows: Vec<EventRow> = match &self.pool {
+            Pool::Sqlite(p) => {
+                sqlx::query_as(
+                    "SELECT seq, at, kind, subject, payload FROM events \
+                     WHERE seq > $1 AND kind IN (SELECT value FROM json_each($2)) \
+                     ORDER BY seq LIMIT $3",
+                )
+                .bind(after)
+                .bind(serde_json::to_string(&kinds).expect("strings serialise"))
+                .bind(i64::from(limit))
+                .fetch_all(p)
+                .await
+            }
+            Pool::Postgres(p) => {
+                sqlx::query_as(
+                    "SELECT seq, at, kind, subject, payload::text FROM events \
+                     WHERE seq > $1 AND kind = ANY($2) ORDER BY seq LIMIT $3",
+                )
+                .bind(after)
+                .bind(&kinds)
+                .bind(i64::from(limit))
+                .fetch_all(p)
+                .await
+            }
+        }
+        .context("reading events of some kinds by seq")?;
+        decode(rows)
+    }
+
     /// Up to `limit` events with `from <= at < to`, in seq order, starting after seq `after` (pass 0
     /// first, then the last seq seen, to page through a long range).
     pub async fn events_between(

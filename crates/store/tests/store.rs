@@ -420,6 +420,73 @@ async fn latest_by_subject_gives_each_subjects_last_event(store: Store) {
     );
 }
 
+async fn events_after_of_follows_only_some_kinds(store: Store) {
+    let ev = |kind: &str, n: u32| NewEvent::new(kind, json!({"n": n}));
+    let seqs = store
+        .append_events(&[
+            ev("heartbeat", 1),
+            ev("deploy", 2),
+            ev("run_started", 3),
+            ev("heartbeat", 4),
+            ev("deploy", 5),
+        ])
+        .await
+        .unwrap();
+    let kinds_and_n = |events: Vec<lookout_store::StoredEvent>| -> Vec<(String, u64)> {
+        events
+            .into_iter()
+            .map(|e| (e.kind, e.payload["n"].as_u64().unwrap()))
+            .collect()
+    };
+    let all = store
+        .events_after_of(0, &["deploy", "heartbeat"], 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        kinds_and_n(all),
+        vec![
+            ("heartbeat".into(), 1),
+            ("deploy".into(), 2),
+            ("heartbeat".into(), 4),
+            ("deploy".into(), 5)
+        ]
+    );
+    // After a cursor, a page at a time, in seq order.
+    let page = store
+        .events_after_of(seqs[1], &["deploy"], 1)
+        .await
+        .unwrap();
+    assert_eq!(kinds_and_n(page), vec![("deploy".into(), 5)]);
+    assert!(
+        store
+            .events_after_of(seqs[4], &["deploy", "heartbeat"], 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn a_window_derived_from_an_event_is_stored_once(store: Store) {
+    let now = chrono::Utc::now();
+    let w = lookout_store::QuietWindow {
+        id: "deploy-7".into(),
+        starts_at: now,
+        ends_at: now + chrono::Duration::minutes(10),
+        matcher: Some("crash_loop".into()),
+        reason: "deploy abc1234".into(),
+    };
+    assert!(store.quiet_add_once(&w).await.unwrap());
+    assert!(
+        !store.quiet_add_once(&w).await.unwrap(),
+        "a second time: no row"
+    );
+    let open = store.quiet_windows(now).await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].reason, "deploy abc1234");
+    // The plain add still refuses a duplicate id (an operator's window is never replaced).
+    assert!(store.quiet_add(&w).await.is_err());
+}
+
 async fn ping_answers(store: Store) {
     store.ping().await.unwrap();
 }
@@ -436,5 +503,7 @@ lookout_store::store_tests!(
     concurrent_appenders_get_distinct_seqs_and_lose_nothing,
     notifications_are_stored_before_delivery,
     latest_by_subject_gives_each_subjects_last_event,
+    events_after_of_follows_only_some_kinds,
+    a_window_derived_from_an_event_is_stored_once,
     ping_answers,
 );

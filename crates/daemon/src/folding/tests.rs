@@ -734,8 +734,9 @@ async fn a_deploy_window_holds_a_crash_loop_and_sends_it_when_it_ends_if_it_stil
         )
         .await
         .unwrap();
-    let mut seen = 0;
-    crate::alerts::deploy_windows(&w.store, Duration::from_secs(600), &mut seen).await;
+    let mut deploys =
+        crate::alerts::deploy_subscription(&crate::log::EventLog::new(w.store.clone()));
+    crate::alerts::deploy_windows(&w.store, Duration::from_secs(600), &mut deploys).await;
     let windows = w.store.quiet_windows(Utc::now()).await.unwrap();
     assert_eq!(windows.len(), 1);
     assert_eq!(windows[0].reason, "deploy abc1234");
@@ -775,7 +776,9 @@ async fn a_crash_loop_that_ends_inside_its_deploy_window_is_never_sent() {
         .append_event(&NewEvent::new("deploy", json!({"sha": "f00"})).with_subject("agent-host"))
         .await
         .unwrap();
-    crate::alerts::deploy_windows(&w.store, Duration::from_secs(600), &mut 0).await;
+    let mut deploys =
+        crate::alerts::deploy_subscription(&crate::log::EventLog::new(w.store.clone()));
+    crate::alerts::deploy_windows(&w.store, Duration::from_secs(600), &mut deploys).await;
     crash_loop(&w, &b, "agent-host").await;
     b.begin(&w.store, "agent-host".into(), None, Some(103))
         .await

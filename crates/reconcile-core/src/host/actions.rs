@@ -77,7 +77,9 @@ pub enum Action {
     Notify(Notice),
     /// Record something in the host.
     Mark(Mark),
-    /// Send an alert (firing or resolved).
+    /// An alert that begins (firing) or ends (resolved) with the hand-over of the violations:
+    /// shown by dry-run, replay and the tick report; the driver never executes it (the host's
+    /// lifecycle sends the alert from the violations it is handed).
     Alert(AlertAction),
     /// Repair a state (only with `auto_repair`).
     Repair(Repair),

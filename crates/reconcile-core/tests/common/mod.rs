@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use lookout_reconcile_core::alerts::AlertAction;
+use lookout_reconcile_core::alerts::{AlertAction, AlertState};
 use lookout_reconcile_core::host::{Mark, Notice, Repair};
-use lookout_reconcile_core::{Effects, EventSource, LoggedEvent, ReconcileError};
+use lookout_reconcile_core::{Effects, EventSource, LoggedEvent, ReconcileError, Violation};
 use lookout_store::{NewEvent, Store};
 use serde_json::{Value, json};
 
@@ -34,15 +34,38 @@ pub fn ev(at: DateTime<Utc>, kind: &str, payload: Value) -> NewEvent {
     e
 }
 
-/// Fake effects: records what ran; fails while `failures_left` > 0.
+/// Fake effects: records what ran; fails while `failures_left` > 0, and for keys starting with
+/// one of `fail_prefixes` (`"violations"`: the hand-over of the violations fails).
+///
+/// The violations handed over are recorded in `handed`, one entry per tick; and `firing` stands in
+/// for the host's alert lifecycle (lookoutd's is lookout-notify's): a violation handed over that
+/// does not fire yet fires once (recorded in `calls` as `alert:…` with its text), one that fires
+/// and is no longer handed over resolves once (`resolved:…`). It outlives a driver, as the
+/// lifecycle's state in the store outlives a restart.
 #[derive(Default)]
 pub struct FakeEffects {
     pub calls: Mutex<Vec<(String, String)>>,
     pub failures_left: AtomicUsize,
     pub fail_prefixes: Mutex<HashSet<String>>,
+    pub handed: Mutex<Vec<(DateTime<Utc>, Vec<Violation>)>>,
+    pub firing: Mutex<BTreeMap<String, AlertAction>>,
 }
 
 impl FakeEffects {
+    /// `invariant|subject` of each violation of the `i`-th hand-over (negative: from the end).
+    pub fn handed_keys(&self, i: isize) -> Vec<String> {
+        let handed = self.handed.lock().unwrap();
+        let i = if i < 0 { handed.len() as isize + i } else { i };
+        handed[i as usize]
+            .1
+            .iter()
+            .map(Violation::alert_key)
+            .collect()
+    }
+    /// How many hand-overs there were.
+    pub fn hand_overs(&self) -> usize {
+        self.handed.lock().unwrap().len()
+    }
     pub fn keys(&self) -> Vec<String> {
         self.calls
             .lock()
@@ -86,8 +109,54 @@ impl Effects for FakeEffects {
     async fn mark(&self, key: &str, m: &Mark) -> Result<(), ReconcileError> {
         self.record(key, format!("mark {m:?}"))
     }
-    async fn alert(&self, key: &str, a: &AlertAction) -> Result<(), ReconcileError> {
-        self.record(key, a.text())
+    async fn violations(
+        &self,
+        current: &[Violation],
+        now: DateTime<Utc>,
+    ) -> Result<(), ReconcileError> {
+        if self
+            .fail_prefixes
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|p| "violations".starts_with(p.as_str()))
+        {
+            return Err(ReconcileError::effect(
+                "violations",
+                "lifecycle unreachable",
+            ));
+        }
+        self.handed.lock().unwrap().push((now, current.to_vec()));
+        let mut firing = self.firing.lock().unwrap();
+        for v in current {
+            let key = v.alert_key();
+            if let Some(a) = firing.get_mut(&key) {
+                a.message.clone_from(&v.message);
+                continue;
+            }
+            let a = AlertAction {
+                state: AlertState::Firing,
+                invariant: v.invariant.clone(),
+                subject: v.subject.clone(),
+                message: v.message.clone(),
+                first_seen: now,
+                send: 1,
+            };
+            self.record(&a.key(), a.text())?;
+            firing.insert(key, a);
+        }
+        let gone: Vec<String> = firing
+            .keys()
+            .filter(|k| !current.iter().any(|v| v.alert_key() == **k))
+            .cloned()
+            .collect();
+        for k in gone {
+            let mut a = firing[&k].clone();
+            (a.state, a.send) = (AlertState::Resolved, 0);
+            self.record(&a.key(), a.text())?;
+            firing.remove(&k);
+        }
+        Ok(())
     }
     async fn repair(&self, key: &str, r: &Repair) -> Result<(), ReconcileError> {
         self.record(key, format!("repair {r:?}"))
