@@ -16,8 +16,8 @@ fn runs_after(expr: &str, tz: &str, from: DateTime<Utc>) -> Vec<DateTime<Utc>> {
     runs
 }
 
-/// `next_after` of a cron schedule panicked (`DateTime + TimeDelta overflowed`, schedule.rs, the
-/// DST look-around `after + MAX_SHIFT`) for an instant within 3 h of the last one chrono holds.
+/// `next_after` of a cron schedule panicked (`DateTime + TimeDelta overflowed`, schedule/dst.rs,
+/// the DST look-around `after + MAX_SHIFT`) for an instant within 3 h of the last one chrono holds.
 /// Fuzz input: `*/5 * * * *`, UTC, from 262143-12-31T23:59:59Z.
 #[test]
 fn cron_next_after_near_the_end_of_time_does_not_panic() {

@@ -1,160 +1,13 @@
 //! The ladder's rules with fakes and a paused clock: no real process, no real sleep.
 
-use std::collections::HashSet;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
 use lookout_watchdog::*;
 
-#[derive(Default)]
-struct FakeProcess {
-    alive: Mutex<HashSet<u32>>,
-    calls: Mutex<Vec<String>>,
-    next_pid: AtomicU32,
-    /// Whether SIGTERM ends the process (a process that ignores it needs tier 3).
-    term_kills: AtomicBool,
-}
-
-impl FakeProcess {
-    fn with_alive(pid: u32) -> Arc<Self> {
-        let f = FakeProcess::default();
-        f.alive.lock().unwrap().insert(pid);
-        f.next_pid.store(1000, Ordering::SeqCst);
-        Arc::new(f)
-    }
-    fn calls(&self) -> Vec<String> {
-        self.calls.lock().unwrap().clone()
-    }
-}
-
-impl ProcessControl for FakeProcess {
-    fn alive(&self, pid: u32) -> bool {
-        self.alive.lock().unwrap().contains(&pid)
-    }
-    fn signal(&self, pid: u32, signal: Signal) -> Result<(), WatchdogError> {
-        self.calls.lock().unwrap().push(format!("{signal:?} {pid}"));
-        if signal == Signal::Kill || self.term_kills.load(Ordering::SeqCst) {
-            self.alive.lock().unwrap().remove(&pid);
-        }
-        Ok(())
-    }
-    fn spawn(&self, command: &str) -> Result<u32, WatchdogError> {
-        let pid = self.next_pid.fetch_add(1, Ordering::SeqCst);
-        self.calls.lock().unwrap().push(format!("spawn {command}"));
-        self.alive.lock().unwrap().insert(pid);
-        Ok(pid)
-    }
-}
-
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
-}
-
-struct Setup {
-    dir: tempfile::TempDir,
-    clock: Arc<TokioClock>,
-    process: Arc<FakeProcess>,
-    reporter: Arc<MemoryReporter>,
-    store: Arc<dyn HealStateStore>,
-    watchdog: Watchdog,
-}
-
-impl Setup {
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-    fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
-    }
-    fn beat(&self) {
-        self.watchdog.heartbeat("bridge", self.now()).unwrap();
-    }
-    async fn round(&self) -> String {
-        let r = self.watchdog.probe_round().await;
-        r.outcome("bridge")
-            .map(|o| o.outcome.clone())
-            .unwrap_or_default()
-    }
-    fn texts(&self) -> Vec<String> {
-        self.reporter.texts()
-    }
-    /// A second watchdog over the same store and clock: lookoutd after a restart.
-    async fn restarted(
-        &self,
-        spec: ProcessSpec,
-        policy: Policy,
-    ) -> (Watchdog, Arc<MemoryReporter>) {
-        let reporter = Arc::new(MemoryReporter::new());
-        let w = Watchdog::builder(self.store.clone(), reporter.clone())
-            .clock(self.clock.clone())
-            .process_control(self.process.clone())
-            .build();
-        w.add_target(Target::new("bridge", TargetSpec::Process(spec)).with_policy(policy))
-            .await
-            .unwrap();
-        (w, reporter)
-    }
-}
-
-fn process_spec(dir: &std::path::Path) -> ProcessSpec {
-    ProcessSpec {
-        pid_file: Some(dir.join("bridge.pid")),
-        heartbeat_file: None,
-        heartbeat_events: true,
-        version_file: Some(dir.join("bridge.version")),
-        expected_version: Some(ExpectedVersion::File(dir.join("expected"))),
-        restart_marker: Some(dir.join("restart-bridge")),
-        start: Some("start-bridge".into()),
-    }
-}
-
-/// A bridge with pid 41 alive, a fresh heartbeat and the right version, on default policy.
-async fn setup_with(
-    policy: impl FnOnce(&mut Policy),
-    store: Option<Arc<dyn HealStateStore>>,
-) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("bridge.pid"), "41\n").unwrap();
-    std::fs::write(dir.path().join("bridge.version"), "v2\n").unwrap();
-    std::fs::write(dir.path().join("expected"), "v2\n").unwrap();
-    let clock = Arc::new(TokioClock::starting_at(t0()));
-    let process = FakeProcess::with_alive(41);
-    let reporter = Arc::new(MemoryReporter::new());
-    let store = store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
-    let watchdog = Watchdog::builder(store.clone(), reporter.clone())
-        .clock(clock.clone())
-        .process_control(process.clone())
-        .build();
-    let mut p = Policy::for_kind(TargetKind::Process);
-    policy(&mut p);
-    watchdog
-        .add_target(
-            Target::new("bridge", TargetSpec::Process(process_spec(dir.path()))).with_policy(p),
-        )
-        .await
-        .unwrap();
-    let s = Setup {
-        dir,
-        clock,
-        process,
-        reporter,
-        store,
-        watchdog,
-    };
-    s.beat();
-    s
-}
-
-async fn setup() -> Setup {
-    setup_with(|_| {}, None).await
-}
-
-async fn advance(secs: u64) {
-    tokio::time::advance(Duration::from_secs(secs)).await;
-}
+mod common;
+use common::*;
 
 #[tokio::test(start_paused = true)]
 async fn healthy_is_a_no_op() {
@@ -521,30 +374,6 @@ async fn restarts_back_off_10s_doubling_then_reset_after_healthy() {
     assert_eq!(s.watchdog.state("bridge").unwrap().restarts, 0);
 }
 
-#[derive(Default)]
-struct FakeHttp {
-    fail: AtomicBool,
-}
-
-#[async_trait::async_trait]
-impl HttpProbe for FakeHttp {
-    async fn get(
-        &self,
-        _url: &str,
-        _bearer: Option<&str>,
-        _timeout: Duration,
-    ) -> Result<HttpAnswer, HttpProbeError> {
-        if self.fail.load(Ordering::SeqCst) {
-            Err(HttpProbeError::Connect("connection refused".into()))
-        } else {
-            Ok(HttpAnswer {
-                status: 200,
-                body: String::new(),
-            })
-        }
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn three_targets_failing_with_one_cause_open_one_shared_circuit() {
     let dir = tempfile::tempdir().unwrap();
@@ -673,44 +502,6 @@ async fn a_failing_endpoint_alerts_after_n_probes_in_a_row() {
         "{}",
         texts[0]
     );
-}
-
-#[derive(Default)]
-struct FakeEngine {
-    state: Mutex<Option<ContainerState>>,
-    calls: Mutex<Vec<String>>,
-}
-
-#[async_trait::async_trait]
-impl ContainerControl for FakeEngine {
-    async fn inspect(&self, _name: &str) -> Result<ContainerState, EngineUnreachable> {
-        self.state
-            .lock()
-            .unwrap()
-            .clone()
-            .ok_or_else(|| EngineUnreachable("connection refused".into()))
-    }
-    async fn restart(&self, name: &str) -> Result<(), WatchdogError> {
-        self.calls.lock().unwrap().push(format!("restart {name}"));
-        Ok(())
-    }
-    async fn stop(&self, name: &str) -> Result<(), WatchdogError> {
-        self.calls.lock().unwrap().push(format!("stop {name}"));
-        Ok(())
-    }
-    async fn start(&self, name: &str) -> Result<(), WatchdogError> {
-        self.calls.lock().unwrap().push(format!("start {name}"));
-        Ok(())
-    }
-}
-
-fn container(status: &str, health: Option<&str>, restarts: u64) -> Option<ContainerState> {
-    Some(ContainerState {
-        status: status.into(),
-        health: health.map(Into::into),
-        restart_count: restarts,
-        exit_code: Some(1),
-    })
 }
 
 #[tokio::test(start_paused = true)]
@@ -848,20 +639,6 @@ async fn metrics_count_probes_and_actions() {
     assert!(text.contains("lookout_watchdog_probes_total{target=\"bridge\",result=\"failing\"} 1"));
     assert!(text.contains("lookout_watchdog_heal_actions_total{target=\"bridge\",tier=\"1\"} 1"));
     assert!(text.contains("lookout_watchdog_circuits_open 0"));
-}
-
-struct BrokenStore;
-
-impl HealStateStore for BrokenStore {
-    fn load(&self, _target: &str) -> Result<Option<HealState>, WatchdogError> {
-        Ok(None)
-    }
-    fn save(&self, _target: &str, _state: &HealState) -> Result<(), WatchdogError> {
-        Err(WatchdogError::Task("disk full".into()))
-    }
-    fn remove(&self, _target: &str) -> Result<(), WatchdogError> {
-        Ok(())
-    }
 }
 
 #[tokio::test(start_paused = true)]

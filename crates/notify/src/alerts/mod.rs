@@ -40,108 +40,15 @@ use lookout_store::{AlertRecord, QuietWindow, Store, StoreError};
 
 use crate::{Message, Outbox, Severity};
 
-/// What an alert is about: its rule (`interrupted_run`, `task-overdue`, `I1`,
-/// `watchdog_circuit`, …) and its subject (a chat, a task, a target). Displayed as
-/// `rule:subject`, the form stored in the `alerts` table, carried by notifications and shown by
-/// `lookout alerts list`. A rule never holds a `:`; a subject may.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AlertKey {
-    /// The rule.
-    pub rule: String,
-    /// What it is about.
-    pub subject: String,
-}
+mod key;
+#[cfg(test)]
+mod tests;
 
-impl AlertKey {
-    /// The key of `rule` about `subject`.
-    pub fn new(rule: impl Into<String>, subject: impl Into<String>) -> Self {
-        let rule = rule.into();
-        debug_assert!(
-            !rule.is_empty() && !rule.contains(':'),
-            "an alert rule is a name without `:`: {rule:?}"
-        );
-        AlertKey {
-            rule,
-            subject: subject.into(),
-        }
-    }
-
-    /// Reads the stored form `rule:subject` back (split at the first `:`); `None` when it has no
-    /// `:` or no rule.
-    pub fn parse(stored: &str) -> Option<AlertKey> {
-        let (rule, subject) = stored.split_once(':')?;
-        (!rule.is_empty()).then(|| AlertKey {
-            rule: rule.to_owned(),
-            subject: subject.to_owned(),
-        })
-    }
-
-    /// The key of a stored alert.
-    pub fn of(record: &AlertRecord) -> AlertKey {
-        AlertKey {
-            rule: record.rule.clone(),
-            subject: record.subject.clone(),
-        }
-    }
-}
-
-impl std::fmt::Display for AlertKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.rule, self.subject)
-    }
-}
-
-impl serde::Serialize for AlertKey {
-    /// As its text form, `rule:subject`.
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl From<AlertKey> for String {
-    fn from(k: AlertKey) -> String {
-        k.to_string()
-    }
-}
-
-impl From<&AlertKey> for String {
-    fn from(k: &AlertKey) -> String {
-        k.to_string()
-    }
-}
+pub use key::{AlertKey, Dependency, FoldRule};
 
 /// The cause named by a stored alert's `cause` column.
 fn stored_cause(a: &AlertRecord) -> Option<AlertKey> {
     a.cause.as_deref().and_then(AlertKey::parse)
-}
-
-/// Something the subject of an alert needs in order to work (`docker engine`, `gateway`): the
-/// relation a [`FoldRule`] is keyed on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Dependency(pub &'static str);
-
-/// One root-cause folding rule: while the alert `cause` fires, the alerts of the rules in `folds`
-/// whose subject depends on `when` are folded under it — recorded, listed under it, named in its
-/// reminders and its "resolved", and sent on their own only if they outlast it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FoldRule {
-    /// The cause's alert (`watchdog_shared:docker engine`).
-    pub cause: AlertKey,
-    /// The rules folded under it (`task-failed`, `watchdog_circuit`, …).
-    pub folds: &'static [&'static str],
-    /// Only alerts whose subject depends on this (what the cause is about).
-    pub when: Dependency,
-    /// While the cause fires, the raiser's one-off messages about such a subject (a run starting,
-    /// its heartbeats, its success) are noise and are dropped too; `false`: only the alerts of
-    /// `folds` are folded, the rest is sent.
-    pub drops_messages: bool,
-}
-
-impl FoldRule {
-    /// Whether an alert of `rule` whose subject depends on `depends_on` folds under this cause.
-    pub fn applies(&self, rule: &str, depends_on: &[Dependency]) -> bool {
-        self.folds.contains(&rule) && depends_on.contains(&self.when)
-    }
 }
 
 /// The lifecycle's settings.
@@ -842,49 +749,5 @@ impl Alerts {
             });
         }
         Ok(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_key_reads_back_from_its_stored_form() {
-        let k = AlertKey::new("watchdog_shared", "docker engine");
-        assert_eq!(k.to_string(), "watchdog_shared:docker engine");
-        assert_eq!(AlertKey::parse(&k.to_string()), Some(k.clone()));
-        assert_eq!(
-            serde_json::to_value(&k).unwrap(),
-            "watchdog_shared:docker engine"
-        );
-        // The subject may hold a `:`; the rule never does.
-        let run = AlertKey::parse("task-run:42:finished").unwrap();
-        assert_eq!(
-            (run.rule.as_str(), run.subject.as_str()),
-            ("task-run", "42:finished")
-        );
-        assert_eq!(run.to_string(), "task-run:42:finished");
-        assert_eq!(AlertKey::parse("I5:"), Some(AlertKey::new("I5", "")));
-        assert_eq!(AlertKey::parse("no-colon"), None);
-        assert_eq!(AlertKey::parse(":subject"), None);
-    }
-
-    #[test]
-    fn a_fold_rule_applies_to_its_rules_for_subjects_that_depend_on_its_cause() {
-        let r = FoldRule {
-            cause: AlertKey::new("watchdog_shared", "docker engine"),
-            folds: &["watchdog_circuit", "task-failed"],
-            when: Dependency("docker engine"),
-            drops_messages: true,
-        };
-        let engine = [Dependency("docker engine")];
-        assert!(r.applies("task-failed", &engine));
-        assert!(!r.applies("task-overdue", &engine), "not a rule it folds");
-        assert!(
-            !r.applies("task-failed", &[Dependency("gateway")]),
-            "another dependency"
-        );
-        assert!(!r.applies("task-failed", &[]));
     }
 }
