@@ -48,6 +48,8 @@ mod stale;
 mod startup;
 mod status;
 mod systemd;
+#[cfg(test)]
+mod testing;
 mod watch;
 mod wiring;
 

@@ -298,58 +298,30 @@ mod tests {
 
     use lookout_common::{Clock, ManualClock};
     use lookout_notify::alerts::AlertKey;
-    use lookout_notify::{DeliveryError, Notifier, Outgoing, RateLimit, RetryPolicy, Route};
-    use lookout_store::testing::sqlite_test_db;
 
     use super::*;
-
-    /// Every delivered message, as (key, text).
-    #[derive(Default)]
-    struct Chat(Mutex<Vec<(String, String)>>);
-
-    #[async_trait::async_trait]
-    impl Notifier for Chat {
-        fn name(&self) -> &str {
-            "chat"
-        }
-        async fn deliver(&self, n: &Outgoing) -> Result<(), DeliveryError> {
-            self.0
-                .lock()
-                .unwrap()
-                .push((n.key.clone().unwrap_or_default(), n.text.clone()));
-            Ok(())
-        }
-    }
+    use crate::testing::Alerting;
 
     /// Delivers what is due; the (key, text) of each message sent since the last call.
-    async fn sent(outbox: &Outbox, chat: &Chat) -> Vec<(String, String)> {
-        outbox
-            .deliver_due(Utc::now() + chrono::Duration::days(30))
+    async fn sent(alerting: &Alerting) -> Vec<(String, String)> {
+        alerting
+            .sent()
             .await
-            .unwrap();
-        std::mem::take(&mut *chat.0.lock().unwrap())
+            .into_iter()
+            .map(|(key, text, _)| (key, text))
+            .collect()
     }
 
     #[tokio::test]
     async fn a_violation_fires_once_across_ticks_and_resolves_once_when_it_clears() {
-        let db = sqlite_test_db().await;
-        let store = db.open().await;
         let config = lookout_config::parse("", "lookout.toml").unwrap();
-        let chat = Arc::new(Chat::default());
         // No dedup window: a second send of anything would show.
-        let outbox = Arc::new(
-            Outbox::new(
-                store.clone(),
-                vec![(chat.clone() as Arc<dyn Notifier>, Route::all())],
-                RetryPolicy::default(),
-            )
-            .with_dedup_window(Duration::ZERO)
-            .with_rate_limit(RateLimit {
-                max: 10_000,
-                per: Duration::from_secs(1),
-            }),
+        let alerting = Alerting::new(&config).await;
+        let (store, outbox, alerts) = (
+            alerting.store.clone(),
+            alerting.outbox.clone(),
+            alerting.alerts.clone(),
         );
-        let alerts = crate::alerts::lifecycle(&store, outbox.clone(), &config);
         // Another raiser's alert, and one of the reconciler's that fired before a restart and
         // cleared while lookoutd was down (its subject is not violated any more).
         let start = Utc::now();
@@ -368,7 +340,7 @@ mod tests {
             let a = Alert::new(rule, subject, Severity::Critical, text);
             assert_eq!(alerts.fire(a, start).await.unwrap(), Outcome::Sent);
         }
-        assert_eq!(sent(&outbox, &chat).await.len(), 2);
+        assert_eq!(sent(&alerting).await.len(), 2);
 
         store
             .append_events(&[NewEvent::new(
@@ -394,7 +366,7 @@ mod tests {
         for _ in 0..5 {
             let r = d.tick().await.unwrap();
             assert_eq!(r.violations.len(), 1, "{r:?}");
-            said.extend(sent(&outbox, &chat).await);
+            said.extend(sent(&alerting).await);
             clock.advance(Duration::from_secs(30));
         }
         // A restart: the lifecycle's state is in the store, nothing is sent again.
@@ -402,7 +374,7 @@ mod tests {
         let mut d = new_driver();
         for _ in 0..3 {
             d.tick().await.unwrap();
-            said.extend(sent(&outbox, &chat).await);
+            said.extend(sent(&alerting).await);
             clock.advance(Duration::from_secs(30));
         }
         let texts: Vec<&str> = said.iter().map(|(_, t)| t.as_str()).collect();
@@ -440,7 +412,7 @@ mod tests {
         for _ in 0..5 {
             let r = d.tick().await.unwrap();
             assert!(r.violations.is_empty(), "{r:?}");
-            said.extend(sent(&outbox, &chat).await);
+            said.extend(sent(&alerting).await);
             clock.advance(Duration::from_secs(30));
         }
         let texts: Vec<&str> = said.iter().map(|(_, t)| t.as_str()).collect();
@@ -468,12 +440,14 @@ mod tests {
 
     #[tokio::test]
     async fn i2_is_logged_only_and_never_reaches_the_lifecycle() {
-        let db = sqlite_test_db().await;
-        let store = db.open().await;
         let config = lookout_config::parse("", "lookout.toml").unwrap();
-        let outbox = Arc::new(Outbox::new(store.clone(), vec![], RetryPolicy::default()));
-        let alerts = crate::alerts::lifecycle(&store, outbox.clone(), &config);
-        let fx = DaemonEffects::new(outbox, alerts.clone(), store.clone());
+        let alerting = Alerting::new(&config).await;
+        let alerts = alerting.alerts.clone();
+        let fx = DaemonEffects::new(
+            alerting.outbox.clone(),
+            alerts.clone(),
+            alerting.store.clone(),
+        );
         let i2 = Violation {
             invariant: "I2".into(),
             subject: "family@g.us".into(),

@@ -176,30 +176,24 @@ impl Store {
 
     /// Opens a quiet window.
     pub async fn quiet_add(&self, w: &QuietWindow) -> Result<()> {
-        on_pool!(self, p => sqlx::query(
-            "INSERT INTO quiet_windows (id, starts_at, ends_at, matcher, reason, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&w.id)
-        .bind(to_micros(&w.starts_at))
-        .bind(to_micros(&w.ends_at))
-        .bind(&w.matcher)
-        .bind(&w.reason)
-        .bind(to_micros(&chrono::Utc::now()))
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))
-        .context("opening a quiet window")?;
-        Ok(())
+        self.insert_quiet(w, false).await.map(|_| ())
     }
 
     /// Opens a quiet window unless one with its id exists (a window derived from an event, stored
     /// again after a crash): true when it was added.
     pub async fn quiet_add_once(&self, w: &QuietWindow) -> Result<bool> {
-        let added = on_pool!(self, p => sqlx::query(
-            "INSERT INTO quiet_windows (id, starts_at, ends_at, matcher, reason, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
-        )
+        let added = self.insert_quiet(w, true).await?;
+        Ok(added == 1)
+    }
+
+    /// Inserts `w`; with `once`, an existing id is left alone. Both statements are fixed text.
+    async fn insert_quiet(&self, w: &QuietWindow, once: bool) -> Result<u64> {
+        const INSERT: &str = "INSERT INTO quiet_windows (id, starts_at, ends_at, matcher, reason, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)";
+        const INSERT_ONCE: &str = "INSERT INTO quiet_windows (id, starts_at, ends_at, matcher, reason, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING";
+        let sql = if once { INSERT_ONCE } else { INSERT };
+        on_pool!(self, p => sqlx::query(sql)
         .bind(&w.id)
         .bind(to_micros(&w.starts_at))
         .bind(to_micros(&w.ends_at))
@@ -209,8 +203,7 @@ impl Store {
         .execute(p)
         .await
         .map(|r| r.rows_affected()))
-        .context("opening a quiet window")?;
-        Ok(added == 1)
+        .context("opening a quiet window")
     }
 
     /// Windows not ended by hand whose end is after `now` (open now, or still to come).

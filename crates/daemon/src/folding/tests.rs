@@ -4,82 +4,43 @@
 //! folded under its firing cause and sent on its own once it outlasts it; the crash-loop tests
 //! (`crash_loops`) show a quiet window holding a crash loop.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use lookout_common::{Clock, ManualClock};
 use lookout_notify::alerts::{Alert, AlertKey, Alerts, Outcome};
-use lookout_notify::{
-    DeliveryError, Notifier, Outbox, Outgoing, RateLimit, RetryPolicy, Route, Severity,
-};
+use lookout_notify::{Outbox, Severity};
 use lookout_status_collect::{Collected, Finding};
-use lookout_store::testing::{TestDb, sqlite_test_db};
 use lookout_store::{NewEvent, NewTask, OwnerKind, Store};
 use serde_json::{Value, json};
 
 use super::*;
+use crate::testing::Alerting;
 
-/// The chat: every delivered message, as (key, text, payload).
-#[derive(Default)]
-struct Chat(Mutex<Vec<(String, String, Value)>>);
-
-#[async_trait::async_trait]
-impl Notifier for Chat {
-    fn name(&self) -> &str {
-        "chat"
-    }
-    async fn deliver(&self, n: &Outgoing) -> Result<(), DeliveryError> {
-        self.0.lock().unwrap().push((
-            n.key.clone().unwrap_or_default(),
-            n.text.clone(),
-            n.payload.clone(),
-        ));
-        Ok(())
-    }
-}
-
-/// lookoutd's alerting over a fresh SQLite store: the outbox (no dedup window, so nothing the
-/// lifecycle decides is hidden), the lifecycle as the daemon builds it, a manual clock.
+/// lookoutd's alerting (`crate::testing`) and its configuration, with a manual clock.
 struct World {
     store: Store,
     outbox: Arc<Outbox>,
-    chat: Arc<Chat>,
     alerts: Arc<Alerts>,
     clock: Arc<ManualClock>,
     config: lookout_config::Config,
-    _db: TestDb,
+    alerting: Alerting,
 }
 
 impl World {
     async fn new(config: &str) -> World {
-        let db = sqlite_test_db().await;
-        let store = db.open().await;
         let config = lookout_config::parse(config, "lookout.toml").expect("test config");
-        let chat = Arc::new(Chat::default());
-        let outbox = Arc::new(
-            Outbox::new(
-                store.clone(),
-                vec![(chat.clone() as Arc<dyn Notifier>, Route::all())],
-                RetryPolicy::default(),
-            )
-            .with_dedup_window(Duration::ZERO)
-            .with_rate_limit(RateLimit {
-                max: 10_000,
-                per: Duration::from_secs(1),
-            }),
-        );
-        let alerts = crate::alerts::lifecycle(&store, outbox.clone(), &config);
+        let alerting = Alerting::new(&config).await;
         World {
-            store,
-            outbox,
-            chat,
-            alerts,
+            store: alerting.store.clone(),
+            outbox: alerting.outbox.clone(),
+            alerts: alerting.alerts.clone(),
             clock: Arc::new(ManualClock::new(
                 "2026-11-24T10:00:00Z".parse::<DateTime<Utc>>().unwrap(),
             )),
             config,
-            _db: db,
+            alerting,
         }
     }
 
@@ -93,11 +54,7 @@ impl World {
 
     /// Delivers what is due; the (key, text, payload) of each message sent since the last call.
     async fn sent(&self) -> Vec<(String, String, Value)> {
-        self.outbox
-            .deliver_due(Utc::now() + chrono::Duration::days(30))
-            .await
-            .unwrap();
-        std::mem::take(&mut *self.chat.0.lock().unwrap())
+        self.alerting.sent().await
     }
 
     /// The texts sent since the last call.
