@@ -39,3 +39,36 @@ pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use format::{human_age, human_duration};
 pub use fs::write_atomic;
 pub use severity::{Severity, UnknownSeverity};
+
+/// Whether this runs in CI: `CI` is set and is neither empty, `false` nor `0` (CI services set it
+/// to `true`, `1` or their own name). The one place tests decide it: in CI a missing PostgreSQL,
+/// Docker engine, browser, root or mount is a failure, never a skip.
+pub fn in_ci() -> bool {
+    ci_value(std::env::var("CI").ok().as_deref())
+}
+
+fn ci_value(v: Option<&str>) -> bool {
+    v.is_some_and(|v| {
+        let v = v.trim();
+        !v.is_empty() && !v.eq_ignore_ascii_case("false") && v != "0"
+    })
+}
+
+#[cfg(test)]
+mod ci_tests {
+    #[test]
+    fn ci_is_set_and_not_false_or_zero() {
+        for (v, ci) in [
+            (None, false),
+            (Some(""), false),
+            (Some("false"), false),
+            (Some("FALSE"), false),
+            (Some("0"), false),
+            (Some("true"), true),
+            (Some("1"), true),
+            (Some("woodpecker"), true),
+        ] {
+            assert_eq!(super::ci_value(v), ci, "CI={v:?}");
+        }
+    }
+}

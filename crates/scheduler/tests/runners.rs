@@ -195,7 +195,7 @@ async fn heartbeats_during_a_real_shell_run_with_a_short_interval() {
 
 /// Docker: skipped (with a reason) when no engine answers, unless CI=true.
 async fn docker() -> Option<DockerRunner> {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    let ci = lookout_common::in_ci();
     let runner = match DockerRunner::connect() {
         Ok(r) => r,
         Err(e) if ci => panic!("CI=true and Docker is unreachable: {e}"),

@@ -46,9 +46,10 @@ pub async fn sqlite_test_db() -> TestDb {
     }
 }
 
-/// True when tests run in CI, where a missing PostgreSQL or Docker must fail, not skip.
+/// True when tests run in CI, where a missing PostgreSQL or Docker must fail, not skip
+/// ([`lookout_common::in_ci`]: `CI` set and not `false`/`0`).
 pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+    lookout_common::in_ci()
 }
 
 /// A fresh, empty PostgreSQL database, or `None` (with a printed reason) when PostgreSQL is not

@@ -16,7 +16,7 @@ fn docker_available() -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false);
     if !ok {
-        if std::env::var("CI").as_deref() == Ok("true") {
+        if lookout_common::in_ci() {
             panic!("Docker engine unreachable and CI=true");
         }
         eprintln!("skipped: Docker engine unreachable");

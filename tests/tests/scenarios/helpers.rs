@@ -135,7 +135,7 @@ pub(super) fn docker_image() -> Result<(), String> {
         }
     };
     assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
+        !lookout_common::in_ci(),
         "CI=true but Docker is not usable: {reason}"
     );
     Err(reason)
