@@ -106,6 +106,55 @@ fn bad_requests_are_rejected_whole_with_the_exact_reason() {
 }
 
 #[test]
+fn a_time_too_far_ahead_is_refused_naming_its_field_and_nothing_is_stored() {
+    let d = Daemon::start(&[]);
+    rt().block_on(async {
+        // A heartbeat dated 2099 would keep its target fresh forever: the whole batch is refused.
+        let batch = json!([
+            {"kind": "heartbeat", "target": "bridge"},
+            {"kind": "heartbeat", "target": "bridge", "at": "2099-01-01T00:00:00Z"},
+        ]);
+        let (s, b) = post(&d, &batch.to_string()).await;
+        assert_eq!(s, 400, "{b}");
+        assert_eq!(
+            (b["index"].clone(), b["field"].clone()),
+            (json!(1), json!("at"))
+        );
+        let error = b["error"].as_str().unwrap();
+        assert!(
+            error.starts_with("event 1: field `at` is ")
+                && error.contains("d ")
+                && error.ends_with("times more than 5m ahead are refused (ingest.max_skew)"),
+            "{error}"
+        );
+        // A time field of the kind, too; a few seconds ahead (clocks differ) is fine.
+        let ahead = |mins: i64| (chrono::Utc::now() + chrono::Duration::minutes(mins)).to_rfc3339();
+        let msg = |ts: String| {
+            json!({"kind": "message_received", "channel": "slack", "chat_jid": "c1",
+                   "message_id": format!("m-{ts}"), "timestamp": ts})
+            .to_string()
+        };
+        let (s, b) = post(&d, &msg(ahead(10))).await;
+        assert_eq!((s, b["field"].clone()), (400, json!("timestamp")), "{b}");
+        // lookoutd logs its own boot; none of the host's events is there.
+        let hosts = |events: Vec<Value>| {
+            events
+                .into_iter()
+                .filter(|e| e["kind"] == "heartbeat" || e["kind"] == "message_received")
+                .count()
+        };
+        assert_eq!(
+            hosts(all_events(&d).await),
+            0,
+            "nothing of a refused request is stored"
+        );
+        let (s, b) = post(&d, &msg(ahead(0))).await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(hosts(all_events(&d).await), 1);
+    });
+}
+
+#[test]
 fn limits_answer_413_with_the_limit() {
     let d = Daemon::start(&[]);
     rt().block_on(async {

@@ -42,8 +42,8 @@ use toml::de::DeTable;
 pub use error::{At, AtLine, ConfigError, KeyPath, Location};
 pub use schema::{
     AlertsConfig, BootConfig, BootService, ConcurrencyPolicy, Config, DockerConfig, GatewayConfig,
-    Job, JobAction, JobSchedule, MissedPolicy, NotifyConfig, Quiet, ReconcileConfig, Repo,
-    ServerConfig, Severity, Sink, SinkKind, StatusConfig, StoreConfig, Thresholds, Watch,
+    IngestConfig, Job, JobAction, JobSchedule, MissedPolicy, NotifyConfig, Quiet, ReconcileConfig,
+    Repo, ServerConfig, Severity, Sink, SinkKind, StatusConfig, StoreConfig, Thresholds, Watch,
     WatchKind,
 };
 

@@ -48,6 +48,8 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// `[[quiet]]`: recurring quiet windows.
     pub quiet: Vec<Quiet>,
+    /// `[ingest]`: what `POST /api/events` accepts.
+    pub ingest: IngestConfig,
 }
 
 impl Default for Config {
@@ -71,6 +73,25 @@ impl Default for Config {
             reconcile: ReconcileConfig::default(),
             alerts: AlertsConfig::default(),
             quiet: Vec::new(),
+            ingest: IngestConfig::default(),
+        }
+    }
+}
+
+/// `[ingest]`: what `POST /api/events` accepts.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// An event whose time (`at`, or a time field of its kind) is further ahead of lookoutd's
+    /// clock than this is refused with a 400 naming the field.
+    #[serde(deserialize_with = "duration")]
+    pub max_skew: Duration,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_skew: Duration::from_secs(300),
         }
     }
 }

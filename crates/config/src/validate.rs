@@ -19,6 +19,7 @@ pub(crate) fn validate(config: &Config, src: &Source<'_, '_>) -> Checked {
     let root = KeyPath::default();
     server(src, root.key("server"), &config.server)?;
     thresholds(src, root.key("thresholds"), &config.thresholds)?;
+    src.positive(root.key("ingest").key("max_skew"), config.ingest.max_skew)?;
     alerts(src, root.key("alerts"), &config.alerts)?;
     quiet(src, root.key("quiet"), &config.quiet)?;
     boot(src, root.key("boot"), &config.boot)?;

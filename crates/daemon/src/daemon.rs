@@ -246,6 +246,7 @@ pub async fn run_until(
             limits: ingest::IngestLimits {
                 max_body_bytes: config.server.max_body_bytes,
                 max_events: config.server.max_events_per_request,
+                max_skew: config.ingest.max_skew,
             },
             token: settings.token.clone(),
             collectors,

@@ -14,7 +14,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use lookout_reconcile_core::ContainerStatusFilter;
-use lookout_reconcile_core::vocabulary::{Decoded, decode};
+use lookout_reconcile_core::vocabulary::{Decoded, check_not_ahead, decode};
 use lookout_store::{Appended, NewEvent, Store};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -26,6 +26,8 @@ use crate::http::{ApiError, AppState};
 pub(crate) struct IngestLimits {
     pub(crate) max_body_bytes: usize,
     pub(crate) max_events: usize,
+    /// How far ahead of lookoutd's clock an event's time may be (`ingest.max_skew`).
+    pub(crate) max_skew: std::time::Duration,
 }
 
 impl Default for IngestLimits {
@@ -33,6 +35,7 @@ impl Default for IngestLimits {
         IngestLimits {
             max_body_bytes: 1024 * 1024,
             max_events: 1000,
+            max_skew: std::time::Duration::from_secs(300),
         }
     }
 }
@@ -87,12 +90,16 @@ pub(crate) async fn post_events(
         .with("limit", json!(limits.max_events)));
     }
     let mut decoded = Vec::with_capacity(items.len());
+    let now = chrono::Utc::now();
+    let max_skew = chrono::TimeDelta::from_std(limits.max_skew).unwrap_or(chrono::TimeDelta::MAX);
     for (i, item) in items.into_iter().enumerate() {
-        let d = decode(item).map_err(|e| {
-            ApiError::new(StatusCode::BAD_REQUEST, format!("event {i}: {}", e.message))
-                .with("index", json!(i))
-                .with("field", json!(e.field))
-        })?;
+        let d = decode(item)
+            .and_then(|d| check_not_ahead(&d, now, max_skew).map(|()| d))
+            .map_err(|e| {
+                ApiError::new(StatusCode::BAD_REQUEST, format!("event {i}: {}", e.message))
+                    .with("index", json!(i))
+                    .with("field", json!(e.field))
+            })?;
         decoded.push(d);
     }
     let seqs = store_events(&state, decoded).await?;

@@ -112,6 +112,11 @@ pub(crate) async fn reload_on_sighup(
             format!("{:?}", running.reconcile),
         );
         differs(
+            "ingest",
+            format!("{:?}", new.ingest),
+            format!("{:?}", running.ingest),
+        );
+        differs(
             "alerts",
             format!("{:?}", new.alerts),
             format!("{:?}", running.alerts),

@@ -216,6 +216,53 @@ pub struct EventError {
     pub message: String,
 }
 
+/// Refuses an event dated too far ahead: its `at`, or any time field of its kind, later than
+/// `now + max_skew`. A heartbeat dated 2099 would otherwise keep its target fresh forever and
+/// silence the very alarm it feeds; the error names the field and says by how much it is ahead.
+pub fn check_not_ahead(
+    decoded: &Decoded,
+    now: DateTime<Utc>,
+    max_skew: chrono::TimeDelta,
+) -> Result<(), EventError> {
+    let limit = now + max_skew;
+    let ahead = |field: &str, t: DateTime<Utc>| -> Result<(), EventError> {
+        if t <= limit {
+            return Ok(());
+        }
+        Err(err(
+            field,
+            format!(
+                "field `{field}` is {} in the future ({}; lookoutd's clock reads {}): times more \
+                 than {} ahead are refused (ingest.max_skew)",
+                lookout_common::human_age(t - now),
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                lookout_common::human_age(max_skew),
+            ),
+        ))
+    };
+    if let Some(at) = decoded.at {
+        ahead("at", at)?;
+    }
+    let Some(spec) = spec(decoded.kind) else {
+        return Ok(());
+    };
+    for (field, ty) in spec.required.iter().chain(spec.optional) {
+        if *ty != FieldType::Time {
+            continue;
+        }
+        if let Some(t) = decoded
+            .payload
+            .get(*field)
+            .and_then(Value::as_str)
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        {
+            ahead(field, t.with_timezone(&Utc))?;
+        }
+    }
+    Ok(())
+}
+
 fn err(field: &str, message: String) -> EventError {
     EventError {
         field: field.to_owned(),
@@ -384,6 +431,56 @@ pub fn decode(value: Value) -> Result<Decoded, EventError> {
         idempotency_key,
         payload: map,
     })
+}
+
+#[cfg(test)]
+mod skew_tests {
+    use chrono::{TimeDelta, TimeZone};
+    use serde_json::json;
+
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 24, 10, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn a_time_too_far_ahead_is_refused_naming_its_field() {
+        let skew = TimeDelta::minutes(5);
+        let beat = decode(json!({"kind": "heartbeat", "target": "bridge",
+                                 "at": "2099-01-01T00:00:00Z"}))
+        .unwrap();
+        let e = check_not_ahead(&beat, now(), skew).unwrap_err();
+        assert_eq!(e.field, "at");
+        assert!(
+            e.message
+                .starts_with("field `at` is 26335d 14h in the future (2099-01-01T00:00:00Z; "),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message
+                .ends_with("times more than 5m ahead are refused (ingest.max_skew)")
+        );
+        // A typed time field of the kind is checked too.
+        let msg = decode(
+            json!({"kind": "message_received", "channel": "slack", "chat_jid": "c",
+                                "message_id": "m", "timestamp": "2026-11-24T10:06:00Z"}),
+        )
+        .unwrap();
+        assert_eq!(
+            check_not_ahead(&msg, now(), skew).unwrap_err().field,
+            "timestamp"
+        );
+        // Within the skew, or in the past: accepted.
+        let near = decode(
+            json!({"kind": "message_received", "channel": "slack", "chat_jid": "c",
+                                 "message_id": "m", "timestamp": "2026-11-24T10:04:59Z",
+                                 "at": "2020-01-01T00:00:00Z"}),
+        )
+        .unwrap();
+        assert!(check_not_ahead(&near, now(), skew).is_ok());
+    }
 }
 
 #[cfg(test)]

@@ -22,10 +22,47 @@ pub(crate) struct ProcessContext {
     pub first_seen: DateTime<Utc>,
     /// When the watchdog last started it.
     pub started_at: Option<DateTime<Utc>>,
+    /// A heartbeat file dated ahead of the clock: its mtime, and when the watchdog first saw that
+    /// mtime (what the heartbeat is read as, so it ages like any other).
+    pub future_mtime: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 fn read_trimmed(path: &Path) -> std::io::Result<String> {
     Ok(std::fs::read_to_string(path)?.trim().to_owned())
+}
+
+/// A heartbeat file's mtime as the heartbeat's time. One dated ahead of the clock (a clock step, a
+/// `touch -d`) is read as the moment the watchdog first saw that mtime, with a note: it then ages
+/// like any heartbeat, so it can never keep its target fresh forever.
+fn not_ahead(
+    mtime: DateTime<Utc>,
+    ctx: &mut ProcessContext,
+    obs: &mut Observation,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    if mtime <= now {
+        ctx.future_mtime = None;
+        return mtime;
+    }
+    let seen = match ctx.future_mtime {
+        Some((m, seen)) if m == mtime => seen,
+        _ => {
+            tracing::warn!(
+                mtime = %mtime.to_rfc3339(),
+                now = %now.to_rfc3339(),
+                "heartbeat file dated ahead of the clock; read as written now"
+            );
+            now
+        }
+    };
+    ctx.future_mtime = Some((mtime, seen));
+    obs.notes.push(format!(
+        "heartbeat file dated {} ahead of the clock ({}): read as written at {}",
+        lookout_common::human_age(mtime - now),
+        mtime.to_rfc3339(),
+        seen.to_rfc3339()
+    ));
+    seen
 }
 
 fn mtime(path: &Path) -> Option<DateTime<Utc>> {
@@ -101,7 +138,7 @@ pub(crate) fn probe_process(
     spec: &ProcessSpec,
     policy: &Policy,
     control: &dyn ProcessControl,
-    ctx: &ProcessContext,
+    ctx: &mut ProcessContext,
     now: DateTime<Utc>,
 ) -> Observation {
     let mut obs = Observation::healthy(now);
@@ -119,7 +156,11 @@ pub(crate) fn probe_process(
     // Heartbeat: the latest of the file's mtime and the events, but never one from before the
     // watchdog's own last start (that one is the old process's).
     if spec.heartbeat_file.is_some() || spec.heartbeat_events {
-        let file = spec.heartbeat_file.as_deref().and_then(mtime);
+        let file = spec
+            .heartbeat_file
+            .as_deref()
+            .and_then(mtime)
+            .map(|m| not_ahead(m, ctx, &mut obs, now));
         let latest = file.max(ctx.heartbeat_event);
         let latest = match (latest, ctx.started_at) {
             (Some(hb), Some(start)) if hb < start => None,
@@ -284,6 +325,70 @@ fn host_of(url: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // A heartbeat file dated a day ahead (`touch -d tomorrow`, a clock step) must not keep its
+    // target fresh forever: it reads as written when first seen, and goes stale `stale_after`
+    // later like any other; touched again with a real time, it is a real heartbeat again.
+    #[test]
+    fn a_heartbeat_file_dated_ahead_ages_from_when_it_was_first_seen() {
+        use crate::control::NixProcessControl;
+        use crate::target::{Policy, TargetKind};
+        let dir = tempfile::tempdir().unwrap();
+        let beat = dir.path().join("heartbeat");
+        std::fs::write(&beat, "").unwrap();
+        let t0 = Utc::now();
+        let set_mtime = |t: DateTime<Utc>| {
+            std::fs::File::options()
+                .write(true)
+                .open(&beat)
+                .unwrap()
+                .set_modified(t.into())
+                .unwrap();
+        };
+        set_mtime(t0 + chrono::Duration::days(1));
+        let spec = ProcessSpec {
+            heartbeat_file: Some(beat.clone()),
+            ..ProcessSpec::default()
+        };
+        let policy = Policy::for_kind(TargetKind::Process); // stale after 90 s
+        let mut ctx = ProcessContext {
+            heartbeat_event: None,
+            first_seen: t0,
+            started_at: None,
+            future_mtime: None,
+        };
+        let stale = |o: &Observation| {
+            o.findings
+                .iter()
+                .any(|f| matches!(f, Finding::HeartbeatStale { .. }))
+        };
+        let probe = |ctx: &mut ProcessContext, at| {
+            probe_process(&spec, &policy, &NixProcessControl, ctx, at)
+        };
+        let first = probe(&mut ctx, t0);
+        assert!(!stale(&first));
+        assert!(
+            first
+                .notes
+                .iter()
+                .any(|n| n.starts_with("heartbeat file dated 1d 0h ahead")),
+            "{:?}",
+            first.notes
+        );
+        let later = probe(&mut ctx, t0 + chrono::Duration::seconds(60));
+        assert!(!stale(&later), "60 s after it was first seen");
+        let stale_now = probe(&mut ctx, t0 + chrono::Duration::seconds(120));
+        assert!(
+            stale(&stale_now),
+            "120 s after: stale, though its mtime is tomorrow"
+        );
+        // Touched with a real time: fresh again, and no longer noted.
+        let t1 = t0 + chrono::Duration::seconds(121);
+        set_mtime(t1);
+        let fresh = probe(&mut ctx, t1 + chrono::Duration::seconds(1));
+        assert!(!stale(&fresh));
+        assert_eq!(ctx.future_mtime, None);
+    }
 
     #[test]
     fn short_and_full_shas_match() {

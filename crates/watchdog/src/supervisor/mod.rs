@@ -74,6 +74,8 @@ pub(crate) struct Slot {
     pub(crate) last_obs: Option<Observation>,
     pub(crate) first_seen: Option<DateTime<Utc>>,
     pub(crate) heartbeat_event: Option<DateTime<Utc>>,
+    /// A heartbeat file dated ahead of the clock, and when it was first seen (see the probe).
+    pub(crate) future_mtime: Option<(DateTime<Utc>, DateTime<Utc>)>,
     pub(crate) http_in_row: u32,
     pub(crate) baseline: RestartBaseline,
     pub(crate) next_probe_at: Option<DateTime<Utc>>,
@@ -217,6 +219,7 @@ impl Watchdog {
                             last_obs: None,
                             first_seen: None,
                             heartbeat_event: None,
+                            future_mtime: None,
                             http_in_row: 0,
                             baseline: RestartBaseline::default(),
                             next_probe_at: None,

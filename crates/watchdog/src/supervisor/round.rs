@@ -73,6 +73,7 @@ impl Watchdog {
                         heartbeat_event: slot.heartbeat_event,
                         first_seen,
                         started_at: slot.state.started_at,
+                        future_mtime: slot.future_mtime,
                     },
                     http_in_row: slot.http_in_row,
                     baseline: slot.baseline.clone(),
@@ -99,6 +100,7 @@ impl Watchdog {
             if let Some(slot) = slots.get_mut(&job.name) {
                 slot.http_in_row = job.http_in_row;
                 slot.baseline = job.baseline;
+                slot.future_mtime = job.ctx.future_mtime;
                 slot.last_obs = Some(obs.clone());
             }
             observed.push((job.target, obs));
@@ -164,20 +166,28 @@ impl ProbeJob {
             TargetSpec::Process(_) => {
                 let target = self.target.clone();
                 let control = inner.process.clone();
-                let ctx = self.ctx.clone();
-                tokio::task::spawn_blocking(move || {
+                let mut ctx = self.ctx.clone();
+                let probed = tokio::task::spawn_blocking(move || {
                     let TargetSpec::Process(spec) = &target.spec else {
                         unreachable!("matched above")
                     };
-                    probe::probe_process(spec, &target.policy, control.as_ref(), &ctx, now)
+                    let obs =
+                        probe::probe_process(spec, &target.policy, control.as_ref(), &mut ctx, now);
+                    (obs, ctx)
                 })
-                .await
-                .unwrap_or_else(|e| {
-                    let mut o = Observation::healthy(now);
-                    o.health = Health::Unknown;
-                    o.notes.push(format!("probe failed: {e}"));
-                    o
-                })
+                .await;
+                match probed {
+                    Ok((obs, ctx)) => {
+                        self.ctx = ctx;
+                        obs
+                    }
+                    Err(e) => {
+                        let mut o = Observation::healthy(now);
+                        o.health = Health::Unknown;
+                        o.notes.push(format!("probe failed: {e}"));
+                        o
+                    }
+                }
             }
             TargetSpec::Container(spec) => {
                 probe::probe_container(
