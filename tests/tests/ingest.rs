@@ -155,6 +155,58 @@ fn a_time_too_far_ahead_is_refused_naming_its_field_and_nothing_is_stored() {
 }
 
 #[test]
+fn a_runs_heartbeats_and_finish_need_only_its_run_id() {
+    let d = Daemon::start(&[]);
+    rt().block_on(async {
+        let started = json!({"kind": "run_started", "run_id": "r1", "group": "ops",
+                             "run_kind": "task", "task": "backup", "container": "c1"});
+        let (s, b) = post(&d, &started.to_string()).await;
+        assert_eq!(s, 200, "{b}");
+        // Later, and in one request with its own start: the group, kind and task are filled in.
+        let (s, b) = post(
+            &d,
+            &json!([
+                {"kind": "run_heartbeat", "run_id": "r1", "progress": 3},
+                {"kind": "run_started", "run_id": "r2", "group": "family", "run_kind": "message"},
+                {"kind": "run_finished", "run_id": "r2", "outcome": "ok"},
+            ])
+            .to_string(),
+        )
+        .await;
+        assert_eq!((s, b.get("warnings")), (200, None), "{b}");
+        let events = all_events(&d).await;
+        let of = |kind: &str, run: &str| {
+            events
+                .iter()
+                .find(|e| e["kind"] == kind && e["payload"]["run_id"] == run)
+                .unwrap_or_else(|| panic!("{kind} of {run} in {events:#?}"))
+                .clone()
+        };
+        let beat = of("run_heartbeat", "r1");
+        assert_eq!(
+            (&beat["payload"]["group"], &beat["payload"]["run_kind"], &beat["payload"]["task"]),
+            (&json!("ops"), &json!("task"), &json!("backup"))
+        );
+        assert_eq!(beat["payload"]["progress"], 3);
+        let done = of("run_finished", "r2");
+        assert_eq!(
+            (&done["payload"]["group"], &done["payload"]["run_kind"]),
+            (&json!("family"), &json!("message"))
+        );
+        // A run never started: accepted, and said so.
+        let (s, b) = post(&d, r#"{"kind": "run_heartbeat", "run_id": "ghost"}"#).await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(
+            b["warnings"],
+            json!(["event 0: run `ghost` has no run_started; its run_heartbeat is stored without the run's group and kind"])
+        );
+        // What it says is still checked.
+        let (s, b) = post(&d, r#"{"kind": "run_finished", "run_id": "r1", "run_kind": "cron"}"#).await;
+        assert_eq!((s, b["field"].clone()), (400, json!("run_kind")), "{b}");
+    });
+}
+
+#[test]
 fn limits_answer_413_with_the_limit() {
     let d = Daemon::start(&[]);
     rt().block_on(async {

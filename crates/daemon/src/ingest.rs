@@ -102,8 +102,65 @@ pub(crate) async fn post_events(
             })?;
         decoded.push(d);
     }
+    let warnings = remember_runs(state.store(), &mut decoded).await?;
     let seqs = store_events(&state, decoded).await?;
-    Ok(Json(json!({ "seqs": seqs })))
+    if warnings.is_empty() {
+        Ok(Json(json!({ "seqs": seqs })))
+    } else {
+        Ok(Json(json!({ "seqs": seqs, "warnings": warnings })))
+    }
+}
+
+/// The fields a run's later events take from its `run_started` when they do not say them.
+const REMEMBERED: [&str; 3] = ["group", "run_kind", "task"];
+
+/// Fills a `run_heartbeat` or `run_finished` that says only its run (and what changed) with the
+/// group, kind and task of the run's `run_started` — one earlier in the same request, else the
+/// latest in the log — so every consumer reads complete run events and a host need not repeat
+/// them. One whose run was never started is stored as it came, with a warning in the answer.
+async fn remember_runs(store: &Store, decoded: &mut [Decoded]) -> Result<Vec<String>, ApiError> {
+    let mut warnings = Vec::new();
+    for i in 0..decoded.len() {
+        let (earlier, rest) = decoded.split_at_mut(i);
+        let d = &mut rest[0];
+        if !matches!(d.kind, "run_heartbeat" | "run_finished")
+            || ["group", "run_kind"]
+                .iter()
+                .all(|f| d.payload.contains_key(*f))
+        {
+            continue;
+        }
+        let Some(run_id) = d.subject.clone() else {
+            continue;
+        };
+        let started = match earlier
+            .iter()
+            .rev()
+            .find(|e| e.kind == "run_started" && e.subject.as_deref() == Some(run_id.as_str()))
+        {
+            Some(e) => Some(e.payload.clone()),
+            None => store
+                .last_event_of("run_started", &run_id)
+                .await
+                .map_err(ApiError::internal)?
+                .and_then(|e| e.payload.as_object().cloned()),
+        };
+        match started {
+            Some(started) => {
+                for field in REMEMBERED {
+                    if let (false, Some(v)) = (d.payload.contains_key(field), started.get(field)) {
+                        d.payload.insert(field.to_owned(), v.clone());
+                    }
+                }
+            }
+            None => warnings.push(format!(
+                "event {i}: run `{run_id}` has no run_started; its {} is stored without the \
+                 run's group and kind",
+                d.kind
+            )),
+        }
+    }
+    Ok(warnings)
 }
 
 fn kind_of(v: &Value) -> &'static str {

@@ -58,6 +58,18 @@ const RUN_OPTIONAL: &[(&str, FieldType)] = &[
     ("note", Any),
     ("progress", Any),
 ];
+/// A run's later events: everything of [`RUN_OPTIONAL`], and the group and kind its `run_started`
+/// said (given again, they are checked as there).
+const RUN_FOLLOW_UP_OPTIONAL: &[(&str, FieldType)] = &[
+    ("group", Str),
+    ("run_kind", Str),
+    ("task", Str),
+    ("container", Str),
+    ("outcome", Str),
+    ("error", Any),
+    ("note", Any),
+    ("progress", Any),
+];
 const DELIVERY_OPTIONAL: &[(&str, FieldType)] = &[("error", Any), ("channel", Str)];
 const BOOT_OPTIONAL: &[(&str, FieldType)] = &[("version", Str), ("pid", Uint)];
 
@@ -128,16 +140,18 @@ pub const VOCABULARY: &[KindSpec] = &[
         optional: RUN_OPTIONAL,
         subject: Some("run_id"),
     },
+    // A heartbeat or finish needs only its run: lookoutd's ingest fills the group, kind and task
+    // in from the run's `run_started` (a host need not repeat them).
     KindSpec {
         kind: "run_heartbeat",
-        required: &[("run_id", Str), ("group", Str), ("run_kind", Str)],
-        optional: RUN_OPTIONAL,
+        required: &[("run_id", Str)],
+        optional: RUN_FOLLOW_UP_OPTIONAL,
         subject: Some("run_id"),
     },
     KindSpec {
         kind: "run_finished",
-        required: &[("run_id", Str), ("group", Str), ("run_kind", Str)],
-        optional: RUN_OPTIONAL,
+        required: &[("run_id", Str)],
+        optional: RUN_FOLLOW_UP_OPTIONAL,
         subject: Some("run_id"),
     },
     KindSpec {
