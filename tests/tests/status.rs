@@ -256,3 +256,62 @@ fn repos_gateway_and_a_slow_health_endpoint_on_the_real_daemon() {
         assert!(html.contains("ago"), "times read as ages: {html}");
     });
 }
+
+/// A first run inside a fresh git repository (the default state directory is `./.lookout`, in the
+/// repository lookoutd watches): the state directory ignores itself, so the repository stays
+/// clean and `/status` has nothing to warn about it.
+#[test]
+fn the_state_directory_inside_the_watched_repository_leaves_it_clean() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("host");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    std::fs::write(repo.join("a.txt"), "one\n").unwrap();
+    git(&repo, &["add", "a.txt"]);
+    git(&repo, &["commit", "-q", "-m", "first"]);
+    let config = tmp.path().join("lookout.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[repos]]\npath = {:?}\nname = \"host\"\n",
+            repo.display().to_string()
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start_opts(
+        Some(&repo.join(".lookout")),
+        &["--config", config.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.join(".lookout/.gitignore"))
+            .unwrap()
+            .lines()
+            .last(),
+        Some("*")
+    );
+    let porcelain = std::process::Command::new("git")
+        .args(["status", "--porcelain"])
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&porcelain.stdout),
+        "",
+        "git status is clean"
+    );
+    rt().block_on(async {
+        let (code, body) = get(&format!("{}/status?sections=repos&format=json", d.url)).await;
+        assert_eq!(code, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert!(
+            !body.contains("uncommitted changes"),
+            "no warning about lookoutd's own files: {v:#}"
+        );
+        assert_eq!(
+            v["sections"]["repos"]["host"]["dirty"],
+            json!(false),
+            "{v:#}"
+        );
+    });
+}

@@ -233,8 +233,20 @@ fn prepare_state_dir(dir: &Path, undo: &mut Undo) -> Result<(), StartupError> {
     let probe = dir.join(format!(".lookoutd-write-probe-{}", std::process::id()));
     std::fs::write(&probe, b"").map_err(|e| err("is not writable", e))?;
     let _ = std::fs::remove_file(&probe);
+    // The default state directory is `./.lookout`, often inside the very repository lookoutd
+    // watches: like a tool's cache, it ignores itself, so it never makes that repository dirty.
+    let ignore = dir.join(".gitignore");
+    if !ignore.exists() {
+        std::fs::write(&ignore, STATE_DIR_GITIGNORE)
+            .map_err(|e| err("cannot write its .gitignore", e))?;
+        undo.files.push(ignore);
+    }
     Ok(())
 }
+
+/// The state directory's own `.gitignore`: everything in it.
+const STATE_DIR_GITIGNORE: &str =
+    "# Created by lookoutd: its state directory is never part of a repository.\n*\n";
 
 /// lookoutd's own service name in its boot records.
 pub(crate) const SERVICE: &str = "lookoutd";
@@ -246,6 +258,8 @@ struct Undo {
     files_of_new_db: Option<PathBuf>,
     /// lookoutd's own boot file, when the state dir is new (a first start that fails leaves nothing).
     boot_file: Option<PathBuf>,
+    /// Other files it wrote (the state directory's `.gitignore`).
+    files: Vec<PathBuf>,
 }
 
 impl Undo {
@@ -262,6 +276,9 @@ impl Undo {
                 p.push(suffix);
                 let _ = std::fs::remove_file(PathBuf::from(p));
             }
+        }
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
         }
         for dir in self.dirs.iter().rev() {
             // Only if empty: never delete anything that was not ours.
