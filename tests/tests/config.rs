@@ -95,6 +95,40 @@ fn a_bad_config_stops_the_start_with_one_line_and_creates_nothing() {
 }
 
 #[test]
+fn two_typos_are_both_named_by_config_check_and_by_the_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write(
+        tmp.path(),
+        "two.toml",
+        "[server]\nbnid = \"127.0.0.1:1\"\n[thresholds]\nchanel_down = \"5m\"\n",
+    );
+    let want = [
+        format!("{file}: unknown key `server.bnid` at line 2, column 1 — did you mean `bind`?"),
+        format!(
+            "{file}: unknown key `thresholds.chanel_down` at line 4, column 1 — did you mean \
+             `channel_down`?"
+        ),
+    ];
+    let out = run("lookout", &["config", "check", &file], tmp.path());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for line in &want {
+        assert!(stderr.contains(line.as_str()), "{line} in {stderr}");
+    }
+    let out = run(
+        "lookoutd",
+        &["--config", &file, "--state-dir", "state"],
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let lines = stderr_lines(&out);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0], format!("lookoutd: error: {}", want[0]));
+    assert_eq!(lines[1], want[1]);
+    assert!(!tmp.path().join("state").exists());
+}
+
+#[test]
 fn flags_override_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     // The file names a port that is taken; --bind (given by Daemon::start_opts) wins.

@@ -6,9 +6,14 @@ use std::fmt;
 // ---------------------------------------------------------------------------------------------
 
 /// A configuration that cannot be used. Its `Display` is one line naming the file, the key path,
-/// the line and column, and what to change.
+/// the line and column, and what to change — one line per error when the file has several
+/// ([`ConfigError::Several`]).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// More than one thing is wrong: every unknown key of the file, or the first broken rule of
+    /// each table, in the file's order. Each is one line.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Several(Vec<ConfigError>),
     /// The file could not be read.
     #[error("{origin}: cannot read the configuration file: {source}")]
     Read {
@@ -158,6 +163,26 @@ pub struct KeyPath(pub(crate) Vec<Segment>);
 pub(crate) enum Segment {
     Key(String),
     Index(usize),
+}
+
+impl ConfigError {
+    /// The errors it holds: itself, or each of [`ConfigError::Several`].
+    pub fn all(&self) -> Vec<&ConfigError> {
+        match self {
+            ConfigError::Several(all) => all.iter().collect(),
+            one => vec![one],
+        }
+    }
+
+    /// One error for `errors`: the error itself when there is one, [`ConfigError::Several`] when
+    /// there are more; `None` for none.
+    pub(crate) fn from_all(mut errors: Vec<ConfigError>) -> Option<ConfigError> {
+        match errors.len() {
+            0 => None,
+            1 => errors.pop(),
+            _ => Some(ConfigError::Several(errors)),
+        }
+    }
 }
 
 impl KeyPath {

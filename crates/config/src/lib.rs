@@ -81,6 +81,12 @@ pub fn parse_with(text: &str, origin: &str, check: ValueCheck<'_>) -> Result<Con
         text,
         tree: tree.get_ref(),
     };
+    // Several unknown keys are all named at once; one is left to serde, whose error for it is
+    // the same and which also checks its type where the key is known.
+    let unknown = src.unknown_keys();
+    if unknown.len() > 1 {
+        return Err(ConfigError::Several(unknown));
+    }
     let config: Config =
         serde_path_to_error::deserialize(toml::de::Deserializer::from(tree.clone()))
             .map_err(|e| src.de_error(e))?;

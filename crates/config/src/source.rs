@@ -19,7 +19,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::error::{At, AtLine, ConfigError, KeyPath, Location, Segment};
-use crate::keys::{is_array_of_tables, range_of};
+use crate::keys::{is_array_of_tables, range_of, tables};
 use crate::suggest::{nearest, unknown_key};
 
 /// The range of the integer type serde named in "expected u16".
@@ -63,6 +63,48 @@ impl<'i> Source<'_, 'i> {
             }
         }
         Some((key_span, value))
+    }
+
+    /// Every key of the file that its table does not have, in the file's order (serde stops at
+    /// the first; a person fixes them all at once).
+    pub(crate) fn unknown_keys(&self) -> Vec<ConfigError> {
+        let mut out = Vec::new();
+        self.unknown_in(self.tree, &KeyPath::default(), &mut out);
+        out
+    }
+
+    fn unknown_in(&self, table: &DeTable<'i>, path: &KeyPath, out: &mut Vec<ConfigError>) {
+        let schema = path.schema();
+        let Some(known) = tables().iter().find(|t| t.path == schema) else {
+            return; // a map the structs take as a whole (an `env` table): serde checks it
+        };
+        let mut entries: Vec<_> = table.iter().collect();
+        entries.sort_by_key(|(k, _)| k.span().start);
+        for (key, value) in entries {
+            let name: &str = key.get_ref();
+            let here = path.key(name);
+            if !known.keys.contains(&name) {
+                let valid: Vec<String> = known.keys.iter().map(|k| (*k).to_owned()).collect();
+                out.push(unknown_key(
+                    self.origin,
+                    here,
+                    self.at(Some(key.span())),
+                    &valid,
+                ));
+                continue;
+            }
+            match value.get_ref() {
+                DeValue::Table(t) => self.unknown_in(t, &here, out),
+                DeValue::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        if let DeValue::Table(t) = item.get_ref() {
+                            self.unknown_in(t, &here.index(i), out);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 
     fn at(&self, span: Option<Range<usize>>) -> At {

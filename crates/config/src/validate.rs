@@ -14,20 +14,27 @@ use crate::source::Source;
 
 type Checked = Result<(), ConfigError>;
 
-/// Checks the rules of `config`, read from `src`.
+/// Checks the rules of `config`, read from `src`: the first broken rule of every table, so one
+/// run names all the tables to fix (a rule between tables reads the table it is about).
 pub(crate) fn validate(config: &Config, src: &Source<'_, '_>) -> Checked {
     let root = KeyPath::default();
-    server(src, root.key("server"), &config.server)?;
-    thresholds(src, root.key("thresholds"), &config.thresholds)?;
-    src.positive(root.key("ingest").key("max_skew"), config.ingest.max_skew)?;
-    alerts(src, root.key("alerts"), &config.alerts)?;
-    quiet(src, root.key("quiet"), &config.quiet)?;
-    boot(src, root.key("boot"), &config.boot)?;
-    notify(src, root.key("notify"), &config.notify)?;
-    repos(src, root.key("repos"), &config.repos)?;
-    gateway(src, root.key("gateway"), &config.gateway)?;
-    watch(src, root.key("watch"), &config.watch)?;
-    jobs(src, root.key("jobs"), &config.jobs)
+    let checked = [
+        server(src, root.key("server"), &config.server),
+        thresholds(src, root.key("thresholds"), &config.thresholds),
+        src.positive(root.key("ingest").key("max_skew"), config.ingest.max_skew),
+        alerts(src, root.key("alerts"), &config.alerts),
+        quiet(src, root.key("quiet"), &config.quiet),
+        boot(src, root.key("boot"), &config.boot),
+        notify(src, root.key("notify"), &config.notify),
+        repos(src, root.key("repos"), &config.repos),
+        gateway(src, root.key("gateway"), &config.gateway),
+        watch(src, root.key("watch"), &config.watch),
+        jobs(src, root.key("jobs"), &config.jobs),
+    ];
+    match ConfigError::from_all(checked.into_iter().filter_map(Result::err).collect()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// `[server]`

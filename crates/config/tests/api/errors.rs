@@ -270,3 +270,41 @@ fn bad_toml_names_its_line_and_column() {
         assert!(!message.contains('\n'), "{message}");
     }
 }
+
+// A person fixes a file once, not once per run: every unknown key is named, each on its line with
+// its own line, column and advice, in the file's order.
+#[test]
+fn every_unknown_key_is_named_at_once() {
+    let text = "[server]\nbnid = \"127.0.0.1:9000\"\n\n[thresholds]\nchanel_down = \"5m\"\n\n\
+                [[jobs]]\nname = \"backup\"\nevery = \"1h\"\ncomand = \"backup.sh\"\n";
+    let e = lookout_config::parse(text, "config.toml").unwrap_err();
+    assert_eq!(e.all().len(), 3, "{e}");
+    assert_eq!(
+        e.to_string(),
+        "config.toml: unknown key `server.bnid` at line 2, column 1 — did you mean `bind`?\n\
+         config.toml: unknown key `thresholds.chanel_down` at line 5, column 1 — did you mean \
+         `channel_down`?\n\
+         config.toml: unknown key `jobs[0].comand` at line 10, column 1 — did you mean `command`?"
+    );
+    // One unknown key is one line, as before.
+    assert_eq!(
+        error("[server]\nbnid = \"x\"\n"),
+        "config.toml: unknown key `server.bnid` at line 2, column 1 — did you mean `bind`?"
+    );
+}
+
+// The rules too: the first broken rule of every table.
+#[test]
+fn a_broken_rule_in_each_of_two_tables_names_both() {
+    let e = error("[server]\nbind = \"localhost\"\n\n[ingest]\nmax_skew = \"0s\"\n");
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 2, "{e}");
+    assert!(
+        lines[0].starts_with("config.toml: `server.bind` at line 2"),
+        "{e}"
+    );
+    assert!(
+        lines[1].starts_with("config.toml: `ingest.max_skew` at line 5"),
+        "{e}"
+    );
+}
