@@ -1,7 +1,7 @@
 //! Fuzzes lookoutd's configuration file: `lookout_config::parse(text, origin)`.
 //!
-//! Must never panic; an error is one line (the crate's contract: `ConfigError`s are one-line
-//! messages naming the key, its line and column) that starts with the origin.
+//! Must never panic; an error is one line per mistake (the crate's contract: each names the key,
+//! its line and column), and every line starts with the origin.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -12,9 +12,11 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Err(e) = lookout_config::parse(text, "fuzz.toml") {
         let msg = e.to_string();
-        assert!(
-            msg.starts_with("fuzz.toml"),
-            "error without its origin: {msg:?}"
-        );
+        for line in msg.lines() {
+            assert!(
+                line.starts_with("fuzz.toml"),
+                "error without its origin: {msg:?}"
+            );
+        }
     }
 });
