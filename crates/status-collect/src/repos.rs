@@ -27,9 +27,11 @@ pub struct RepoReport {
     pub detached: bool,
     /// Changes not committed (untracked files count; ignored ones do not).
     pub dirty: bool,
-    /// The branch's upstream (`origin/main`), when it has one.
+    /// The branch's upstream (`origin/main`), or the remote branch it is compared with when it has
+    /// none configured.
     pub upstream: Option<String>,
-    /// Commits on HEAD not on its upstream; `None` when there is no upstream.
+    /// Commits on HEAD not on its upstream (or, with none configured, on the remote's branch of
+    /// the same name or its default branch); `None` when there is neither.
     pub unpushed_commits: Option<usize>,
     /// Linked worktrees by name.
     pub worktrees: BTreeMap<String, WorktreeReport>,
@@ -297,6 +299,31 @@ mod git {
         gd.join("MERGE_HEAD").exists() || gd.join("REBASE_HEAD").exists()
     }
 
+    /// The remote-tracking branch a branch with no upstream is compared with: `origin/<branch>`,
+    /// else the remote's default (`origin/HEAD`), else `origin/main` or `origin/master`.
+    fn remote_base(repo: &Repository, branch: &str) -> Option<(String, git2::Oid)> {
+        let by_name = |name: &str| {
+            repo.find_reference(&format!("refs/remotes/{name}"))
+                .ok()
+                .and_then(|r| r.resolve().ok())
+                .and_then(|r| r.target())
+                .map(|oid| (name.to_owned(), oid))
+        };
+        by_name(&format!("origin/{branch}"))
+            .or_else(|| {
+                let head = repo.find_reference("refs/remotes/origin/HEAD").ok()?;
+                let target = head
+                    .symbolic_target()
+                    .ok()
+                    .flatten()?
+                    .strip_prefix("refs/remotes/")?
+                    .to_owned();
+                by_name(&target)
+            })
+            .or_else(|| by_name("origin/main"))
+            .or_else(|| by_name("origin/master"))
+    }
+
     impl RepoInspector for Git2Inspector {
         fn inspect(&self, path: &Path) -> Result<RepoReport, String> {
             let mut repo = Repository::discover(path).map_err(err)?;
@@ -327,7 +354,16 @@ mod git {
                             .map(|(a, _)| a);
                         (name, ahead)
                     }
-                    Err(_) => (None, None),
+                    // No upstream configured (a deploy script that pushes without `-u`): count
+                    // against the remote's branch of the same name, else its default branch, as
+                    // the seed's host counted against `origin/main`.
+                    Err(_) => match remote_base(&repo, b) {
+                        Some((name, base)) => (
+                            Some(name),
+                            repo.graph_ahead_behind(local, base).ok().map(|(a, _)| a),
+                        ),
+                        None => (None, None),
+                    },
                 },
                 _ => (None, None),
             };

@@ -164,6 +164,47 @@ fn no_upstream_is_null_and_an_empty_repository_has_no_head() {
     assert!(Git2Inspector.inspect(&tmp.path().join("nope")).is_err());
 }
 
+// A deploy script that pushes without `-u` leaves the branch with no upstream, though the remote
+// has it: the unpushed commits are counted against `origin/<branch>`, and a branch the remote does
+// not have against the remote's default branch.
+#[test]
+fn with_no_upstream_configured_the_remote_branch_or_default_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let origin = tmp.path().join("origin.git");
+    let host = tmp.path().join("host");
+    std::fs::create_dir_all(&host).unwrap();
+    git(
+        tmp.path(),
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "-b",
+            "main",
+            origin.to_str().unwrap(),
+        ],
+    );
+    git(&host, &["init", "-q", "-b", "main"]);
+    commit(&host, "a.txt", "one\n", "first");
+    git(
+        &host,
+        &["remote", "add", "origin", origin.to_str().unwrap()],
+    );
+    git(&host, &["push", "-q", "origin", "main"]); // no -u
+    commit(&host, "a.txt", "two\n", "second");
+    commit(&host, "a.txt", "three\n", "third");
+    let rep = Git2Inspector.inspect(&host).unwrap();
+    assert_eq!(rep.upstream.as_deref(), Some("origin/main"));
+    assert_eq!(rep.unpushed_commits, Some(2));
+    // A local branch the remote never saw: compared with the remote's default branch.
+    git(&host, &["remote", "set-head", "origin", "main"]);
+    git(&host, &["checkout", "-q", "-b", "feature"]);
+    commit(&host, "b.txt", "b\n", "feature work");
+    let rep = Git2Inspector.inspect(&host).unwrap();
+    assert_eq!(rep.upstream.as_deref(), Some("origin/main"));
+    assert_eq!(rep.unpushed_commits, Some(3));
+}
+
 #[tokio::test]
 async fn the_repos_section_fails_on_the_conflict_and_names_it() {
     let tmp = tempfile::tempdir().unwrap();
