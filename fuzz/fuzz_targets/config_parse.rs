@@ -6,17 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    if let Err(e) = lookout_config::parse(text, "fuzz.toml") {
-        let msg = e.to_string();
-        for line in msg.lines() {
-            assert!(
-                line.starts_with("fuzz.toml"),
-                "error without its origin: {msg:?}"
-            );
-        }
-    }
-});
+#[path = "../checks/config_parse.rs"]
+mod checks;
+
+fuzz_target!(|data: &[u8]| checks::check(data));
