@@ -1,7 +1,8 @@
 //! Time-to-know of every failure scenario of issue #9: runs each scenario of
 //! `tests/tests/scenarios.rs` (the same code the tests run, against a real lookoutd each time)
-//! `LOOKOUT_TTK_RUNS` times (5 by default) and prints the median against its bound from
-//! product.md, as a Markdown table.
+//! `LOOKOUT_TTK_RUNS` times (5 by default) and prints the median, min and max against its bound
+//! from product.md, as a Markdown table; it fails (exit 1) when any run is over its bound. Faults
+//! land at a random phase of the probe or tick, and an early notification is reported as early.
 //!
 //! `cargo bench -p lookout-e2e --bench time_to_know` (`LOOKOUT_TTK_ONLY=6a` runs the scenarios
 //! whose name starts with that; `LOOKOUT_TTK_PARALLEL` runs that many at once, 4 by default).
@@ -12,10 +13,14 @@
 mod scenarios;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-fn ms(d: Duration) -> String {
-    format!("{:.0} ms", d.as_secs_f64() * 1e3)
+/// A signed time-to-know: an early one (before the moment taken as the fault) says so.
+fn ms(v: f64) -> String {
+    if v < 0.0 {
+        format!("{v:.0} ms (early)")
+    } else {
+        format!("{v:.0} ms")
+    }
 }
 
 fn main() {
@@ -58,7 +63,7 @@ fn main() {
                     };
                     let (name, f) = chosen[i];
                     let m = f();
-                    eprintln!("{name}: {}", ms(m.ttk));
+                    eprintln!("{name}: {}", ms(m.ttk_ms));
                     results.lock().unwrap()[i].push(m);
                 }
             });
@@ -74,11 +79,12 @@ fn main() {
     let results = results.lock().unwrap();
     let mut all_within = true;
     for (i, (name, _)) in chosen.iter().enumerate() {
-        let mut t: Vec<Duration> = results[i].iter().map(|m| m.ttk).collect();
-        t.sort();
+        let mut t: Vec<f64> = results[i].iter().map(|m| m.ttk_ms).collect();
+        t.sort_by(f64::total_cmp);
         let median = t[t.len() / 2];
         let m = &results[i][0];
-        let within = median <= m.bound;
+        // The bound holds for every run, not only the median: the worst is what a user may wait.
+        let within = t[t.len() - 1] <= m.bound.as_secs_f64() * 1e3;
         all_within &= within;
         println!(
             "| {name} | {} | {} | {} | {} | {} |",
@@ -90,6 +96,7 @@ fn main() {
         );
     }
     if !all_within {
-        println!("\nsome medians are over their bound");
+        eprintln!("\ntime_to_know: a scenario's worst run is over its bound (the NO rows above)");
+        std::process::exit(1);
     }
 }

@@ -86,6 +86,8 @@ pub(crate) fn s6a_hung_process() -> Measured {
         &config(tmp.path(), &r, &watch_config(&dir, &start, "")),
     ]);
     std::thread::sleep(PROBE * 2);
+    // At any phase of the probe, not right after one.
+    random_phase(PROBE);
     lookout_e2e::signal(first, "STOP");
     let stopped = Instant::now();
     let (at, _) = wait_text(&r, Duration::from_secs(30), |t| {
@@ -126,7 +128,7 @@ pub(crate) fn s6a_hung_process() -> Measured {
     assert_no_repeats(&got);
     // The fault is seen once the heartbeat is older than `stale_after`.
     Measured {
-        ttk: at.saturating_duration_since(stopped + Duration::from_secs(1)),
+        ttk_ms: since(stopped + Duration::from_secs(1), at),
         bound: PROBE * 2,
         bound_text: "2 × probe interval (500 ms here), after stale_after".into(),
     }
@@ -181,7 +183,8 @@ pub(crate) fn s6b_stale_code() -> Measured {
         "healthy at first: {:?}",
         texts(&r.received())
     );
-    // A deploy moves HEAD; the running bridge still has v1 loaded.
+    // A deploy moves HEAD (at any phase of the probe); the running bridge still has v1 loaded.
+    random_phase(PROBE);
     git("commit -q --allow-empty -m v2");
     let fault = Instant::now();
     let (at, got) = wait_text(&r, Duration::from_secs(30), |t| {
@@ -229,7 +232,7 @@ pub(crate) fn s6b_stale_code() -> Measured {
     );
     assert_no_repeats(&got2);
     Measured {
-        ttk: at - fault,
+        ttk_ms: since(fault, at),
         bound: PROBE * 2,
         bound_text: "2 × probe interval (500 ms here)".into(),
     }
@@ -314,7 +317,7 @@ pub(crate) fn s6c_unhealable() -> Measured {
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("circuit"), "explain says why: {said}");
     Measured {
-        ttk: at - fault,
+        ttk_ms: since(fault, at),
         bound: PROBE * 2,
         bound_text: "2 × probe interval (500 ms here)".into(),
     }

@@ -9,6 +9,26 @@ use std::time::{Duration, Instant};
 use lookout_e2e::{Daemon, Receiver, run};
 use serde_json::Value;
 
+/// Milliseconds from `fault` to `at`: negative when `at` came first (an early notification is
+/// reported as early, never clamped to zero).
+pub(super) fn since(fault: Instant, at: Instant) -> f64 {
+    if at >= fault {
+        (at - fault).as_secs_f64() * 1e3
+    } else {
+        -((fault - at).as_secs_f64() * 1e3)
+    }
+}
+
+/// Sleeps a random part of `period`, so the fault that follows lands at any phase of a probe or a
+/// tick, not always just after one (which would make the time-to-know look shorter than it is).
+pub(super) fn random_phase(period: Duration) {
+    use std::hash::{BuildHasher, Hasher};
+    let r = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    std::thread::sleep(period.mul_f64((r % 10_000) as f64 / 10_000.0));
+}
+
 pub(super) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
