@@ -53,11 +53,13 @@ fn fixture(root: &Path, files: usize) -> std::path::PathBuf {
         &["remote", "add", "origin", origin.to_str().unwrap()],
     );
     git(&host, &["push", "-q", "-u", "origin", "main"]);
+    // As the seed's host keeps them: one directory of worktrees, branch `worktree/<name>` each.
     for (name, dirty) in [("ahead", false), ("dirty", true), ("idle", false)] {
-        let p = root.join(name);
+        let p = root.join("worktrees").join(name);
+        let branch = format!("worktree/{name}");
         git(
             &host,
-            &["worktree", "add", "-q", "-b", name, p.to_str().unwrap()],
+            &["worktree", "add", "-q", "-b", &branch, p.to_str().unwrap()],
         );
         if name == "ahead" {
             std::fs::write(p.join("new.txt"), "x").unwrap();
@@ -71,42 +73,49 @@ fn fixture(root: &Path, files: usize) -> std::path::PathBuf {
     host
 }
 
-/// What the Python host ran per status request: 4 commands for the repository, the worktree list,
-/// then 5 per worktree (HEAD, branch, status, ahead, behind) plus two file checks.
-fn subprocess_repos(host: &Path) -> serde_json::Value {
+/// Exactly the seed's sequence (`get_repo_context()` and `_worktree_status()` of the Python host):
+/// 3 commands for the repository (HEAD, status, unpushed), the worktrees found by listing their
+/// directory, then 5 per worktree (HEAD, status, ahead, behind, and `--git-dir` for the conflict
+/// check, which the seed runs when the worktree's own directory has no MERGE_HEAD/REBASE_HEAD):
+/// 18 `git` processes for 3 worktrees. Returns the facts and how many processes it ran.
+fn subprocess_repos(host: &Path) -> (serde_json::Value, usize) {
+    let mut n = 0;
+    let mut run = |dir: &Path, args: &[&str]| {
+        n += 1;
+        git(dir, args)
+    };
     let mut out = serde_json::json!({
-        "head_sha": git(host, &["rev-parse", "HEAD"]),
-        "head_commit": git(host, &["log", "-1", "--format=%s"]),
-        "dirty": !git(host, &["status", "--porcelain"]).is_empty(),
-        "unpushed": git(host, &["rev-list", "--count", "@{u}..HEAD"]),
+        "head_sha": run(host, &["rev-parse", "HEAD"]),
+        "dirty": !run(host, &["status", "--porcelain"]).is_empty(),
+        "unpushed": run(host, &["rev-list", "--count", "@{u}..HEAD"]),
     });
-    let list = git(host, &["worktree", "list", "--porcelain"]);
+    let dir = host.parent().unwrap().join("worktrees");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
     let mut wts = serde_json::Map::new();
-    for block in list.split("\n\n").skip(1) {
-        let Some(path) = block
-            .lines()
-            .next()
-            .and_then(|l| l.strip_prefix("worktree "))
-        else {
-            continue;
-        };
-        let p = Path::new(path);
-        let branch = git(p, &["rev-parse", "--abbrev-ref", "HEAD"]);
-        let gd = git(p, &["rev-parse", "--git-dir"]);
+    for name in names {
+        let p = dir.join(&name);
+        let branch = format!("worktree/{name}");
+        let sha = run(&p, &["rev-parse", "HEAD"]);
+        let dirty = !run(&p, &["status", "--porcelain"]).is_empty();
+        let ahead = run(host, &["rev-list", &format!("main..{branch}"), "--count"]);
+        let behind = run(host, &["rev-list", &format!("{branch}..main"), "--count"]);
+        let mut conflict = p.join("MERGE_HEAD").exists() || p.join("REBASE_HEAD").exists();
+        if !conflict {
+            let gd = std::path::PathBuf::from(run(&p, &["rev-parse", "--git-dir"]));
+            conflict = gd.join("MERGE_HEAD").exists() || gd.join("REBASE_HEAD").exists();
+        }
         wts.insert(
-            path.to_owned(),
-            serde_json::json!({
-                "sha": git(p, &["rev-parse", "HEAD"]),
-                "dirty": !git(p, &["status", "--porcelain"]).is_empty(),
-                "ahead": git(host, &["rev-list", "--count", &format!("main..{branch}")]),
-                "behind": git(host, &["rev-list", "--count", &format!("{branch}..main")]),
-                "conflict": Path::new(&gd).join("MERGE_HEAD").exists()
-                    || Path::new(&gd).join("REBASE_HEAD").exists(),
-            }),
+            name,
+            serde_json::json!({"sha": sha, "dirty": dirty, "ahead": ahead, "behind": behind,
+                               "conflict": conflict}),
         );
     }
     out["worktrees"] = serde_json::Value::Object(wts);
-    out
+    (out, n)
 }
 
 fn stats(mut v: Vec<Duration>) -> (f64, f64) {
@@ -134,10 +143,14 @@ fn main() {
     };
     // Same facts from both, once, before timing.
     let a = rt.block_on(section.collect()).unwrap();
-    let b = subprocess_repos(&host);
+    let (b, processes) = subprocess_repos(&host);
     assert_eq!(a.data["host"]["head_sha"], b["head_sha"]);
     assert_eq!(a.data["host"]["worktrees"].as_object().unwrap().len(), 3);
     assert_eq!(b["worktrees"].as_object().unwrap().len(), 3);
+    assert_eq!(processes, 18, "the seed's sequence: 3 + 5 per worktree");
+    // The same facts: dirty worktree, one commit ahead.
+    assert_eq!(b["worktrees"]["dirty"]["dirty"], true);
+    assert_eq!(b["worktrees"]["ahead"]["ahead"], "1");
 
     let mut lib = Vec::with_capacity(rounds);
     let mut sub = Vec::with_capacity(rounds);
@@ -154,6 +167,6 @@ fn main() {
     let (sm, sp) = stats(sub);
     println!("repos section: 1 repository, 3 worktrees, {files} files per tree, {rounds} rounds");
     println!("  libgit2 (Git2Inspector)   median {lm:7.2} ms   p99 {lp:7.2} ms");
-    println!("  git subprocesses (seed)   median {sm:7.2} ms   p99 {sp:7.2} ms");
+    println!("  git subprocesses (seed's 18) median {sm:7.2} ms   p99 {sp:7.2} ms");
     println!("  ratio (subprocess / libgit2, medians): {:.1}x", sm / lm);
 }
