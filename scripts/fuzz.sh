@@ -6,6 +6,8 @@
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz --locked`) and a nightly toolchain for the sanitizer;
 # without nightly, stable works with RUSTC_BOOTSTRAP=1 (set FUZZ_TOOLCHAIN=stable).
+# FUZZ_RUNS=N runs each target N inputs from a fixed seed instead of for SECONDS (what CI does: the
+# same inputs on every run, so a red CI is a real finding, never the luck of the draw).
 set -euo pipefail
 
 seconds="${1:-60}"
@@ -31,9 +33,14 @@ fi
 failed=()
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t"
-    echo "== $t: ${seconds}s"
+    echo "== $t: ${FUZZ_RUNS:+$FUZZ_RUNS runs from seed 1}${FUZZ_RUNS:-${seconds}s}"
+    if [[ -n "${FUZZ_RUNS:-}" ]]; then
+        budget=(-runs="$FUZZ_RUNS" -seed=1)
+    else
+        budget=(-max_total_time="$seconds")
+    fi
     if ! "${cargo_fuzz[@]}" run -O "$t" "corpus/$t" "corpus-seeds/$t" -- \
-        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1; then
+        "${budget[@]}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1; then
         failed+=("$t")
     fi
 done
@@ -42,4 +49,5 @@ if [[ ${#failed[@]} -gt 0 ]]; then
     echo "fuzz.sh: crashes in: ${failed[*]} (inputs in fuzz/artifacts/)" >&2
     exit 1
 fi
-echo "fuzz.sh: no crash in ${targets[*]} (${seconds}s each)"
+if [[ -n "${FUZZ_RUNS:-}" ]]; then each="$FUZZ_RUNS runs"; else each="${seconds}s"; fi
+echo "fuzz.sh: no crash in ${targets[*]} ($each each)"

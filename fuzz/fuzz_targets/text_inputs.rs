@@ -1,5 +1,5 @@
 //! Fuzzes what people type: durations (`parse_duration`) and store URLs (`StoreUrl::parse`,
-//! `redact`). Never a panic; a store URL's error never repeats its password.
+//! `redact`). Never a panic; a store URL's error never shows its credential.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -99,7 +99,14 @@ pub fn redact(url: &str) -> String {
     let (authority, tail) = rest.split_at(authority_end);
     match authority.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            // Wherever else the password appears (a path or parameter repeating it), it is
+            // hidden too: readability of a redacted URL never outweighs its secret.
+            Some((user, password)) if !password.is_empty() => format!(
+                "{scheme}://{user}:***@{}{}",
+                host.replace(password, "***"),
+                tail.replace(password, "***")
+            ),
+            Some((user, _)) => format!("{scheme}://{user}:@{host}{tail}"),
             None => url.to_owned(),
         },
         None => url.to_owned(),
@@ -127,6 +134,16 @@ fn redact_query(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Found by the text_inputs fuzz target: the password repeated later in the URL was shown.
+    #[test]
+    fn a_password_repeated_elsewhere_in_the_url_is_hidden_everywhere() {
+        assert_eq!(
+            redact("mysql://root:hun2@db/xoot:hun2@db"),
+            "mysql://root:***@db/xoot:***@db"
+        );
+        assert_eq!(redact("postgres://u:@h/db"), "postgres://u:@h/db");
+    }
 
     #[test]
     fn passwords_in_query_parameters_are_redacted_too() {
