@@ -4,21 +4,10 @@
 
 #[path = "../../../fuzz/checks/event_decode.rs"]
 mod checks;
+#[path = "../../../fuzz/checks/replay.rs"]
+mod replay;
 
 #[test]
 fn the_committed_fuzz_corpus_passes_the_targets_checks() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/corpus-seeds/event_decode");
-    let mut inputs: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|f| f.unwrap().path())
-        .collect();
-    inputs.sort();
-    assert!(!inputs.is_empty(), "no corpus in {}", dir.display());
-    for input in &inputs {
-        let data = std::fs::read(input).unwrap();
-        // A failing input names itself before its panic.
-        eprintln!("{}", input.display());
-        checks::check(&data);
-    }
+    replay::corpus("event_decode", checks::check);
 }

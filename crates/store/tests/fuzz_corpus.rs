@@ -1,24 +1,13 @@
-//! Replays the `text_inputs` fuzz target's committed corpus (`fuzz/corpus-seeds/text_inputs`)
-//! through the very checks the target runs (`fuzz/checks/text_inputs.rs`), so `cargo test` keeps
-//! every input the fuzzer was seeded with or found, without cargo-fuzz.
+//! Replays the `text_inputs` fuzz target's committed corpus (`fuzz/corpus-seeds/text_inputs`) through
+//! the very checks the target runs (`fuzz/checks/text_inputs.rs`), so `cargo test` keeps every input
+//! the fuzzer was seeded with or found, without cargo-fuzz.
 
 #[path = "../../../fuzz/checks/text_inputs.rs"]
 mod checks;
+#[path = "../../../fuzz/checks/replay.rs"]
+mod replay;
 
 #[test]
 fn the_committed_fuzz_corpus_passes_the_targets_checks() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/corpus-seeds/text_inputs");
-    let mut inputs: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|f| f.unwrap().path())
-        .collect();
-    inputs.sort();
-    assert!(!inputs.is_empty(), "no corpus in {}", dir.display());
-    for input in &inputs {
-        let data = std::fs::read(input).unwrap();
-        // A failing input names itself before its panic.
-        eprintln!("{}", input.display());
-        checks::check(&data);
-    }
+    replay::corpus("text_inputs", checks::check);
 }
