@@ -206,7 +206,11 @@ mod tests {
             .await
             .unwrap();
         log.appended();
-        let (mut sub, woke) = waiting.await.unwrap();
+        // Not woken, the wait would last the hour: fail within a minute instead of hanging.
+        let (mut sub, woke) = tokio::time::timeout(Duration::from_secs(60), waiting)
+            .await
+            .expect("woken by the append within a minute")
+            .unwrap();
         assert!(
             woke - started < Duration::from_secs(60),
             "woken by the append, not by the recheck"
