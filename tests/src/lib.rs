@@ -115,19 +115,31 @@ impl Daemon {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| tmp.path().join("state"));
         let port = free_port();
-        let child = Command::new(binary("lookoutd"))
-            .arg("--state-dir")
+        let mut cmd = Command::new(binary("lookoutd"));
+        cmd.arg("--state-dir")
             .arg(&state_dir)
             .args(["--bind", &format!("127.0.0.1:{port}")])
             .args(extra)
             .env_remove("LOOKOUT_TOKEN")
             .envs(env.iter().copied())
-            .current_dir(tmp.path())
+            .current_dir(tmp.path());
+        Self::spawn(cmd, port, state_dir, tmp)
+    }
+
+    /// Starts lookoutd from `cmd` as given (flags, environment, working directory: `tmp` is kept
+    /// for as long as the daemon), listening on `port`, and waits until `/health` answers. Its
+    /// stderr is drained as it is written, so a chatty daemon can never block on a full pipe.
+    pub fn spawn(
+        mut cmd: Command,
+        port: u16,
+        state_dir: PathBuf,
+        tmp: tempfile::TempDir,
+    ) -> Daemon {
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn lookoutd");
-        let mut child = child;
         let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let drain = {
             let mut err = child.stderr.take().expect("piped stderr");
@@ -178,10 +190,13 @@ impl Daemon {
                     String::from_utf8_lossy(&self.logs.lock().unwrap())
                 );
             }
-            assert!(
-                start.elapsed() < limit,
-                "lookoutd did not listen within {limit:?}"
-            );
+            if start.elapsed() >= limit {
+                let _ = self.child.as_mut().unwrap().kill();
+                panic!(
+                    "lookoutd did not answer /health within {limit:?}; its logs:\n{}",
+                    self.logs()
+                );
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -199,7 +214,14 @@ impl Daemon {
         while child.try_wait().unwrap().is_none() {
             if start.elapsed() > limit {
                 let _ = child.kill();
-                panic!("lookoutd did not exit within {limit:?} of SIG{sig}");
+                let _ = child.wait();
+                if let Some(t) = self.drain.take() {
+                    let _ = t.join();
+                }
+                panic!(
+                    "lookoutd did not exit within {limit:?} of SIG{sig}; its logs:\n{}",
+                    self.logs()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }

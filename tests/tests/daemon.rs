@@ -12,7 +12,11 @@ fn get(url: &str) -> (u16, serde_json::Value) {
         .build()
         .unwrap();
     rt.block_on(async {
-        let r = reqwest::get(url).await.unwrap();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap();
+        let r = client.get(url).send().await.unwrap();
         (r.status().as_u16(), r.json().await.unwrap())
     })
 }
@@ -31,26 +35,27 @@ fn starts_on_its_embedded_default_and_answers_health() {
     // No flags at all but the port: state in ./.lookout, SQLite inside it.
     let cwd = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut child = std::process::Command::new(binary("lookoutd"))
-        .args(["--bind", &format!("127.0.0.1:{port}")])
+    let mut cmd = std::process::Command::new(binary("lookoutd"));
+    cmd.args(["--bind", &format!("127.0.0.1:{port}")])
         .current_dir(cwd.path())
         .env_remove("LOOKOUT_STATE_DIR")
         .env_remove("LOOKOUT_STORE_URL")
-        .env_remove("XDG_STATE_HOME")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    lookout_e2e::wait_health(port, Duration::from_secs(20));
+        .env_remove("XDG_STATE_HOME");
+    let state_dir = cwd.path().join(".lookout");
+    let d = Daemon::spawn(cmd, port, state_dir.clone(), cwd);
     let (status, body) = get(&format!("http://127.0.0.1:{port}/health"));
     assert_eq!(status, 200);
     assert_eq!(body["status"], "ok");
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
     assert!(body["uptime_seconds"].is_u64());
     assert!(body["started_at"].as_str().unwrap().contains('T'));
-    assert!(cwd.path().join(".lookout/lookout.db").exists());
-    lookout_e2e::signal(child.id(), "TERM");
-    let status = child.wait().unwrap();
-    assert!(status.success(), "{status}");
+    assert!(state_dir.join("lookout.db").exists());
+    let out = d.stop_with("TERM", Duration::from_secs(30));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -58,20 +63,22 @@ fn xdg_state_home_is_the_default_state_dir_when_set() {
     let cwd = tempfile::tempdir().unwrap();
     let xdg = cwd.path().join("xdg");
     let port = free_port();
-    let mut child = std::process::Command::new(binary("lookoutd"))
-        .args(["--bind", &format!("127.0.0.1:{port}")])
+    let mut cmd = std::process::Command::new(binary("lookoutd"));
+    cmd.args(["--bind", &format!("127.0.0.1:{port}")])
         .current_dir(cwd.path())
         .env("XDG_STATE_HOME", &xdg)
         .env_remove("LOOKOUT_STATE_DIR")
-        .env_remove("LOOKOUT_STORE_URL")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    lookout_e2e::wait_health(port, Duration::from_secs(20));
+        .env_remove("LOOKOUT_STORE_URL");
+    let in_cwd = cwd.path().join(".lookout");
+    let d = Daemon::spawn(cmd, port, xdg.join("lookout"), cwd);
     assert!(xdg.join("lookout/lookout.db").exists());
-    assert!(!cwd.path().join(".lookout").exists());
-    lookout_e2e::signal(child.id(), "INT");
-    assert!(child.wait().unwrap().success());
+    assert!(!in_cwd.exists());
+    let out = d.stop_with("INT", Duration::from_secs(30));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

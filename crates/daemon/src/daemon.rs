@@ -287,11 +287,30 @@ pub async fn run_until(
         });
     }
     let mut http_stop = stop_rx.clone();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = http_stop.wait_for(|v| *v).await;
-        })
-        .await;
+    let mut server = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_stop.wait_for(|v| *v).await;
+            })
+            .into_future(),
+    );
+    // The server drains requests in flight after the stop, but a client that never closes its
+    // connection must not hold lookoutd up: bounded, like every later step of the stop.
+    let mut stopped_rx = stop_rx.clone();
+    let served = tokio::select! {
+        ended = &mut server => ended,
+        _ = stopped_rx.wait_for(|v| *v) => {
+            match tokio::time::timeout(std::time::Duration::from_secs(10), &mut server).await {
+                Ok(ended) => ended,
+                Err(_) => {
+                    tracing::warn!("requests still in flight after 10 s; closing them");
+                    server.abort();
+                    Ok(Ok(()))
+                }
+            }
+        }
+    };
+    let served = served.unwrap_or_else(|e| Err(std::io::Error::other(e)));
     // The schedulers record their runs `interrupted` and the reconciler saves its cursor before
     // the store closes; bounded, so a stuck loop cannot hold the stop past systemd's patience.
     let stopped = async {
@@ -315,7 +334,14 @@ pub async fn run_until(
             "notifications still being delivered after 10 s; they are sent at the next start"
         );
     }
-    store.close().await;
+    // Closing waits for every connection to come back to the pool; a task still holding one
+    // must not turn a stop into a hang.
+    if tokio::time::timeout(std::time::Duration::from_secs(5), store.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the store did not close within 5 s; stopping anyway");
+    }
     served.map_err(StartupError::Serve)?;
     tracing::info!("lookoutd stopped");
     Ok(())
