@@ -322,6 +322,8 @@ impl WatchdogSource for WatchdogTargets {
                 circuit_open: open,
                 circuit_reason: e.circuit.reason.clone(),
                 last_action_at: e.last_action.as_ref().map(|a| a.at),
+                next_action: (!healthy || open).then(|| e.next.summary.clone()),
+                next_action_at: (!healthy && !open).then_some(e.next.at).flatten(),
                 name,
             });
         }

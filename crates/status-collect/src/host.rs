@@ -232,6 +232,10 @@ pub struct TargetRow {
     pub circuit_reason: Option<String>,
     /// When a tier last acted.
     pub last_action_at: Option<DateTime<Utc>>,
+    /// What the watchdog would do next, in words (`None` while healthy).
+    pub next_action: Option<String>,
+    /// When it may do it, at the earliest.
+    pub next_action_at: Option<DateTime<Utc>>,
 }
 
 /// Where the watchdog's targets come from.
@@ -429,6 +433,8 @@ mod tests {
                 circuit_open: circuit,
                 circuit_reason: circuit.then(|| "3 tier-3 restarts did not help".to_owned()),
                 last_action_at: None,
+                next_action: None,
+                next_action_at: None,
             };
             Ok(vec![
                 t("ok", true, false),

@@ -58,6 +58,7 @@ pub mod gateway;
 pub mod host;
 pub mod repos;
 pub mod sections;
+pub mod view;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
