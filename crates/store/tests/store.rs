@@ -487,6 +487,59 @@ async fn a_window_derived_from_an_event_is_stored_once(store: Store) {
     assert!(store.quiet_add(&w).await.is_err());
 }
 
+async fn the_history_keeps_the_worst_level_of_each_bucket(store: Store) {
+    let t = |m: i64| Utc.timestamp_opt(1_800_000_000 + m * 60, 0).unwrap();
+    let b0 = lookout_store::history_bucket(t(0));
+    assert_eq!(b0.timestamp() % 900, 0, "buckets start on the quarter hour");
+    // Within one bucket: a fail seen once stays however many passes follow.
+    let first_bucket_end = b0 + chrono::Duration::minutes(15);
+    let inside = |m: i64| {
+        (b0 + chrono::Duration::minutes(m)).min(first_bucket_end - chrono::Duration::seconds(1))
+    };
+    store
+        .history_record(inside(1), &[("repos", 0), ("watchdog", 0)])
+        .await
+        .unwrap();
+    store
+        .history_record(inside(2), &[("repos", 2), ("watchdog", 1)])
+        .await
+        .unwrap();
+    store
+        .history_record(inside(3), &[("repos", 0), ("watchdog", 0)])
+        .await
+        .unwrap();
+    store
+        .history_record(b0 + chrono::Duration::minutes(16), &[("repos", 0)])
+        .await
+        .unwrap();
+    let got = store.history_since(b0).await.unwrap();
+    let seen: Vec<(i64, &str, i16)> = got
+        .iter()
+        .map(|s| ((s.bucket - b0).num_minutes(), s.section.as_str(), s.level))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![(0, "repos", 2), (0, "watchdog", 1), (15, "repos", 0)]
+    );
+    // Since a later instant: only the later bucket.
+    assert_eq!(
+        store
+            .history_since(b0 + chrono::Duration::minutes(15))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .history_prune(b0 + chrono::Duration::minutes(15))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(store.history_since(b0).await.unwrap().len(), 1);
+}
+
 async fn ping_answers(store: Store) {
     store.ping().await.unwrap();
 }
@@ -505,5 +558,6 @@ lookout_store::store_tests!(
     latest_by_subject_gives_each_subjects_last_event,
     events_after_of_follows_only_some_kinds,
     a_window_derived_from_an_event_is_stored_once,
+    the_history_keeps_the_worst_level_of_each_bucket,
     ping_answers,
 );
