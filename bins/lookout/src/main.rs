@@ -20,6 +20,7 @@ mod config;
 mod events;
 mod ops;
 mod status;
+mod status_text;
 mod tasks;
 
 use client::Client;
@@ -51,10 +52,22 @@ struct Output {
     json: bool,
 }
 
+#[derive(Debug, Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    out: Output,
+    /// Each section's details under its line.
+    #[arg(short, long)]
+    verbose: bool,
+    /// Colour: `auto` (only on a terminal), `always` or `never`; `NO_COLOR` always wins.
+    #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "always", "never"])]
+    color: String,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Every subsystem's health (exit 0 pass, 1 warn, 2 fail).
-    Status(Output),
+    Status(StatusArgs),
     /// Is lookoutd up? Its version and uptime.
     Health(Output),
     /// Run every check the daemon's config implies, each with a suggested fix.
@@ -298,7 +311,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     let client = &Client::new(&cli.url)?;
     match cli.command {
         Command::Health(out) => status::health(client, out).await,
-        Command::Status(out) => status::status(client, out).await,
+        Command::Status(args) => status::status(client, args).await,
         Command::Doctor(out) => status::doctor(client, out).await,
         Command::Boot(cmd) => boot::boot(client, cmd).await,
         Command::StaleScan(out) => status::stale_scan(client, out).await,

@@ -61,9 +61,10 @@ pub(crate) async fn doctor(client: &Client, out: Output) -> Result<u8, Failure> 
 }
 
 /// The report as a person reads it; exit 0 pass, 1 warn, 2 fail.
-pub(crate) async fn status(client: &Client, out: Output) -> Result<u8, Failure> {
+pub(crate) async fn status(client: &Client, args: crate::StatusArgs) -> Result<u8, Failure> {
     use std::io::IsTerminal;
-    let (code, body) = client.get_json("/status").await?;
+    let (report, alerts) = tokio::join!(client.get_json("/status"), client.get_json("/api/alerts"));
+    let (code, body) = report?;
     if !code.is_success() {
         return Err(refused("/status", code, &body, 3));
     }
@@ -71,94 +72,35 @@ pub(crate) async fn status(client: &Client, out: Output) -> Result<u8, Failure> 
         .get("status")
         .and_then(|v| v.as_str())
         .unwrap_or("fail");
-    if out.json {
+    if args.out.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&body).unwrap_or_default()
         );
     } else {
-        let colour = std::io::stdout().is_terminal();
-        let paint = |v: &str, text: &str| -> String {
-            if !colour {
-                return text.to_owned();
-            }
-            let c = match v {
-                "pass" => "32",
-                "warn" => "33",
-                _ => "31",
+        // The alerts need the token when one is set; without them the sections still print.
+        let alerts = alerts.ok().filter(|(c, _)| c.is_success()).map(|(_, b)| b);
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let colour = !no_color
+            && match args.color.as_str() {
+                "always" => true,
+                "never" => false,
+                _ => std::io::stdout().is_terminal(),
             };
-            format!("\x1b[1;{c}m{text}\x1b[0m")
+        let style = crate::status_text::Style {
+            colour,
+            verbose: args.verbose,
         };
-        println!("{}", paint(verdict, &verdict.to_uppercase()));
-        for r in body
-            .get("reasons")
-            .and_then(|r| r.as_array())
-            .into_iter()
-            .flatten()
-        {
-            println!("  - {}", r.as_str().unwrap_or_default());
-        }
-        println!();
-        let per = body
-            .get("section_status")
-            .and_then(|s| s.as_object())
-            .cloned()
-            .unwrap_or_default();
-        for (name, data) in body
-            .get("sections")
-            .and_then(|s| s.as_object())
-            .into_iter()
-            .flatten()
-        {
-            let v = per.get(name).and_then(|v| v.as_str()).unwrap_or("pass");
-            let summary = match data.get("error") {
-                Some(e) => format!("error: {}", e.as_str().unwrap_or_default()),
-                None => summarize(data),
-            };
-            println!("{:<15} {:<6} {summary}", name, paint(v, v));
-        }
+        print!(
+            "{}",
+            crate::status_text::render(&body, alerts.as_ref(), chrono::Utc::now(), style)
+        );
     }
     Ok(match verdict {
         "pass" => 0,
         "warn" => 1,
         _ => 2,
     })
-}
-
-/// One line of a section: its scalar fields, `key=value`.
-fn summarize(data: &serde_json::Value) -> String {
-    let Some(obj) = data.as_object() else {
-        return data.to_string();
-    };
-    let mut parts = Vec::new();
-    for (k, v) in obj {
-        match v {
-            serde_json::Value::Object(inner) => {
-                let inner: Vec<String> = inner
-                    .iter()
-                    .filter(|(_, x)| !x.is_object() && !x.is_array() && !x.is_null())
-                    .map(|(ik, x)| {
-                        format!(
-                            "{ik}={}",
-                            x.as_str()
-                                .map(str::to_owned)
-                                .unwrap_or_else(|| x.to_string())
-                        )
-                    })
-                    .collect();
-                parts.push(format!("{k}({})", inner.join(" ")));
-            }
-            serde_json::Value::Null | serde_json::Value::Array(_) => {}
-            other => parts.push(format!(
-                "{k}={}",
-                other
-                    .as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| other.to_string())
-            )),
-        }
-    }
-    parts.join("  ")
 }
 
 pub(crate) async fn health(client: &Client, out: Output) -> Result<u8, Failure> {

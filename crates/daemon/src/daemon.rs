@@ -1,7 +1,7 @@
 //! The daemon's run: from [`Options`] to a serving lookoutd, and the graceful stop in order.
 
 use crate::startup::{self, StartupError};
-use crate::{alerts, boot, gateway, http, ingest, jobs, projector, reconcile, stale, status};
+use crate::{alerts, boot, gateway, http, ingest, jobs, page, projector, reconcile, stale, status};
 use crate::{systemd, watch, wiring};
 
 /// What lookoutd is told on its command line; each overrides the configuration file, which
@@ -236,31 +236,33 @@ pub async fn run_until(
             },
         ));
     }
+    let app_state = http::AppState::new(http::Parts {
+        store: store.clone(),
+        log: log.clone(),
+        boots,
+        stale,
+        projector,
+        limits: ingest::IngestLimits {
+            max_body_bytes: config.server.max_body_bytes,
+            max_events: config.server.max_events_per_request,
+            max_skew: config.ingest.max_skew,
+        },
+        token: settings.token.clone(),
+        collectors,
+        section_timeout: config.status.section_timeout,
+        status_ttl: config.status.cache_ttl,
+        schedulers: Some(schedulers),
+        watchdog,
+        reconciler,
+        metrics: std::sync::Arc::new(registry),
+        alerts: alerting.clone(),
+        outbox: outbox.clone(),
+        events_applied,
+        running: running.clone(),
+    });
+    stopping.push(page::spawn_history(app_state.clone(), stop_rx.clone()));
     let app = http::router(
-        http::AppState::new(http::Parts {
-            store: store.clone(),
-            log: log.clone(),
-            boots,
-            stale,
-            projector,
-            limits: ingest::IngestLimits {
-                max_body_bytes: config.server.max_body_bytes,
-                max_events: config.server.max_events_per_request,
-                max_skew: config.ingest.max_skew,
-            },
-            token: settings.token.clone(),
-            collectors,
-            section_timeout: config.status.section_timeout,
-            status_ttl: config.status.cache_ttl,
-            schedulers: Some(schedulers),
-            watchdog,
-            reconciler,
-            metrics: std::sync::Arc::new(registry),
-            alerts: alerting.clone(),
-            outbox: outbox.clone(),
-            events_applied,
-            running: running.clone(),
-        }),
+        app_state,
         http::Protection {
             timeout: config.server.request_timeout,
             concurrency: config.server.concurrency_limit,

@@ -41,6 +41,7 @@ mod http;
 mod ingest;
 mod jobs;
 mod log;
+mod page;
 mod projector;
 mod reconcile;
 mod reload;

@@ -17,7 +17,7 @@ use lookout_status_collect::repos::{
 use lookout_status_collect::sections::{
     BootSection, ChannelsSection, MessagesSection, NotificationsSection, ServiceSection,
 };
-use lookout_status_collect::{ChannelState, Collector, StatusDeps, StatusReport, Verdict};
+use lookout_status_collect::{ChannelState, Collector, StatusDeps};
 use lookout_store::Store;
 use serde::Deserialize;
 
@@ -263,7 +263,7 @@ pub(crate) async fn status(
     let report = state.status().report(only.as_deref()).await;
     Ok(match q.format.as_deref() {
         None | Some("json") => Json(&*report).into_response(),
-        Some("html") => Html(page(&report)).into_response(),
+        Some("html") => Html(crate::page::render(&state).await).into_response(),
         Some(other) => {
             return Err(ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
@@ -276,93 +276,7 @@ pub(crate) async fn status(
 
 /// `/`: the page.
 pub(crate) async fn index(State(state): State<AppState>) -> Response {
-    let report = state.status().report(None).await;
-    Html(page(&report)).into_response()
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn colour(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Pass => "#1a7f37",
-        Verdict::Warn => "#9a6700",
-        Verdict::Fail => "#cf222e",
-    }
-}
-
-/// Every RFC 3339 instant in `v` as a person reads it: "3 min ago", "in 2h 5m".
-fn humanize_times(v: &serde_json::Value, now: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
-    use serde_json::Value;
-    match v {
-        Value::String(s) => match chrono::DateTime::parse_from_rfc3339(s) {
-            Ok(t) => {
-                let d = now - t.with_timezone(&chrono::Utc);
-                let human = if d >= chrono::Duration::zero() {
-                    format!("{} ago", lookout_status_collect::human_age(d))
-                } else {
-                    format!("in {}", lookout_status_collect::human_age(-d))
-                };
-                Value::String(human)
-            }
-            Err(_) => v.clone(),
-        },
-        Value::Array(a) => Value::Array(a.iter().map(|x| humanize_times(x, now)).collect()),
-        Value::Object(o) => Value::Object(
-            o.iter()
-                .map(|(k, x)| (k.clone(), humanize_times(x, now)))
-                .collect(),
-        ),
-        _ => v.clone(),
-    }
-}
-
-/// A plain page: the verdict and its reasons first, then each section, red/amber/green.
-fn page(r: &StatusReport) -> String {
-    let verdict = serde_json::to_value(r.status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let mut html = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Lookout: {v}</title>\
-         <meta http-equiv=\"refresh\" content=\"30\">\
-         <style>body{{font:15px system-ui,sans-serif;margin:2em;max-width:60em}}\
-         .verdict{{font-size:2em;font-weight:700;color:#fff;padding:.3em .6em;border-radius:.3em;display:inline-block}}\
-         section{{border-left:6px solid;padding:.2em 1em;margin:1em 0}}pre{{white-space:pre-wrap;margin:0}}</style></head><body>\
-         <div class=\"verdict\" style=\"background:{c}\">{V}</div>",
-        v = esc(&verdict),
-        V = esc(&verdict.to_uppercase()),
-        c = colour(r.status),
-    );
-    if !r.reasons.is_empty() {
-        html.push_str("<ul>");
-        for reason in &r.reasons {
-            html.push_str(&format!("<li>{}</li>", esc(reason)));
-        }
-        html.push_str("</ul>");
-    }
-    html.push_str(&format!(
-        "<p>generated {} in {} ms</p>",
-        esc(&r.generated_at.to_rfc3339()),
-        r.elapsed_ms
-    ));
-    for (name, data) in &r.sections {
-        let c = colour(r.section_status.get(name).copied().unwrap_or(Verdict::Pass));
-        html.push_str(&format!(
-            "<section style=\"border-color:{c}\"><h3>{}</h3><pre>{}</pre></section>",
-            esc(name),
-            esc(
-                &serde_json::to_string_pretty(&humanize_times(data, r.generated_at))
-                    .unwrap_or_default()
-            )
-        ));
-    }
-    html.push_str("</body></html>");
-    html
+    Html(crate::page::render(&state).await).into_response()
 }
 
 /// The gateway's section: `/status` shows it and the `gateway_down` check decides from it.

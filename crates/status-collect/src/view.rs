@@ -411,7 +411,13 @@ fn queue(d: &Value) -> (String, Vec<Table>) {
     } else {
         vec![Table {
             title: "groups",
-            columns: vec!["group", "active", "running", "tasks waiting", "messages waiting"],
+            columns: vec![
+                "group",
+                "active",
+                "running",
+                "tasks waiting",
+                "messages waiting",
+            ],
             rows,
         }]
     };
@@ -505,7 +511,9 @@ fn tasks(d: &Value, now: DateTime<Utc>) -> (String, Vec<Table>) {
         .collect();
     let table = Table {
         title: "schedule",
-        columns: vec!["name", "schedule", "status", "next run", "last run", "result"],
+        columns: vec![
+            "name", "schedule", "status", "next run", "last run", "result",
+        ],
         rows,
     };
     (parts.join("; "), vec![table])
@@ -624,7 +632,10 @@ fn boot(d: &Value, now: DateTime<Utc>) -> (String, Vec<Table>) {
         let failed = num(b, "failed_in_a_row").unwrap_or(0);
         let latest = text(b, "latest").unwrap_or("?");
         if failed > 0 {
-            let mut p = format!("{name} failed {} in a row", plural(failed, "start", "starts"));
+            let mut p = format!(
+                "{name} failed {} in a row",
+                plural(failed, "start", "starts")
+            );
             if let Some(c) = text(b, "last_cause") {
                 p.push_str(&format!(": {c}"));
             }
@@ -632,10 +643,7 @@ fn boot(d: &Value, now: DateTime<Utc>) -> (String, Vec<Table>) {
         } else {
             parts.push(format!(
                 "{name} {latest} {}",
-                relative(
-                    b.get("last_ready_at").or(b.get("latest_started_at")),
-                    now
-                )
+                relative(b.get("last_ready_at").or(b.get("latest_started_at")), now)
             ));
         }
         rows.push(vec![
@@ -648,7 +656,13 @@ fn boot(d: &Value, now: DateTime<Utc>) -> (String, Vec<Table>) {
     }
     let table = Table {
         title: "services",
-        columns: vec!["service", "latest", "started", "failed in a row", "last cause"],
+        columns: vec![
+            "service",
+            "latest",
+            "started",
+            "failed in a row",
+            "last cause",
+        ],
         rows,
     };
     (parts.join("; "), vec![table])
@@ -658,7 +672,11 @@ fn notifications(d: &Value) -> String {
     format!(
         "{} pending, {}",
         num(d, "pending_deliveries").unwrap_or(0),
-        plural(num(d, "dead_letters").unwrap_or(0), "dead letter", "dead letters")
+        plural(
+            num(d, "dead_letters").unwrap_or(0),
+            "dead letter",
+            "dead letters"
+        )
     )
 }
 

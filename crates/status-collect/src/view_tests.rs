@@ -102,7 +102,14 @@ fn tasks_name_the_overdue_the_failed_and_the_next() {
     );
     assert_eq!(
         v.tables[0].rows[0],
-        vec!["backup", "interval 1h", "active", "in 30m", "30m ago", "success"]
+        vec![
+            "backup",
+            "interval 1h",
+            "active",
+            "in 30m",
+            "30m ago",
+            "success"
+        ]
     );
     assert_eq!(
         section_view("host_jobs", &json!([]), "pass", now()).summary,
@@ -150,7 +157,13 @@ fn an_unavailable_section_says_why_and_unknown_ones_show_their_fields() {
     assert_eq!(v.summary, "unavailable: timed out after 2s");
     assert!(v.tables.is_empty());
     assert_eq!(
-        section_view("custom", &json!({"a": 1, "b": "x", "c": null}), "pass", now()).summary,
+        section_view(
+            "custom",
+            &json!({"a": 1, "b": "x", "c": null}),
+            "pass",
+            now()
+        )
+        .summary,
         "a 1, b x"
     );
 }
@@ -176,7 +189,10 @@ fn times_are_relative_and_commit_ids_short() {
         relative(Some(&json!("2026-01-01T09:55:00Z")), now()),
         "2h 5m ago"
     );
-    assert_eq!(relative(Some(&json!("2026-01-02T12:00:00Z")), now()), "in 1d");
+    assert_eq!(
+        relative(Some(&json!("2026-01-02T12:00:00Z")), now()),
+        "in 1d"
+    );
     assert_eq!(relative(None, now()), "—");
     assert_eq!(relative(Some(&json!("soon")), now()), "soon");
     assert_eq!(short_sha("5fda35b0123"), "5fda35b");
