@@ -599,11 +599,10 @@ class Lookout:
                 left = self._pending_locked()
                 lost = 0 if self._spool is not None else len(self._queue) + len(self._inflight)
             with self._spool_lock:
-                spool, self._spool = self._spool, None
+                spool = self._spool
                 if spool is not None:
-                    self._dropped_spool_before += spool.dropped
                     spooled = spool.events
-                    spool.close()
+                    spool.close()  # stats() still tells what is left in it
                 else:
                     spooled = 0
             self._transport.close()
@@ -836,7 +835,8 @@ class Lookout:
         """Keeps lines lookoutd has not taken: in the spool, else back at the head of memory."""
         with self._spool_lock:
             spool = self._spool
-            if spool is not None and (force or _monotonic() >= self._spool_retry_at):
+            if spool is not None and not spool.closed and (
+                    force or _monotonic() >= self._spool_retry_at):
                 try:
                     dropped = spool.append(lines)
                     if dropped:

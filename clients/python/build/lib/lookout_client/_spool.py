@@ -3,9 +3,10 @@
 A spool is a directory of segment files `000000000001.jsonl`, `000000000002.jsonl`, … each a run of
 complete JSON lines (one event a line). Events are appended to the newest segment and read from the
 oldest; a segment read to its end is deleted. Every append is one `write` of whole lines followed by
-an `fsync`, so a process killed at any moment leaves every line it appended before (a torn last
-line, from a kill in the middle of a write, is skipped when read). A process never appends to a
-segment it did not create, so a torn line is never followed by a good one in the same file.
+an `fsync`, so a process killed at any moment leaves every line it appended before. A line torn by
+a kill in the middle of a write is cut off when the spool is next opened (and counted as dropped);
+a process never appends to a segment it did not create, so a torn line is never followed by a good
+one in the same file.
 
 The bound is on the bytes of the segment files: to make room, the oldest segments are deleted whole
 (segments are about an eighth of the bound) and the events in them are counted as dropped.
@@ -56,6 +57,7 @@ class Spool:
         self.max_bytes = max(1024, int(max_bytes))
         self.segment_bytes = min(1 << 20, max(512, self.max_bytes // 8))
         self.dropped = 0  # events lost to the bound, or unreadable
+        self.closed = False
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
         self._lock_fd = None
         if fcntl is not None:
@@ -75,6 +77,7 @@ class Spool:
             try:
                 with open(path, "rb") as f:
                     data = f.read()
+                data = self._trim_torn(path, data)
             except OSError:
                 continue
             self._segments.append(_Segment(int(m.group(1)), path, len(data), data.count(b"\n")))
@@ -103,7 +106,9 @@ class Spool:
 
     def append(self, lines):
         """Appends `lines` (text, no newlines inside) durably. Returns how many events the bound
-        dropped (the oldest). Raises OSError when the disk refuses; nothing is counted then."""
+        dropped (the oldest). Raises OSError when the disk refuses (or the spool is closed)."""
+        if self.closed:
+            raise OSError("the spool is closed")
         encoded = [line.encode("utf-8", "replace") + b"\n" for line in lines]
         dropped = 0
         total = sum(len(b) for b in encoded)
@@ -181,10 +186,21 @@ class Spool:
         self._bytes += len(data)
         self._events += n_lines
 
+    def _trim_torn(self, path, data):
+        """Cuts a torn last line (bytes after the last newline: a writer killed mid-write, or a
+        failed write) off a segment nobody appends to any more; it is counted as dropped."""
+        cut = data.rfind(b"\n") + 1
+        if cut < len(data):
+            os.truncate(path, cut)
+            self.dropped += 1
+            data = data[:cut]
+        return data
+
     def _recount(self, seg):
         try:
             with open(seg.path, "rb") as f:
                 data = f.read()
+            data = self._trim_torn(seg.path, data)
         except OSError:
             data = b""
         lines = data.count(b"\n")
@@ -205,6 +221,8 @@ class Spool:
     def read(self, max_events, max_bytes):
         """The oldest events, up to `max_events` and about `max_bytes` (at least one), or None when
         the spool is empty. Unreadable lines met on the way are dropped (and counted)."""
+        if self.closed:
+            return None
         while self._segments:
             seg = self._segments[0]
             if self._head_offset >= seg.size:
@@ -255,19 +273,20 @@ class Spool:
 
     def ack(self, batch, n):
         """The first `n` lines of `batch` are settled (stored or refused by lookoutd)."""
-        if n <= 0 or not self._segments or self._segments[0] is not batch.segment:
+        if self.closed or n <= 0 or not self._segments or self._segments[0] is not batch.segment:
             return
         n = min(n, len(batch.lines))
         self._head_offset = batch.ends[n - 1]
         self._head_lines += n
         self._events -= n
-        seg = batch.segment
-        if self._head_offset >= seg.size and seg is not self._active:
-            self._drop_head()
+        if self._head_offset >= batch.segment.size:
+            self._drop_head()  # read to its end (this process's own: the next append starts anew)
 
     # -- the rest
 
     def close(self):
+        """Releases the directory; `events` and `bytes` keep saying what is left in it."""
+        self.closed = True
         self._close_active()
         fd, self._lock_fd = self._lock_fd, None
         if fd is not None:
