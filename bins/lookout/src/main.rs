@@ -91,6 +91,20 @@ enum Command {
     /// Send events to lookoutd, or follow its event log.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Send one event from a shell script or a systemd unit: `lookout emit run_finished
+    /// run_id=r1 outcome=failed error="exit 3"` (`key:=JSON` for a number, bool, list or object).
+    Emit {
+        /// The event's kind (`run_finished`, `heartbeat`, `deploy`, …).
+        kind: String,
+        /// Its fields: `key=text` or `key:=JSON`.
+        #[arg(value_name = "KEY=VALUE")]
+        fields: Vec<String>,
+        /// Also read fields from a JSON object on stdin (the arguments win).
+        #[arg(long = "stdin-json")]
+        stdin_json: bool,
+        #[command(flatten)]
+        out: Output,
+    },
     /// Boot hooks for a host's service unit (ExecStartPre / after init).
     #[command(subcommand)]
     Boot(BootCommand),
@@ -316,6 +330,12 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Boot(cmd) => boot::boot(client, cmd).await,
         Command::StaleScan(out) => status::stale_scan(client, out).await,
         Command::Events(cmd) => events::events(client, cmd).await,
+        Command::Emit {
+            kind,
+            fields,
+            stdin_json,
+            out,
+        } => events::emit(client, &kind, &fields, stdin_json, out).await,
         Command::Config(ConfigCommand::Check { file }) => config::config_check(&file),
         Command::Tasks(cmd) => tasks::run(client, cmd).await,
         Command::DryRun(out) => ops::dry_run(client, out).await,
