@@ -12,7 +12,9 @@ import { Lookout } from "lookout-client";
 import { Daemon, assertSequence, clientDir, needsLookoutd, pollUntil, quick, sleep, tmpDir } from "./helpers.mjs";
 
 const daemons = [];
+const hosts = new Set();
 after(async () => {
+  for (const h of hosts) h.kill("SIGKILL");
   for (const d of daemons) await d.kill();
 });
 
@@ -72,18 +74,24 @@ test("lookoutd SIGKILLed while requests are in flight, then restarted: nothing l
   let killAt = null;
   let kills = 0;
   let restarting = null;
-  // Kill lookoutd just after a request left: whether it committed or not, the client cannot know.
-  const killing = (url, init) => {
-    const p = fetch(url, init);
-    if (killAt !== null && Date.now() >= killAt && String(url).endsWith("/api/events")) {
-      killAt = null;
-      kills++;
-      setTimeout(() => {
-        d.kill("SIGKILL").then(() => {
-          restarting = sleep(300).then(() => d.start());
-        });
-      }, Math.floor(Math.random() * 3));
+  const restart = () => (restarting = sleep(300).then(() => d.start()));
+  // Three kills of lookoutd with a request of events in flight: twice just after the request left
+  // (committed or not: the client cannot know), once after lookoutd answered but before the client
+  // read the answer (committed for sure: only the idempotency keys keep the resend single).
+  const killing = async (url, init) => {
+    const armed = killAt !== null && Date.now() >= killAt && String(url).endsWith("/api/events");
+    if (!armed) return fetch(url, init);
+    killAt = null;
+    kills++;
+    if (kills === 2) {
+      const res = await fetch(url, init);
+      assert.equal(res.status, 200);
+      await d.kill("SIGKILL");
+      restart();
+      throw new TypeError("fetch failed (the answer was lost: lookoutd was killed)");
     }
+    const p = fetch(url, init);
+    setTimeout(() => d.kill("SIGKILL").then(restart), Math.floor(Math.random() * 4));
     return p;
   };
   const lk = new Lookout(quick({ url: d.url, fetch: killing, spoolDir: path.join(tmpDir(), "spool") }));
@@ -104,6 +112,7 @@ test("lookoutd SIGKILLed while requests are in flight, then restarted: nothing l
   assertSequence(assert, await d.events("heartbeat"), 0, total);
   const s = lk.stats();
   assert.ok(s.failedAttempts >= 3, JSON.stringify(s));
+  assert.ok(s.sent > total, `a batch lookoutd had stored was sent again (${s.sent} acknowledgements)`);
   assert.equal(s.dropped, 0);
   await lk.close();
 });
@@ -140,9 +149,15 @@ function runHost(env) {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
+  hosts.add(child);
   let out = "";
   child.stdout.on("data", (b) => (out += b));
-  const exited = new Promise((r) => child.once("exit", (code, signal) => r({ code, signal })));
+  const exited = new Promise((r) =>
+    child.once("exit", (code, signal) => {
+      hosts.delete(child);
+      r({ code, signal });
+    }),
+  );
   return { child, output: () => out, exited };
 }
 

@@ -59,6 +59,8 @@ pub mod host;
 pub mod repos;
 pub mod sections;
 pub mod view;
+#[cfg(feature = "watch")]
+pub mod watched;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -368,10 +368,38 @@ mod git {
                 _ => (None, None),
             };
             let is_dirty = if repo.is_bare() { false } else { dirty(&repo)? };
-            let mut worktrees = BTreeMap::new();
-            for name in repo.worktrees().map_err(err)?.iter().flatten().flatten() {
-                worktrees.insert(name.to_owned(), worktree(&repo, name, oid));
-            }
+            let names: Vec<String> = repo
+                .worktrees()
+                .map_err(err)?
+                .iter()
+                .flatten()
+                .flatten()
+                .map(str::to_owned)
+                .collect();
+            // Each worktree's status walks its whole checkout: in parallel, each thread with its
+            // own handle on the repository (a `Repository` is not shared between threads).
+            let common = repo.path().to_path_buf();
+            let worktrees: BTreeMap<String, WorktreeReport> = std::thread::scope(|s| {
+                let running: Vec<_> = names
+                    .iter()
+                    .map(|name| {
+                        let common = &common;
+                        s.spawn(move || match Repository::open(common) {
+                            Ok(repo) => worktree(&repo, name, oid),
+                            Err(e) => WorktreeReport::failed(err(e)),
+                        })
+                    })
+                    .collect();
+                names
+                    .iter()
+                    .cloned()
+                    .zip(running.into_iter().map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            WorktreeReport::failed("reading it panicked".into())
+                        })
+                    }))
+                    .collect()
+            });
             Ok(RepoReport {
                 path: workdir,
                 head_sha: oid.map(|o| o.to_string()),
@@ -386,18 +414,25 @@ mod git {
         }
     }
 
+    impl WorktreeReport {
+        fn failed(error: String) -> Self {
+            WorktreeReport {
+                path: Default::default(),
+                branch: None,
+                sha: None,
+                dirty: false,
+                ahead: None,
+                behind: None,
+                conflict: false,
+                detached: false,
+                error: Some(error),
+            }
+        }
+    }
+
     fn worktree(repo: &Repository, name: &str, base: Option<git2::Oid>) -> WorktreeReport {
-        let mut r = WorktreeReport {
-            path: Default::default(),
-            branch: None,
-            sha: None,
-            dirty: false,
-            ahead: None,
-            behind: None,
-            conflict: false,
-            detached: false,
-            error: None,
-        };
+        let mut r = WorktreeReport::failed(String::new());
+        r.error = None;
         let wt = match repo.find_worktree(name) {
             Ok(wt) => wt,
             Err(e) => {

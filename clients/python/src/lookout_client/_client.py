@@ -24,7 +24,7 @@ import time
 import weakref
 
 from . import _events
-from ._events import ENDPOINT_PREFIX, dumps, new_key, now_rfc3339, rfc3339, str_list
+from ._events import ENDPOINT_PREFIX, KeyMaker, dumps, new_key, now_rfc3339, rfc3339, str_list
 from ._spool import Spool, SpoolBusy
 from ._transport import Transport, Unreachable, redact
 
@@ -32,8 +32,13 @@ log = logging.getLogger("lookout_client")
 
 DEFAULT_URL = "http://127.0.0.1:8484"
 
+# One append to the spool takes at most this much of the memory queue.
+SPILL_EVENTS = 20000
+SPILL_BYTES = 8 * 1024 * 1024
+
 _monotonic = time.monotonic
 _Mapping = collections.abc.Mapping
+_REQUIRED = _events.REQUIRED
 
 
 class Terminated(SystemExit):
@@ -147,6 +152,7 @@ class Lookout:
         self._close_result = None
         self._worker = None
         self._pid = os.getpid()
+        self._new_key = KeyMaker()
         self._sent = 0
         self._replayed = 0
         self._rejected = 0
@@ -238,15 +244,16 @@ class Lookout:
         field, logged as a warning). Never raises, never waits on I/O. `at` (when it happened) is
         set now unless given; `idempotency_key` is a fresh UUID unless given."""
         try:
-            if not isinstance(kind, str) or not kind:
+            if type(kind) is not str or not kind:
                 self._refuse_local(kind, "the kind must be a non-empty string")
                 return None
             event = {"kind": kind}
             if fields is not None:
-                if isinstance(fields, _Mapping):
+                if type(fields) is dict or isinstance(fields, _Mapping):
                     event.update(fields)
                 else:
-                    self._refuse_local(kind, "fields must be a mapping, not %s" % type(fields).__name__)
+                    self._refuse_local(kind, "fields must be a mapping, not %s"
+                                       % type(fields).__name__)
                     return None
             if more:
                 event.update(more)
@@ -254,14 +261,14 @@ class Lookout:
             at = event.get("at")
             if at is None:
                 event["at"] = now_rfc3339()
-            elif not isinstance(at, str):
+            elif type(at) is not str:
                 event["at"] = rfc3339(at)
             key = event.get("idempotency_key")
             if key is None or key == "":
-                key = event["idempotency_key"] = new_key()
-            elif not isinstance(key, str):
+                key = event["idempotency_key"] = self._new_key()
+            elif type(key) is not str:
                 key = event["idempotency_key"] = str(key)
-            required = _events.REQUIRED.get(kind)
+            required = _REQUIRED.get(kind)
             if required:
                 for f in required:
                     if event.get(f) is None:
@@ -690,6 +697,7 @@ class Lookout:
         self._idle = False
         self._worker = None
         self._pid = os.getpid()
+        self._new_key = KeyMaker()  # the parent's counter goes on in the parent
         if self._spool is not None:
             self._dropped_spool_before += self._spool.dropped
             self._spool = None  # its lock stays with the parent (the flock is shared)
@@ -803,26 +811,34 @@ class Lookout:
         with self._lock:
             self._inflight = []
             self._done.notify_all()
+            crowded = len(self._queue) > self.queue_size // 2
+        if ok and crowded and self._spool is not None:
+            # The host emits faster than lookoutd stores: the spool takes the overflow (and is
+            # sent first from now on, so the order holds) instead of the memory bound dropping it.
+            self._spill_all()
         return True, ok
 
-    def _take_locked(self):
+    def _take_locked(self, max_events=None, max_bytes=None):
+        max_events = max_events or self.batch_size
+        max_bytes = max_bytes or self.batch_bytes
         lines, size = [], 2
         q = self._queue
-        while q and len(lines) < self.batch_size:
+        while q and len(lines) < max_events:
             n = len(q[0]) + 1
-            if lines and size + n > self.batch_bytes:
+            if lines and size + n > max_bytes:
                 break
             lines.append(q.popleft())
             size += n
         return lines
 
     def _spill_all(self):
-        """Moves the memory queue to the spool (while lookoutd does not answer)."""
+        """Moves the memory queue to the spool (while lookoutd does not answer, or cannot keep
+        up). In large pieces: one fsync for all that came in during the previous one."""
         while True:
             if _monotonic() < self._spool_retry_at:
                 return
             with self._lock:
-                lines = self._take_locked()
+                lines = self._take_locked(SPILL_EVENTS, SPILL_BYTES)
                 self._inflight = lines
             if not lines:
                 return

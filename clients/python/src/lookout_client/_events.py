@@ -45,9 +45,22 @@ ENDPOINT_PREFIX = '{"@endpoint":'
 _UTC = _dt.timezone.utc
 
 
+_time = __import__("time").time
+_strftime = __import__("time").strftime
+_gmtime = __import__("time").gmtime
+_second = (None, "")  # the last whole second formatted: (second, text), replaced whole
+
+
 def now_rfc3339():
-    """Now, as RFC 3339 in UTC with microseconds (`2026-11-24T10:00:00.123456Z`)."""
-    return _dt.datetime.now(_UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    """Now, as RFC 3339 in UTC with microseconds (`2026-11-24T10:00:00.123456Z`). Formats the
+    whole second once per second: it is on the path of every emit."""
+    global _second
+    t = _time()
+    sec = int(t)
+    cached = _second
+    if cached[0] != sec:
+        cached = _second = (sec, _strftime("%Y-%m-%dT%H:%M:%S", _gmtime(sec)))
+    return "%s.%06dZ" % (cached[1], int((t - sec) * 1e6))
 
 
 def rfc3339(value):
@@ -70,8 +83,22 @@ def rfc3339(value):
     return str(value)
 
 
+class KeyMaker:
+    """Idempotency keys: a random UUID made once (per client, and again in a forked child) and a
+    counter, `<uuid4>-<n>`: unique like a UUID per event, at a fraction of the cost."""
+
+    def __init__(self):
+        import itertools
+
+        self._prefix = str(uuid.UUID(bytes=os.urandom(16), version=4)) + "-"
+        self._counter = itertools.count(1)  # next() on it is atomic under the GIL
+
+    def __call__(self):
+        return self._prefix + str(next(self._counter))
+
+
 def new_key():
-    """A fresh idempotency key."""
+    """A fresh idempotency key (a UUID4)."""
     return str(uuid.UUID(bytes=os.urandom(16), version=4))
 
 
@@ -139,12 +166,16 @@ def _sanitize(o, seen, depth):
     return _sanitize(converted, seen, depth + 1)
 
 
+_ENCODER = json.JSONEncoder(
+    default=_default, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+)
+_encode = _ENCODER.encode
+
+
 def dumps(event):
     """One event as one line of JSON (no newline inside: json escapes them in strings)."""
     try:
-        line = json.dumps(
-            event, default=_default, ensure_ascii=False, allow_nan=False, separators=(",", ":")
-        )
+        line = _encode(event)
     except (TypeError, ValueError, RecursionError):
         line = json.dumps(
             _sanitize(event, set(), 0),
