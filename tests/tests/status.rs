@@ -315,3 +315,83 @@ fn the_state_directory_inside_the_watched_repository_leaves_it_clean() {
         );
     });
 }
+
+/// The watched cache end to end: lookoutd's state directory inside the repository (its database
+/// written all the time), a worktree beside it; a change to a tracked file of the worktree, to the
+/// main tree and a commit are each in `/status` within 1 s (with a `cache_ttl` of 200 ms: reports
+/// are shared for that long whatever the repositories cost).
+#[test]
+fn a_change_in_a_watched_repository_is_in_status_within_a_second() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("host");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    std::fs::write(repo.join("a.txt"), "one\n").unwrap();
+    git(&repo, &["add", "a.txt"]);
+    git(&repo, &["commit", "-q", "-m", "first"]);
+    let wt = tmp.path().join("g1");
+    git(
+        &repo,
+        &["worktree", "add", "-q", "-b", "g1", wt.to_str().unwrap()],
+    );
+    let config = tmp.path().join("lookout.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[status]\ncache_ttl = \"200ms\"\n\n[[repos]]\npath = {:?}\nname = \"host\"\n",
+            repo.display().to_string()
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start_opts(
+        Some(&repo.join(".lookout")),
+        &["--config", config.to_str().unwrap()],
+        &[],
+    );
+    let url = format!("{}/status?sections=repos", d.url);
+    let rt = rt();
+    let report = |rt: &tokio::runtime::Runtime| -> Value {
+        rt.block_on(async {
+            let (code, body) = get(&url).await;
+            assert_eq!(code, 200, "{body}");
+            serde_json::from_str::<Value>(&body).unwrap()["sections"]["repos"]["host"].clone()
+        })
+    };
+    // Settled: read twice (the first read sets the watches), clean.
+    let start = std::time::Instant::now();
+    while report(&rt)["worktrees"]["g1"]["dirty"] != json!(false)
+        || start.elapsed() < Duration::from_millis(600)
+    {
+        assert!(start.elapsed() < Duration::from_secs(20), "never settled");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let within_a_second =
+        |rt: &tokio::runtime::Runtime, what: &str, seen: &dyn Fn(&Value) -> bool| {
+            let t = std::time::Instant::now();
+            loop {
+                let r = report(rt);
+                if seen(&r) {
+                    eprintln!("{what}: in /status after {:?}", t.elapsed());
+                    return;
+                }
+                assert!(
+                    t.elapsed() < Duration::from_secs(1),
+                    "{what} not in /status within 1 s: {r:#}"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+    std::fs::write(wt.join("a.txt"), "changed in the worktree\n").unwrap();
+    within_a_second(&rt, "a worktree's tracked file", &|r| {
+        r["worktrees"]["g1"]["dirty"] == json!(true)
+    });
+    std::fs::write(repo.join("a.txt"), "changed in the main tree\n").unwrap();
+    within_a_second(&rt, "the main tree's tracked file", &|r| {
+        r["dirty"] == json!(true)
+    });
+    let old = report(&rt)["head_sha"].clone();
+    git(&repo, &["commit", "-q", "-am", "second"]);
+    within_a_second(&rt, "a commit", &|r| {
+        r["head_sha"] != old && r["dirty"] == json!(false)
+    });
+}

@@ -181,6 +181,13 @@ pub struct StatusConfig {
     /// arriving while one is collected share it).
     #[serde(deserialize_with = "duration")]
     pub cache_ttl: Duration,
+    /// Keep each repository's report and recompute it only when a file-system notification says
+    /// one of its trees changed (`false`: read every repository on every collection).
+    pub watch_repos: bool,
+    /// With `watch_repos`, a kept report older than this is recomputed anyway (the safety net for
+    /// changes no notification reports).
+    #[serde(deserialize_with = "duration")]
+    pub rescan_interval: Duration,
 }
 
 impl Default for StatusConfig {
@@ -188,6 +195,8 @@ impl Default for StatusConfig {
         StatusConfig {
             section_timeout: Duration::from_secs(2),
             cache_ttl: Duration::from_secs(1),
+            watch_repos: true,
+            rescan_interval: Duration::from_secs(60),
         }
     }
 }

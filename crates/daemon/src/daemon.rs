@@ -224,7 +224,7 @@ pub async fn run_until(
         events_applied.clone(),
         stop_rx.clone(),
     ));
-    let mut collectors = status::collectors(&store, &config, stale_processing);
+    let mut collectors = status::collectors(&store, &config, stale_processing, &state_dir);
     collectors.extend(status::scheduler_collectors(
         &store,
         config.thresholds.overdue_grace,

@@ -147,12 +147,23 @@ pub(crate) fn collectors(
     store: &Store,
     config: &lookout_config::Config,
     stale_processing: std::time::Duration,
+    state_dir: &std::path::Path,
 ) -> Vec<Arc<dyn Collector>> {
     let deps: Arc<dyn StatusDeps> = Arc::new(EventDeps {
         store: store.clone(),
         max_concurrent: config.reconcile.max_concurrent,
     });
-    let inspector: Arc<dyn RepoInspector> = Arc::new(Git2Inspector);
+    let inspector: Arc<dyn RepoInspector> = if config.status.watch_repos {
+        // lookoutd's own state directory may sit inside a watched repository (`./.lookout`): its
+        // database is written all the time and git ignores it, so its writes do not count.
+        Arc::new(lookout_status_collect::watched::WatchedInspector::new(
+            Arc::new(Git2Inspector),
+            config.status.rescan_interval,
+            vec![state_dir.to_path_buf()],
+        ))
+    } else {
+        Arc::new(Git2Inspector)
+    };
     // The default (no `[[repos]]`) is "the repository lookoutd was started in": outside of one
     // there is nothing to watch, which is not a failure. Configured repositories always report.
     let by_default = config.repos == lookout_config::Config::default().repos;

@@ -1,6 +1,9 @@
 //! The `repos` section through libgit2 against the same facts gathered with `git` subprocesses (the
 //! way the seed's Python host did it), on one repository with 3 linked worktrees, measured in the
-//! same run. Prints medians, p99 and the ratio.
+//! same run. Prints medians, p99 and the ratio; then the same section through the watched cache
+//! (`WatchedInspector`): a collection when nothing changed, and the time from a change to a tracked
+//! file to the first collection that shows it. Exits 1 when an unchanged watched collection's
+//! median is over 10 ms.
 //!
 //! `cargo bench -p lookout-status-collect --bench status_latency [-- FILES_PER_TREE [ROUNDS]]`
 
@@ -11,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use lookout_status_collect::Collector;
 use lookout_status_collect::repos::{Git2Inspector, RepoTarget, ReposSection};
+use lookout_status_collect::watched::WatchedInspector;
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
@@ -169,4 +173,62 @@ fn main() {
     println!("  libgit2 (Git2Inspector)   median {lm:7.2} ms   p99 {lp:7.2} ms");
     println!("  git subprocesses (seed's 18) median {sm:7.2} ms   p99 {sp:7.2} ms");
     println!("  ratio (subprocess / libgit2, medians): {:.1}x", sm / lm);
+
+    // The watched cache: the same section, its reports kept until inotify reports a change.
+    let watched = ReposSection {
+        inspector: Arc::new(WatchedInspector::new(
+            Arc::new(Git2Inspector),
+            Duration::from_secs(3600),
+            Vec::new(),
+        )),
+        repos: vec![RepoTarget::new(&host, Some("host".into()))],
+    };
+    let first = rt.block_on(watched.collect()).unwrap();
+    assert_eq!(
+        first.data, a.data,
+        "the watched cache reports the same facts"
+    );
+    rt.block_on(watched.collect()).unwrap();
+    let mut kept = Vec::with_capacity(rounds * 10);
+    for _ in 0..rounds * 10 {
+        let t = Instant::now();
+        rt.block_on(watched.collect()).unwrap();
+        kept.push(t.elapsed());
+    }
+    // A change to a tracked file of a worktree, at a random point between collections, then
+    // collections until one shows it: the time from the write to that collection's end.
+    let idle = host.parent().unwrap().join("worktrees/idle/src/f1.txt");
+    let mut seen = Vec::with_capacity(rounds);
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    for round in 0..rounds {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        std::thread::sleep(Duration::from_micros(rng % 5_000));
+        let dirty = round % 2 == 0;
+        std::fs::write(&idle, if dirty { "changed\n" } else { "1\n" }).unwrap();
+        let t = Instant::now();
+        loop {
+            let c = rt.block_on(watched.collect()).unwrap();
+            if c.data["host"]["worktrees"]["idle"]["dirty"] == dirty {
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "a change not seen in 5 s"
+            );
+        }
+        seen.push(t.elapsed());
+    }
+    let (km, kp) = stats(kept);
+    let (cm, cp) = stats(seen);
+    println!(
+        "  watched, unchanged         median {km:7.3} ms   p99 {kp:7.3} ms   ({:.0}x the subprocesses)",
+        sm / km
+    );
+    println!("  watched, change to visible median {cm:7.2} ms   p99 {cp:7.2} ms");
+    if km > 10.0 {
+        eprintln!("bound broken: an unchanged watched collection takes {km:.2} ms (bound: 10 ms)");
+        std::process::exit(1);
+    }
 }
