@@ -21,21 +21,34 @@ if [ ! -x "$LOOKOUT_BIN" ]; then
   case "${CI:-}" in ""|false|0) ;; *) exit 1 ;; esac
 fi
 
-venv=${LOOKOUT_PY_VENV:-/tmp/lookout-client-py-venv}
-if "$python" -m venv --help >/dev/null 2>&1 && { [ -x "$venv/bin/python" ] || "$python" -m venv "$venv" 2>/dev/null; }; then
+pyver=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+venv=${LOOKOUT_PY_VENV:-/tmp/lookout-client-py$pyver-venv}
+# A venv with a working pip (one left half-made by a venv module without ensurepip is remade).
+make_venv() {
+  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
+    return 0
+  fi
+  rm -rf "$venv"
+  "$python" -m venv "$venv" >/dev/null 2>&1 && "$venv/bin/python" -m pip --version >/dev/null 2>&1
+}
+pip_quiet=(--quiet --disable-pip-version-check)
+if make_venv; then
   py="$venv/bin/python"
-  "$py" -m pip install --quiet --disable-pip-version-check pytest
+  "$py" -m pip install "${pip_quiet[@]}" pytest
   # --force-reinstall: the checkout's current code, not the copy installed by an earlier run.
-  "$py" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$here"
+  "$py" -m pip install "${pip_quiet[@]}" --force-reinstall --no-deps "$here"
 else
-  rm -rf "$venv" 2>/dev/null || true
+  echo "test.sh: no usable venv module (Debian: apt-get install python3-venv); using pip --target" >&2
+  rm -rf "$venv"
   target=${venv}-target
   rm -rf "$target"
-  "$python" -m pip install --quiet --disable-pip-version-check --target "$target" pytest "$here"
+  "$python" -m pip install "${pip_quiet[@]}" --target "$target" pytest "$here"
   export PYTHONPATH="$target${PYTHONPATH:+:$PYTHONPATH}"
   py=$python
 fi
+# pip builds in the source tree: leave the checkout as it was.
+rm -rf "$here/build" "$here/src/"*.egg-info
 
-# Run from outside the checkout so `import lookout_client` finds the installed package.
+# From tests/, `import lookout_client` finds the installed package (the sources are under src/).
 cd "$here/tests"
 exec "$py" -m pytest -p no:cacheprovider -q "$@"

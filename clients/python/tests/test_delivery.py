@@ -213,3 +213,17 @@ def test_boot_calls_while_lookoutd_is_down_are_replayed_in_order(make_daemon, cl
     assert report["message"].endswith("Last failure: db unreachable")
     kinds = [e["kind"] for e in d.events() if e["subject"] == svc]
     assert kinds == ["boot_started", "boot_failed", "boot_started", "boot_ready"]
+
+
+def test_a_queued_call_lookoutd_always_fails_does_not_hold_back_the_rest(daemon, clients):
+    svc = "svc-" + tag()
+    # A boot ledger lookoutd cannot read: its boot endpoints answer 500 for this service.
+    (daemon.state_dir / "boot").mkdir(exist_ok=True)
+    (daemon.state_dir / "boot" / (svc + ".json")).write_text("{ not json")
+    lk = clients(daemon.url)
+    t = tag()
+    assert lk.boot_fail(svc, "it broke", wait=False) is None  # queued, in order
+    lk.deploy("after-the-call", t=t)
+    assert lk.flush(DELIVERY_DEADLINE)
+    assert [e["payload"]["sha"] for e in daemon.tagged(t)] == ["after-the-call"]
+    assert lk.stats()["rejected"] == 1

@@ -48,7 +48,7 @@ def garbage():
 
 @pytest.mark.parametrize("url", [
     "not a url", "http://[::1", "ftp://example.com", "http://", 12345, "http://no-such-host.invalid",
-    "http://127.0.0.1:1", "http://user:pw@127.0.0.1:1/",
+    "http://127.0.0.1:1", "http://user:pw@127.0.0.1:1/", "https://127.0.0.1:1/prefix",
 ])
 def test_any_url_gives_a_client_that_never_raises(url, clients, caplog):
     caplog.set_level(logging.DEBUG, logger="lookout_client")

@@ -32,6 +32,9 @@ log = logging.getLogger("lookout_client")
 
 DEFAULT_URL = "http://127.0.0.1:8484"
 
+# A queued boot call that lookoutd answers with a 500 this many times in a row is given up.
+ENDPOINT_ATTEMPTS = 5
+
 # One append to the spool takes at most this much of the memory queue.
 SPILL_EVENTS = 20000
 SPILL_BYTES = 8 * 1024 * 1024
@@ -162,9 +165,11 @@ class Lookout:
         self._connected = None
         self._last_error = None
         self._warned_memory_drop = False
+        self._notes = collections.deque(maxlen=256)  # log records from host threads
         self._spool = None
         self._spool_lock = threading.Lock()
         self._spool_retry_at = 0.0
+        self._endpoint_errors = 0
         try:
             if url is None:
                 url = os.environ.get("LOOKOUT_URL") or DEFAULT_URL
@@ -185,7 +190,8 @@ class Lookout:
             self._token = str(token) if token else None
             self._transport = Transport(self.url, self._token)
             if self._transport.problem:
-                log.warning("%s: events are kept, never sent", self._transport.problem)
+                log.warning("lookout_client: %s: events are kept, never sent",
+                            self._transport.problem)
             if spool_dir is not None:
                 self._open_spool(spool_dir, spool_max_bytes)
             if handle_sigterm:
@@ -287,8 +293,25 @@ class Lookout:
     def _refuse_local(self, kind, why):
         with self._lock:
             self._rejected += 1
-        log.warning("lookout_client: event %r not sent: %s", kind if isinstance(kind, str) else
-                    type(kind).__name__, why)
+            self._say_locked(logging.WARNING, "lookout_client: event %r not sent: %s",
+                             kind if isinstance(kind, str) else type(kind).__name__, why)
+
+    def _say_locked(self, level, msg, *args):
+        """A log record from a host thread, written by the worker (a logging handler may do I/O,
+        and emit never waits on I/O). The lock is held."""
+        self._notes.append((level, msg, args))
+        if self._idle:
+            self._idle = False
+            self._work.notify()
+
+    def _write_notes(self):
+        notes = self._notes
+        while notes:
+            try:
+                level, msg, args = notes.popleft()
+            except IndexError:
+                return
+            log.log(level, msg, *args)
 
     def _enqueue(self, line):
         with self._lock:
@@ -297,21 +320,18 @@ class Lookout:
                 return
             if self._worker is None:
                 self._start_worker_locked()
-            dropped = False
             if len(self._queue) >= self.queue_size:
                 self._queue.popleft()
                 self._dropped_memory += 1
-                dropped = not self._warned_memory_drop
-                self._warned_memory_drop = True
+                if not self._warned_memory_drop:
+                    self._warned_memory_drop = True
+                    self._notes.append((logging.WARNING, "lookout_client: the memory queue is full "
+                                        "(%d events): the oldest are dropped (counted in "
+                                        "stats()['dropped'])", (self.queue_size,)))
             self._queue.append(line)
             if self._idle:
                 self._idle = False
                 self._work.notify()
-        if dropped:
-            log.warning(
-                "lookout_client: the memory queue is full (%d events): the oldest are dropped "
-                "(counted in stats()['dropped'])", self.queue_size,
-            )
 
     # ------------------------------------------------------------------ typed events
 
@@ -543,6 +563,15 @@ class Lookout:
         lookoutd (stored, or refused as invalid), False otherwise (what is left stays queued or
         spooled). Never raises; returns by the deadline."""
         try:
+            return self._flush(timeout)
+        finally:
+            try:
+                self._write_notes()
+            except Exception:
+                pass
+
+    def _flush(self, timeout):
+        try:
             timeout = _number(timeout, 5.0)
             deadline = _monotonic() + timeout
             with self._lock:
@@ -709,6 +738,7 @@ class Lookout:
         retry_at = 0.0
         while True:
             try:
+                self._write_notes()
                 self._beat_runs()
                 now = _monotonic()
                 with self._lock:
@@ -951,6 +981,7 @@ class Lookout:
             return False
         if 200 <= resp.status < 300:
             self._note_up()
+            self._endpoint_errors = 0
             with self._lock:
                 self._sent += 1
                 if replay:
@@ -960,6 +991,16 @@ class Lookout:
             self._note_up()
             self._refused(line, resp.error() or "HTTP %d" % resp.status, what=endpoint)
             return True
+        if resp.status in (500, 508):
+            # lookoutd answered and failed (a boot ledger it cannot read, say): a call failing
+            # the same way every time must not hold back every event behind it.
+            self._endpoint_errors += 1
+            if self._endpoint_errors >= ENDPOINT_ATTEMPTS:
+                self._endpoint_errors = 0
+                self._note_up()
+                self._refused(line, "HTTP %d %d times: %s" % (
+                    resp.status, ENDPOINT_ATTEMPTS, resp.error() or ""), what=endpoint)
+                return True
         self._note_down("HTTP %d%s" % (resp.status, ": " + resp.error() if resp.error() else ""))
         return False
 

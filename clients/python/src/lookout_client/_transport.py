@@ -9,7 +9,6 @@ not idempotent; events carry idempotency keys, so for them a retry is always saf
 import http.client
 import json
 import socket
-import ssl
 import urllib.parse
 
 from ._version import __version__ as _version
@@ -83,6 +82,8 @@ class Transport:
 
     def _connect(self, timeout):
         if self._https:
+            import ssl  # only for https: a Python built without ssl still sends plain http
+
             conn = http.client.HTTPSConnection(
                 self._host, self._port, timeout=timeout, context=ssl.create_default_context()
             )
