@@ -172,7 +172,7 @@ border-radius:6px;padding:.6em .9em;min-width:0}.card.warn{border-top-color:var(
 .card h3 .v{margin-left:auto;font-weight:400;color:var(--muted)}\
 .m.pass{color:var(--pass)}.m.warn{color:var(--warn)}.m.fail{color:var(--fail)}\
 .summary{margin:.3em 0;overflow-wrap:anywhere}\
-.strip{display:flex;gap:1px;height:14px;margin:.4em 0}.strip span{flex:1;border-radius:1px;background:var(--none)}\
+.strip{display:flex;gap:1px;height:14px;margin:.4em 0}.strip{background:var(--none)}.strip i{flex:1;border-radius:1px;background:var(--none)}\
 .strip .l0{background:var(--pass)}.strip .l1{background:var(--warn)}.strip .l2{background:var(--fail)}\
 .axis{display:flex;justify-content:space-between;font-size:.75em;color:var(--muted)}\
 details summary{cursor:pointer;color:var(--muted);font-size:.9em}\
@@ -348,24 +348,19 @@ fn card(h: &mut String, s: &SectionView, strip: Option<&Vec<Option<i16>>>) {
         name = esc(&s.name.replace('_', " ")),
         summary = esc(&s.summary),
     );
-    h.push_str("<div class=\"strip\" role=\"img\" aria-label=\"last 24 hours\">");
     match strip {
         Some(cells) => {
+            h.push_str("<div class=\"strip\" role=\"img\" aria-label=\"last 24 hours\">");
             for c in cells {
-                let (class, title) = match c {
-                    Some(0) => ("l0", "pass"),
-                    Some(1) => ("l1", "warn"),
-                    Some(_) => ("l2", "fail"),
-                    None => ("", "no data"),
-                };
-                let _ = write!(h, "<span class=\"{class}\" title=\"{title}\"></span>");
+                h.push_str(match c {
+                    Some(0) => "<i class=\"l0\" title=\"pass\"></i>",
+                    Some(1) => "<i class=\"l1\" title=\"warn\"></i>",
+                    Some(_) => "<i class=\"l2\" title=\"fail\"></i>",
+                    None => "<i></i>",
+                });
             }
         }
-        None => {
-            for _ in 0..96 {
-                h.push_str("<span title=\"no data\"></span>");
-            }
-        }
+        None => h.push_str("<div class=\"strip\" title=\"no history yet\">"),
     }
     h.push_str("</div><div class=\"axis\"><span>24 h ago</span><span>now</span></div>");
     for t in &s.tables {

@@ -142,11 +142,10 @@ fn a_strip_shows_the_worst_level_of_each_quarter_hour_of_the_last_day() {
     });
     let card = &html[html.find("id=\"section-channels\"").unwrap()..];
     assert_eq!(
-        card.matches("<span class=\"l2\" title=\"fail\"></span>")
-            .count(),
+        card.matches("<i class=\"l2\" title=\"fail\"></i>").count(),
         1
     );
     // A section with no stored sample yet shows an empty strip, not an error.
     let service = &html[html.find("id=\"section-service\"").unwrap()..];
-    assert!(service.contains("<span title=\"no data\"></span>"));
+    assert!(service.contains("<div class=\"strip\" title=\"no history yet\"></div>"));
 }
