@@ -1,7 +1,9 @@
 //! The daemon's run: from [`Options`] to a serving lookoutd, and the graceful stop in order.
 
 use crate::startup::{self, StartupError};
-use crate::{alerts, boot, gateway, http, ingest, jobs, page, projector, reconcile, stale, status};
+use crate::{
+    alerts, boot, gateway, host_runs, http, ingest, jobs, page, projector, reconcile, stale, status,
+};
 use crate::{systemd, watch, wiring};
 
 /// What lookoutd is told on its command line; each overrides the configuration file, which
@@ -261,6 +263,12 @@ pub async fn run_until(
         running: running.clone(),
     });
     stopping.push(page::spawn_history(app_state.clone(), stop_rx.clone()));
+    stopping.push(host_runs::spawn(
+        &log,
+        outbox.clone(),
+        config.thresholds.heartbeat_interval,
+        stop_rx.clone(),
+    ));
     let app = http::router(
         app_state,
         http::Protection {

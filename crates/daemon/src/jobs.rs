@@ -207,7 +207,16 @@ impl Reporter for OutboxReporter {
                 .map(str::to_owned)
                 .unwrap_or_else(|| r.to_string())
         });
-        let mut ev = NewEvent::new(&e.kind, e.payload);
+        // Marked as lookoutd's own: the host-run follower leaves these runs to the scheduler,
+        // which says "still running" for them itself.
+        let mut payload = e.payload;
+        if let Some(p) = payload.as_object_mut() {
+            p.insert(
+                "source".into(),
+                serde_json::Value::from(crate::host_runs::OWN_SOURCE),
+            );
+        }
+        let mut ev = NewEvent::new(&e.kind, payload);
         if let Some(s) = subject {
             ev = ev.with_subject(s);
         }

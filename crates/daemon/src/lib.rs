@@ -37,6 +37,7 @@ mod daemon;
 mod doctor;
 mod folding;
 mod gateway;
+mod host_runs;
 mod http;
 mod ingest;
 mod jobs;

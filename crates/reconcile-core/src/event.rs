@@ -33,6 +33,14 @@ pub struct RunFact {
     /// Why it failed (`run_finished`), rendered as text.
     #[serde(default)]
     pub error: Option<String>,
+    /// `false` in a `run_started` that says the host will send no heartbeat for this run (a
+    /// one-shot container): it is never called silent (I3). Absent: `true`.
+    #[serde(default = "promised")]
+    pub heartbeats: bool,
+}
+
+fn promised() -> bool {
+    true
 }
 
 /// What an event of the vocabulary says, typed: one variant per kind (two kinds, `heartbeat` and
@@ -239,6 +247,11 @@ impl Fields<'_> {
             progress: self.opt("progress"),
             progress_value: self.0.get("progress").filter(|v| !v.is_null()).cloned(),
             error: self.opt("error"),
+            heartbeats: self
+                .0
+                .get("heartbeats")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
         })
     }
 }

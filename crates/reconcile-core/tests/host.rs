@@ -381,7 +381,7 @@ fn a_silent_run_is_i3_not_i8() {
     let v = check_invariants(&s, &Limits::default(), t(11));
     assert_eq!(
         v[0].message,
-        "run r1 (task task backup) has sent no heartbeat for 4m; no progress for 10m (last: 1)"
+        "run r1 (task backup) has sent no heartbeat for 4m; no progress for 10m (last: 1)"
     );
     // An orphaned run is I1 only.
     let mut events = beating(7, |_| Some(json!(1)));
@@ -434,4 +434,17 @@ fn a_state_saved_before_i8_still_loads() {
         "orphan_grace": {"secs": 30, "nanos": 0}}))
     .unwrap();
     assert_eq!(old_limits, Limits::default());
+}
+
+#[test]
+fn a_run_started_with_heartbeats_false_is_never_silent() {
+    // A one-shot container cannot send heartbeats: its host says so, and no I3 follows.
+    let mut started = run_event(None);
+    started["heartbeats"] = json!(false);
+    let s = state(&[(0, "run_started", started)]);
+    assert!(!s.runs["r1"].heartbeats);
+    assert_eq!(ids(&s, &Limits::default(), 120), []);
+    // The same run without the promise is silent after 3 intervals.
+    let s = state(&[(0, "run_started", run_event(None))]);
+    assert_eq!(ids(&s, &Limits::default(), 4), [pair("I3", "r1")]);
 }

@@ -179,7 +179,11 @@ pub fn apply(state: &mut HostState, event: &HostEvent) {
                 progress: None,
                 progress_value: None,
                 progress_changed_at: None,
+                heartbeats: r.heartbeats,
             });
+            if started {
+                run.heartbeats = r.heartbeats;
+            }
             run.last_heartbeat_at = run.last_heartbeat_at.max(at);
             if r.container.is_some() {
                 run.container.clone_from(&r.container);

@@ -175,18 +175,18 @@ pub fn check_invariants(state: &HostState, limits: &Limits, now: DateTime<Utc>) 
     let hb = delta(limits.heartbeat);
     let stall = delta(limits.stall_after);
     for (id, run) in &state.runs {
-        if !orphaned.contains(id) && now - run.last_heartbeat_at > hb {
+        if !orphaned.contains(id) && run.heartbeats && now - run.last_heartbeat_at > hb {
+            let what = match (run.run_kind.as_str(), &run.task) {
+                ("task", Some(t)) => format!("task {t}"),
+                (kind, Some(t)) => format!("{kind} task {t}"),
+                (kind, None) => kind.to_owned(),
+            };
             out.push(violation(
                 Invariant::SilentRun,
                 id,
                 run.last_heartbeat_at,
                 format!(
-                    "run {id} ({}{}) has sent no heartbeat for {}",
-                    run.run_kind,
-                    run.task
-                        .as_ref()
-                        .map(|t| format!(" task {t}"))
-                        .unwrap_or_default(),
+                    "run {id} ({what}) has sent no heartbeat for {}",
                     human(now - run.last_heartbeat_at)
                 ),
             ));

@@ -74,6 +74,14 @@ pub struct Run {
     /// it has reported none (such a run is never stalled).
     #[serde(default)]
     pub progress_changed_at: Option<DateTime<Utc>>,
+    /// The host promised heartbeats for it (its `run_started` did not say `heartbeats: false`):
+    /// only such a run can be silent (I3).
+    #[serde(default = "promised")]
+    pub heartbeats: bool,
+}
+
+fn promised() -> bool {
+    true
 }
 
 /// A container.

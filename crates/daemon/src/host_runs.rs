@@ -1,0 +1,264 @@
+//! A host's own runs, followed by lookoutd: while a run reported with `run_started` is open, its
+//! group gets "⏱ <task> still running (<elapsed> elapsed)" every `thresholds.heartbeat_interval`
+//! (with the last `progress` it reported), then one line when `run_finished` ends it. The host
+//! writes no timer: the messages come from the run's elapsed time, whether it sends heartbeats or
+//! not (a one-shot container cannot). lookoutd's own scheduled runs say this themselves and are
+//! skipped here (their events carry `"source": "lookoutd"`).
+//!
+//! [`HostRuns`] is the policy, fed events and asked what is due at an instant; [`spawn`] wires it to
+//! the event log and the outbox.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use lookout_notify::{Message, Outbox, Severity};
+use lookout_reconcile_core::event::Event;
+use lookout_store::StoredEvent;
+
+use crate::log::EventLog;
+
+/// What lookoutd's own run events carry, so the host-run follower leaves them to the scheduler.
+pub(crate) const OWN_SOURCE: &str = "lookoutd";
+
+const KINDS: &[&str] = &["run_started", "run_heartbeat", "run_finished"];
+
+#[derive(Debug, Clone)]
+struct OpenRun {
+    group: Option<String>,
+    /// What people call it: the task's name, else the run id.
+    name: String,
+    started: DateTime<Utc>,
+    progress: Option<String>,
+    /// "still running" messages sent so far.
+    beats: u32,
+}
+
+/// One message to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RunMessage {
+    pub(crate) key: String,
+    pub(crate) group: Option<String>,
+    pub(crate) severity: Severity,
+    pub(crate) text: String,
+}
+
+/// The open runs of the host and the messages they are owed.
+#[derive(Debug)]
+pub(crate) struct HostRuns {
+    every: Duration,
+    open: HashMap<String, OpenRun>,
+}
+
+fn is_own(e: &StoredEvent) -> bool {
+    e.payload.get("source").and_then(|s| s.as_str()) == Some(OWN_SOURCE)
+}
+
+fn elapsed(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
+    lookout_common::human_duration((to - from).to_std().unwrap_or_default())
+}
+
+impl HostRuns {
+    /// Runs owed a message every `every`.
+    pub(crate) fn new(every: Duration) -> Self {
+        HostRuns {
+            every: every.max(Duration::from_secs(1)),
+            open: HashMap::new(),
+        }
+    }
+
+    /// Takes one event of the log; returns the finish line of a run it ends.
+    pub(crate) fn apply(&mut self, e: &StoredEvent) -> Option<RunMessage> {
+        if is_own(e) {
+            return None;
+        }
+        let typed = Event::from_payload(&e.kind, &e.payload);
+        let run = typed.run()?;
+        match e.kind.as_str() {
+            "run_started" => {
+                self.open.insert(
+                    run.run_id.clone(),
+                    OpenRun {
+                        group: Some(run.group.clone()).filter(|g| !g.is_empty() && g != "-"),
+                        name: run.task.clone().unwrap_or_else(|| run.run_id.clone()),
+                        started: e.at,
+                        progress: None,
+                        beats: 0,
+                    },
+                );
+                None
+            }
+            "run_heartbeat" => {
+                if let Some(open) = self.open.get_mut(&run.run_id)
+                    && let Some(p) = &run.progress_value
+                {
+                    open.progress = Some(
+                        p.as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| p.to_string()),
+                    );
+                }
+                None
+            }
+            "run_finished" => {
+                let open = self.open.remove(&run.run_id)?;
+                let took = elapsed(open.started, e.at);
+                let (severity, text) = match run.outcome.as_deref() {
+                    Some("failed" | "error" | "timeout" | "timed_out") => (
+                        Severity::Warning,
+                        match run.error.as_deref() {
+                            Some(err) => format!("❌ {} failed after {took}: {err}", open.name),
+                            None => format!("❌ {} failed after {took}", open.name),
+                        },
+                    ),
+                    Some("interrupted" | "cancelled" | "lost") => (
+                        Severity::Warning,
+                        format!("⚠️ {} interrupted after {took}", open.name),
+                    ),
+                    _ => (
+                        Severity::Info,
+                        format!("✅ {} finished after {took}", open.name),
+                    ),
+                };
+                Some(RunMessage {
+                    key: format!("host-run:{}:finished", run.run_id),
+                    group: open.group,
+                    severity,
+                    text,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// When the next "still running" message is due, if any run is open.
+    pub(crate) fn next_due(&self) -> Option<DateTime<Utc>> {
+        self.open.values().map(|r| self.due_at(r)).min()
+    }
+
+    fn due_at(&self, r: &OpenRun) -> DateTime<Utc> {
+        let every = chrono::TimeDelta::from_std(self.every).unwrap_or(chrono::TimeDelta::MAX);
+        r.started + every * (r.beats as i32 + 1)
+    }
+
+    /// The "still running" messages due at `now`: one per open run at most (a run overdue by
+    /// several intervals, after a restart, gets one line with its true elapsed time).
+    pub(crate) fn due(&mut self, now: DateTime<Utc>) -> Vec<RunMessage> {
+        let every = chrono::TimeDelta::from_std(self.every).unwrap_or(chrono::TimeDelta::MAX);
+        let mut out = Vec::new();
+        let mut ids: Vec<&String> = self.open.keys().collect();
+        ids.sort();
+        let ids: Vec<String> = ids.into_iter().cloned().collect();
+        for id in ids {
+            let r = &self.open[&id];
+            if self.due_at(r) > now {
+                continue;
+            }
+            let mut text = format!(
+                "⏱ {} still running ({} elapsed)",
+                r.name,
+                elapsed(r.started, now)
+            );
+            if let Some(p) = &r.progress {
+                text.push_str(&format!(" — last: {p}"));
+            }
+            let beats =
+                ((now - r.started).num_milliseconds() / every.num_milliseconds().max(1)) as u32;
+            out.push(RunMessage {
+                key: format!("host-run:{id}:beat:{beats}"),
+                group: r.group.clone(),
+                severity: Severity::Info,
+                text,
+            });
+            if let Some(r) = self.open.get_mut(&id) {
+                r.beats = beats.max(r.beats + 1);
+            }
+        }
+        out
+    }
+
+    /// Open runs, for the start: what the store says is started and not finished.
+    fn restore(&mut self, latest: &[StoredEvent], now: DateTime<Utc>) {
+        let every = chrono::TimeDelta::from_std(self.every).unwrap_or(chrono::TimeDelta::MAX);
+        for e in latest.iter().filter(|e| e.kind == "run_started") {
+            self.apply(e);
+            // Beats already owed before this start were sent by the previous lookoutd (or are
+            // lost with it): the next one comes at the next interval.
+            if let Some(run) = Event::from_payload(&e.kind, &e.payload).run()
+                && let Some(r) = self.open.get_mut(&run.run_id)
+            {
+                r.beats = ((now - r.started).num_milliseconds() / every.num_milliseconds().max(1))
+                    .max(0) as u32;
+            }
+        }
+    }
+}
+
+/// Follows the host's runs until `stop`: their "still running" lines and finish lines go to the
+/// outbox, routed by the run's group.
+pub(crate) fn spawn(
+    log: &EventLog,
+    outbox: std::sync::Arc<Outbox>,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let log = log.clone();
+    tokio::spawn(async move {
+        // Subscribed before the snapshot: an event appended in between is applied twice (the
+        // same state), never missed.
+        let mut sub = loop {
+            match log.subscribe_from_end(KINDS).await {
+                Ok(s) => break s,
+                Err(e) => tracing::warn!(error = %e, "cannot follow run events; retried"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.wait_for(|v| *v) => return,
+            }
+        };
+        let mut runs = HostRuns::new(every);
+        match log
+            .store()
+            .latest_by_subject(&["run_started", "run_finished"])
+            .await
+        {
+            Ok(latest) => runs.restore(&latest, Utc::now()),
+            Err(e) => tracing::warn!(error = %e, "cannot read the open runs"),
+        }
+        loop {
+            let mut said = Vec::new();
+            match sub.read(1000).await {
+                Ok(page) => {
+                    said.extend(page.iter().filter_map(|e| runs.apply(e)));
+                    if let Some(last) = page.last() {
+                        let _ = sub.commit(last.seq).await; // in memory: cannot fail
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read run events"),
+            }
+            said.extend(runs.due(Utc::now()));
+            for m in said {
+                let mut msg = Message::new(m.severity, m.text.clone()).key(m.key);
+                if let Some(g) = m.group {
+                    msg = msg.group(g);
+                }
+                if let Err(e) = outbox.send(msg).await {
+                    tracing::error!(error = %e, text = %m.text, "cannot store a run message");
+                }
+            }
+            let wait = runs
+                .next_due()
+                .map(|at| (at - Utc::now()).to_std().unwrap_or_default())
+                .unwrap_or(Duration::from_secs(60))
+                .min(Duration::from_secs(60));
+            tokio::select! {
+                _ = sub.wait(wait) => {}
+                _ = stop.wait_for(|v| *v) => return,
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+#[path = "host_runs_tests.rs"]
+mod tests;

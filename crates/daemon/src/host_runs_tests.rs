@@ -1,0 +1,128 @@
+use super::*;
+use serde_json::json;
+
+fn t(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
+}
+
+fn ev(seq: i64, kind: &str, at: i64, payload: serde_json::Value) -> StoredEvent {
+    StoredEvent {
+        seq,
+        kind: kind.into(),
+        subject: payload["run_id"].as_str().map(str::to_owned),
+        at: t(at),
+        payload,
+    }
+}
+
+fn started(seq: i64, at: i64, run: &str, task: Option<&str>) -> StoredEvent {
+    let mut p = json!({"run_id": run, "group": "main", "run_kind": "task"});
+    if let Some(task) = task {
+        p["task"] = json!(task);
+    }
+    ev(seq, "run_started", at, p)
+}
+
+fn texts(m: &[RunMessage]) -> Vec<&str> {
+    m.iter().map(|m| m.text.as_str()).collect()
+}
+
+#[test]
+fn an_open_run_gets_a_line_every_interval_with_its_progress_then_its_finish() {
+    let mut runs = HostRuns::new(Duration::from_secs(60));
+    assert_eq!(runs.apply(&started(1, 0, "r1", Some("nightly"))), None);
+    assert_eq!(runs.next_due(), Some(t(60)));
+    assert!(runs.due(t(59)).is_empty());
+    let m = runs.due(t(60));
+    assert_eq!(texts(&m), ["⏱ nightly still running (1m elapsed)"]);
+    assert_eq!(m[0].group.as_deref(), Some("main"));
+    assert!(runs.due(t(61)).is_empty(), "once per interval");
+    runs.apply(&ev(
+        2,
+        "run_heartbeat",
+        90,
+        json!({"run_id": "r1", "group": "main", "run_kind": "task", "progress": "step 3 of 7"}),
+    ));
+    assert_eq!(
+        texts(&runs.due(t(120))),
+        ["⏱ nightly still running (2m elapsed) — last: step 3 of 7"]
+    );
+    let done = runs
+        .apply(&ev(
+            3,
+            "run_finished",
+            25 * 60,
+            json!({"run_id": "r1", "group": "main", "run_kind": "task", "outcome": "success"}),
+        ))
+        .unwrap();
+    assert_eq!(done.text, "✅ nightly finished after 25m");
+    assert_eq!(done.severity, Severity::Info);
+    assert_eq!(runs.next_due(), None);
+    assert!(runs.due(t(3600)).is_empty());
+}
+
+#[test]
+fn failures_and_interruptions_say_so_and_a_late_tick_sends_one_line() {
+    let mut runs = HostRuns::new(Duration::from_secs(60));
+    runs.apply(&started(1, 0, "r1", None));
+    runs.apply(&started(2, 0, "r2", Some("report")));
+    // Ticked late (lookoutd busy): one line each, with the true elapsed time.
+    let m = runs.due(t(185));
+    assert_eq!(
+        texts(&m),
+        [
+            "⏱ r1 still running (3m 5s elapsed)",
+            "⏱ report still running (3m 5s elapsed)"
+        ]
+    );
+    assert_eq!(runs.next_due(), Some(t(240)));
+    let failed = runs
+        .apply(&ev(
+            3,
+            "run_finished",
+            200,
+            json!({"run_id": "r1", "group": "main", "run_kind": "task",
+            "outcome": "failed", "error": "exit 3"}),
+        ))
+        .unwrap();
+    assert_eq!(failed.text, "❌ r1 failed after 3m 20s: exit 3");
+    assert_eq!(failed.severity, Severity::Warning);
+    let cut = runs
+        .apply(&ev(
+            4,
+            "run_finished",
+            200,
+            json!({"run_id": "r2", "group": "main", "run_kind": "task",
+            "outcome": "interrupted"}),
+        ))
+        .unwrap();
+    assert_eq!(cut.text, "⚠️ report interrupted after 3m 20s");
+    // A finish for a run never seen says nothing.
+    assert_eq!(
+        runs.apply(&ev(
+            5,
+            "run_finished",
+            200,
+            json!({"run_id": "r9", "group": "main", "run_kind": "task"})
+        )),
+        None
+    );
+}
+
+#[test]
+fn lookoutds_own_runs_are_left_to_its_scheduler_and_a_restart_resumes_the_open_ones() {
+    let mut runs = HostRuns::new(Duration::from_secs(60));
+    let mut own = started(1, 0, "7", Some("backup"));
+    own.payload["source"] = json!(OWN_SOURCE);
+    runs.apply(&own);
+    assert_eq!(runs.next_due(), None);
+
+    let mut fresh = HostRuns::new(Duration::from_secs(60));
+    fresh.restore(&[started(1, 0, "r1", Some("nightly"))], t(150));
+    // The beats owed before the restart are not repeated; the next comes at the next interval.
+    assert!(fresh.due(t(150)).is_empty());
+    assert_eq!(
+        texts(&fresh.due(t(180))),
+        ["⏱ nightly still running (3m elapsed)"]
+    );
+}
