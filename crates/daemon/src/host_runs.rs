@@ -32,6 +32,10 @@ struct OpenRun {
     progress: Option<String>,
     /// "still running" messages sent so far.
     beats: u32,
+    /// The host promised heartbeats (`heartbeats` not `false` in its `run_started`).
+    promised: bool,
+    /// Its last sign of life: the start or a heartbeat.
+    last_seen: DateTime<Utc>,
 }
 
 /// One message to send.
@@ -84,25 +88,45 @@ impl HostRuns {
                         started: e.at,
                         progress: None,
                         beats: 0,
+                        promised: run.heartbeats,
+                        last_seen: e.at,
                     },
                 );
                 None
             }
             "run_heartbeat" => {
-                if let Some(open) = self.open.get_mut(&run.run_id)
-                    && let Some(p) = &run.progress_value
-                {
-                    open.progress = Some(
-                        p.as_str()
-                            .map(str::to_owned)
-                            .unwrap_or_else(|| p.to_string()),
-                    );
+                if let Some(open) = self.open.get_mut(&run.run_id) {
+                    open.last_seen = open.last_seen.max(e.at);
+                    if let Some(p) = &run.progress_value {
+                        open.progress = Some(
+                            p.as_str()
+                                .map(str::to_owned)
+                                .unwrap_or_else(|| p.to_string()),
+                        );
+                    }
                 }
                 None
             }
             "run_finished" => {
                 let open = self.open.remove(&run.run_id)?;
                 let took = elapsed(open.started, e.at);
+                let failed = matches!(
+                    run.outcome.as_deref(),
+                    Some(
+                        "failed"
+                            | "error"
+                            | "timeout"
+                            | "timed_out"
+                            | "interrupted"
+                            | "cancelled"
+                            | "lost"
+                    )
+                );
+                // A run that ended before its first "still running" line needs no finish line
+                // (every answered message batch would say one); a failure always does.
+                if open.beats == 0 && !failed {
+                    return None;
+                }
                 let (severity, text) = match run.outcome.as_deref() {
                     Some("failed" | "error" | "timeout" | "timed_out") => (
                         Severity::Warning,
@@ -136,6 +160,19 @@ impl HostRuns {
         self.open.values().map(|r| self.due_at(r)).min()
     }
 
+    /// Runs that promised heartbeats and went silent stay open (a late heartbeat resumes their
+    /// lines) but are skipped at each tick; `due` advances their count so they do not spin.
+    fn skip_silent(&mut self, now: DateTime<Utc>) {
+        let every = chrono::TimeDelta::from_std(self.every).unwrap_or(chrono::TimeDelta::MAX);
+        for r in self.open.values_mut() {
+            if r.promised && now - r.last_seen > every * 3 {
+                let beats =
+                    ((now - r.started).num_milliseconds() / every.num_milliseconds().max(1)) as u32;
+                r.beats = r.beats.max(beats);
+            }
+        }
+    }
+
     fn due_at(&self, r: &OpenRun) -> DateTime<Utc> {
         let every = chrono::TimeDelta::from_std(self.every).unwrap_or(chrono::TimeDelta::MAX);
         r.started + every * (r.beats as i32 + 1)
@@ -145,6 +182,7 @@ impl HostRuns {
     /// several intervals, after a restart, gets one line with its true elapsed time).
     pub(crate) fn due(&mut self, now: DateTime<Utc>) -> Vec<RunMessage> {
         let every = chrono::TimeDelta::from_std(self.every).unwrap_or(chrono::TimeDelta::MAX);
+        self.skip_silent(now);
         let mut out = Vec::new();
         let mut ids: Vec<&String> = self.open.keys().collect();
         ids.sort();
@@ -152,6 +190,11 @@ impl HostRuns {
         for id in ids {
             let r = &self.open[&id];
             if self.due_at(r) > now {
+                continue;
+            }
+            // A run that promised heartbeats and sent none for 3 intervals is silent (I3 says
+            // so, once): "still running" would be a guess.
+            if r.promised && now - r.last_seen > every * 3 {
                 continue;
             }
             let mut text = format!(

@@ -16,7 +16,8 @@ fn ev(seq: i64, kind: &str, at: i64, payload: serde_json::Value) -> StoredEvent 
 }
 
 fn started(seq: i64, at: i64, run: &str, task: Option<&str>) -> StoredEvent {
-    let mut p = json!({"run_id": run, "group": "main", "run_kind": "task"});
+    // A one-shot container's run: no heartbeats promised, lines from the elapsed time alone.
+    let mut p = json!({"run_id": run, "group": "main", "run_kind": "task", "heartbeats": false});
     if let Some(task) = task {
         p["task"] = json!(task);
     }
@@ -124,5 +125,49 @@ fn lookoutds_own_runs_are_left_to_its_scheduler_and_a_restart_resumes_the_open_o
     assert_eq!(
         texts(&fresh.due(t(180))),
         ["⏱ nightly still running (3m elapsed)"]
+    );
+}
+
+#[test]
+fn a_short_run_gets_no_finish_line_but_a_failure_does() {
+    let mut runs = HostRuns::new(Duration::from_secs(60));
+    runs.apply(&started(1, 0, "m1", None));
+    let ok = json!({"run_id": "m1", "group": "main", "run_kind": "task", "outcome": "success"});
+    assert_eq!(
+        runs.apply(&ev(2, "run_finished", 5, ok)),
+        None,
+        "answered in 5s: nothing to say"
+    );
+    runs.apply(&started(3, 0, "m2", None));
+    let failed = json!({"run_id": "m2", "group": "main", "run_kind": "task", "outcome": "failed"});
+    assert_eq!(
+        runs.apply(&ev(4, "run_finished", 5, failed)).unwrap().text,
+        "❌ m2 failed after 5s"
+    );
+}
+
+#[test]
+fn a_run_that_promised_heartbeats_and_went_silent_gets_no_more_lines_until_it_beats_again() {
+    let mut runs = HostRuns::new(Duration::from_secs(60));
+    let p = |extra: serde_json::Value| {
+        let mut v = json!({"run_id": "r1", "group": "main", "run_kind": "task", "task": "sync"});
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        v
+    };
+    runs.apply(&ev(1, "run_started", 0, p(json!({}))));
+    assert_eq!(runs.due(t(60)).len(), 1);
+    assert_eq!(runs.due(t(120)).len(), 1);
+    assert_eq!(runs.due(t(180)).len(), 1);
+    // Silent for more than 3 intervals (the host died?): I3's business, not "still running".
+    assert!(runs.due(t(240)).is_empty());
+    assert!(runs.due(t(300)).is_empty());
+    assert!(runs.next_due().unwrap() > t(300), "skipped, not spinning");
+    // A heartbeat: alive after all, the lines resume.
+    runs.apply(&ev(2, "run_heartbeat", 310, p(json!({"progress": 4}))));
+    assert_eq!(
+        texts(&runs.due(t(360))),
+        ["⏱ sync still running (6m elapsed) — last: 4"]
     );
 }
