@@ -309,7 +309,8 @@ pub async fn run_until(
     let mut stopped_rx = stop_rx.clone();
     let served = tokio::select! {
         ended = &mut server => ended,
-        _ = stopped_rx.wait_for(|v| *v) => {
+        // Mapped to `()`: the watch's guard must not live across the awaits below (Send).
+        () = async { let _ = stopped_rx.wait_for(|v| *v).await; } => {
             match tokio::time::timeout(std::time::Duration::from_secs(10), &mut server).await {
                 Ok(ended) => ended,
                 Err(_) => {
