@@ -10,9 +10,12 @@ export interface LookoutOptions {
   token?: string;
   /**
    * A directory for the spool on disk (Node): events wait there while lookoutd cannot be reached,
-   * and survive the process. Without it (or with no disk, as on Workers) the spool is memory.
+   * and survive the process. Default: `LOOKOUT_SPOOL_DIR`; `null` for none. Without one (or with
+   * no disk, as on Workers) the spool is memory.
    */
-  spoolDir?: string;
+  spoolDir?: string | null;
+  /** fdatasync each append to the spool on disk (survives a power cut, not only a kill). Default true. */
+  spoolFsync?: boolean;
   /** Bound of the spool in bytes; oldest events are dropped first. Default 16 MiB on disk, 4 MiB in memory. */
   maxSpoolBytes?: number;
   /** Milliseconds between a run's automatic heartbeats (and `startHeartbeat`'s default). Default 60000. */
@@ -29,6 +32,15 @@ export interface LookoutOptions {
   maxEventBytes?: number;
   /** Milliseconds before a request is given up. Default 10000. */
   requestTimeout?: number;
+  /** Milliseconds a boot call may take, including sending what was emitted before it. Default 2000. */
+  bootTimeout?: number;
+  /**
+   * On SIGTERM or SIGINT, when the host has no handler of its own for it: report active runs
+   * interrupted, close within `exitTimeout`, then let the signal end the process. Default true.
+   */
+  handleSignals?: boolean;
+  /** Milliseconds the signal handler may spend closing. Default 2000. */
+  exitTimeout?: number;
   /** First retry delay after lookoutd could not be reached, in ms; doubles up to `retryMax`. Default 500. */
   retryInitial?: number;
   /** Longest retry delay in ms. Default 10000. */

@@ -88,7 +88,49 @@ function installExitHook() {
   });
 }
 
+// SIGTERM and SIGINT: where nothing else listens (the signal would kill the process on the spot,
+// before any `exit` listener), the clients close first — active runs reported interrupted, a
+// flush bounded by `exitTimeout`, the rest spooled — and the signal is raised again, so the
+// process ends as it would have. Where the host listens too, it decides: the clients only spool
+// what is in memory.
+const signalClients = new Set();
+let signalHooksInstalled = false;
+function installSignalHooks() {
+  if (signalHooksInstalled) return;
+  signalHooksInstalled = true;
+  const p = globalThis.process;
+  if (!hasProcess || typeof p.on !== "function" || typeof p.listenerCount !== "function") return;
+  for (const sig of ["SIGTERM", "SIGINT"]) {
+    try {
+      if (p.listenerCount(sig) > 0) continue;
+      const handler = () => {
+        if (p.listenerCount(sig) > 1) {
+          for (const c of signalClients) c._spoolAtExit();
+          return;
+        }
+        p.removeListener(sig, handler); // a second signal ends the process at once
+        const closing = [...signalClients].map((c) => c._terminate(sig));
+        Promise.allSettled(closing).then(() => p.kill(p.pid, sig));
+      };
+      p.on(sig, handler);
+    } catch {
+      // a runtime without signals
+    }
+  }
+}
+
 const noop = () => {};
+
+/** Errors of a request that never reached a server. */
+const NOT_CONNECTED = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EADDRNOTAVAIL",
+  "UND_ERR_CONNECT_TIMEOUT",
+]);
 
 function defaultOnError() {
   const last = new Map();
@@ -143,12 +185,13 @@ export class Run {
     }
   }
 
-  _finish(outcome, error) {
+  _finish(outcome, error, note) {
     if (this._finished) return;
     this._finished = true;
     const ev = { run_id: this.id, outcome };
     put(ev, "progress", this._progress);
     if (error !== undefined) ev.error = error;
+    if (note !== undefined) ev.note = note;
     this._lk.emit("run_finished", ev);
   }
 }
@@ -156,9 +199,14 @@ export class Run {
 /** The client. One per process (or per Worker isolate) is the intent. */
 export class Lookout {
   constructor(options = {}) {
-    const o = options && typeof options === "object" ? options : {};
+    let o = {};
+    try {
+      if (options && typeof options === "object") o = { ...options }; // a throwing getter or proxy: defaults
+    } catch {
+      o = {};
+    }
     this._onError = typeof o.onError === "function" ? safe(o.onError) : o.onError === null ? noop : defaultOnError();
-    let url = typeof o.url === "string" && o.url !== "" ? o.url : env("LOOKOUT_URL") ?? DEFAULT_URL;
+    const url = typeof o.url === "string" && o.url !== "" ? o.url : env("LOOKOUT_URL") ?? DEFAULT_URL;
     this.url = url.replace(/\/+$/, "");
     this._urlError = null;
     try {
@@ -186,6 +234,8 @@ export class Lookout {
     this._timer = null;
     this._timerAt = Infinity;
     this._pumping = false;
+    this._pumpBeat = 0;
+    this._gen = 0;
     this._again = false;
     this._nextAttempt = 0;
     this._backoff = 0;
@@ -208,10 +258,22 @@ export class Lookout {
       lastWarning: null,
     };
 
-    const spoolDir = typeof o.spoolDir === "string" && o.spoolDir !== "" ? o.spoolDir : null;
+    const spoolDir =
+      typeof o.spoolDir === "string" && o.spoolDir !== "" ? o.spoolDir : o.spoolDir === null ? null : env("LOOKOUT_SPOOL_DIR") ?? null;
+    this._spoolFsync = o.spoolFsync !== false;
+    this.bootTimeout = num(o.bootTimeout, 2_000, 1);
+    this.exitTimeout = num(o.exitTimeout, 2_000, 0);
+    // A backlog this long while a request is in flight goes to the spool instead of waiting to be
+    // dropped at maxQueue (lookoutd up, but slower than the host).
+    this._spillAt = Math.max(this.maxBatch * 2, Math.floor(this.maxQueue / 2));
+    this._spillTimer = null;
     const maxSpool = num(o.maxSpoolBytes, spoolDir ? 16 * MiB : 4 * MiB, 1);
     this._spool = new MemorySpool(maxSpool);
     this._ready = spoolDir ? this._openFileSpool(spoolDir, maxSpool) : Promise.resolve();
+    if (o.handleSignals !== false) {
+      signalClients.add(this);
+      installSignalHooks();
+    }
     if (this._urlError) this._error("config", this._urlError);
   }
 
@@ -231,7 +293,10 @@ export class Lookout {
     } catch {
       // fall through to the import
     }
-    return Promise.all([import("node:fs"), import("node:path")]).then(
+    // Specifiers in variables: a bundler for a runtime with no disk (wrangler, esbuild) must not
+    // try to resolve node:fs, which is only reached when a spoolDir is given.
+    const specs = ["node:fs", "node:path"];
+    return Promise.all(specs.map((s) => import(/* webpackIgnore: true */ /* @vite-ignore */ s))).then(
       ([fs, path]) => this._useFileSpool(fs.default ?? fs, path.default ?? path, dir, maxBytes),
       (e) => this._error("spool", `no spool on disk (${errorMessage(e)}); events wait in memory instead`),
     );
@@ -246,6 +311,7 @@ export class Lookout {
         fs,
         path,
         pid: hasProcess ? globalThis.process.pid : 0,
+        fsync: this._spoolFsync,
         onError: (c, m) => this._error(c, m),
       });
     } catch (e) {
@@ -301,10 +367,13 @@ export class Lookout {
       }
       const item = { seq: ++this._seq, json, bytes: json.length + 1, done: false };
       this._queue.push(item);
-      if (this._queue.length - this._qHead > this.maxQueue) {
+      const n = this._queue.length - this._qHead;
+      if (n > this.maxQueue) {
         this._queue[this._qHead++] = undefined;
         this._stats.droppedQueueFull++;
         this._compactQueue();
+      } else if (n >= this._spillAt && this._pumping && this._spillTimer === null) {
+        this._spillTimer = unref(setTimeout(() => this._spill(), 0));
       }
       this._wakeSoon();
       return true;
@@ -612,7 +681,14 @@ export class Lookout {
         this._invalid(`${path}: cause must be a non-empty string`);
         return null;
       }
-      const r = await this._request(path, JSON.stringify(body));
+      // lookoutd must see what was emitted before in order: send it first (bounded). Known to be
+      // down: no call, the fallback event queues behind the rest.
+      if (this._state === "down" && fallback) {
+        fallback();
+        return null;
+      }
+      if (this._oldestPending() <= this._seq) await this.flush(this.bootTimeout);
+      const r = await this._request(path, JSON.stringify(body), this.bootTimeout);
       if (r.ok) return r.body ?? {};
       if (r.status === 400 || r.status === 413 || r.status === 422) {
         this._stats.rejected++;
@@ -620,9 +696,12 @@ export class Lookout {
         this._error("rejected", `lookoutd refused ${path}: ${r.message}`);
         return null;
       }
-      // Unreachable: the same fact as an event, spooled and replayed with the rest.
-      if (fallback && !this._closed) fallback();
-      this._error("down", `${path}: ${r.message}${fallback ? "; sent as an event instead" : ""}`);
+      // Never reached lookoutd: the same fact as an event, spooled and replayed with the rest. A
+      // call that may have reached it (a timeout, a reset) is not repeated as an event: a begin
+      // recorded twice would count a failed start that never happened.
+      const again = fallback !== null && r.unsent && !this._closed;
+      if (again) fallback();
+      this._error("down", `${path}: ${r.message}${again ? "; sent as an event instead" : ""}`);
       return null;
     } catch (e) {
       this._error("boot", `${path}: ${errorMessage(e)}`);
@@ -699,7 +778,7 @@ export class Lookout {
     if (this._closing) return this._closing;
     this._closing = (async () => {
       try {
-        for (const run of [...this._runs]) run._finish("interrupted", "the Lookout client was closed while the run was active");
+        for (const run of [...this._runs]) run._finish("interrupted", undefined, "the Lookout client was closed while the run was active");
         for (const b of [...this._beats]) b.stop();
         const ok = await this.flush(timeoutMs);
         this._closed = true;
@@ -709,6 +788,7 @@ export class Lookout {
         this._spoolAtExit();
         this._spool.close();
         liveClients.delete(this);
+        signalClients.delete(this);
         for (const w of [...this._waiters]) this._settleWaiter(w, false);
         return ok;
       } catch (e) {
@@ -718,6 +798,12 @@ export class Lookout {
       }
     })();
     return this._closing;
+  }
+
+  /** A signal is ending the process: runs end interrupted (note: the signal), then close. */
+  _terminate(sig) {
+    for (const run of [...this._runs]) run._finish("interrupted", undefined, sig);
+    return this.close(this.exitTimeout);
   }
 
   /** Writes what is in memory to the file spool, synchronously (at exit, at close). */
@@ -788,24 +874,51 @@ export class Lookout {
 
   _kick() {
     if (this._pumping) {
-      this._again = true;
-      return;
+      const stuckAt = this._pumpBeat + this.requestTimeout * 2 + 1_000;
+      if (Date.now() <= stuckAt) {
+        this._again = true;
+        this._wake(stuckAt - Date.now() + 1); // look again then
+        return;
+      }
+      this._abandonPump();
     }
     this._pumping = true;
+    this._pumpBeat = Date.now();
+    const gen = this._gen;
     (async () => {
       try {
         do {
           this._again = false;
-          await this._pumpOnce();
-        } while (this._again && !this._closed);
+          await this._pumpOnce(gen);
+        } while (this._again && !this._closed && gen === this._gen);
       } catch (e) {
         this._error("internal", `the sender stumbled: ${errorMessage(e)}`);
+        if (gen === this._gen) this._down(); // back off: never spin on a fault
       } finally {
-        this._pumping = false;
-        this._checkWaiters();
-        this._reschedule();
+        if (gen === this._gen) {
+          this._pumping = false;
+          this._checkWaiters();
+          this._reschedule();
+        }
       }
     })();
+  }
+
+  /**
+   * A request that never settles, even past its timeout (a runtime that dropped it: a Workers
+   * request context that ended): that sender is left behind, and a new one takes over. Its
+   * in-flight events go back to the queue; sent twice, their keys keep them single.
+   */
+  _abandonPump() {
+    this._gen++;
+    this._error("stuck", `a request to lookoutd has not settled for ${Date.now() - this._pumpBeat} ms; sending anew`);
+    if (this._inflight) {
+      const back = this._inflight.filter((it) => !it.done);
+      this._queue = back.concat(this._queue.slice(this._qHead));
+      this._qHead = 0;
+      this._inflight = null;
+    }
+    this._pumping = false;
   }
 
   _reschedule() {
@@ -836,6 +949,19 @@ export class Lookout {
     return out;
   }
 
+  /** A request is in flight and the queue grows: the backlog waits in the spool, behind it. */
+  _spill() {
+    this._spillTimer = null;
+    try {
+      if (!this._closed && this._pumping && this._queue.length - this._qHead >= this._spillAt) {
+        this._queueToSpool();
+        this._again = true;
+      }
+    } catch (e) {
+      this._error("spool", errorMessage(e));
+    }
+  }
+
   /** Memory to the spool: keeps order behind what is spooled, and survives a kill (file). */
   _queueToSpool() {
     if (this._queue.length === this._qHead) return;
@@ -860,9 +986,9 @@ export class Lookout {
     }
   }
 
-  async _pumpOnce() {
+  async _pumpOnce(gen) {
     await this._ready;
-    if (this._closed) return;
+    if (this._closed || gen !== this._gen) return;
     const spool = this._spool;
     if (this._urlError) {
       // Nowhere to send: hold what came, within the spool's bound, for flush to report false.
@@ -876,9 +1002,10 @@ export class Lookout {
       if (Date.now() < this._nextAttempt) return;
       while (spool.count > 0) {
         const items = await spool.peek(this.maxBatch, this.maxBatchBytes);
-        if (this._closed) return;
+        if (this._closed || gen !== this._gen) return;
         if (items.length === 0) return this._down(); // an unreadable spool: do not spin on it
         const all = await this._deliver(items);
+        if (gen !== this._gen) return;
         let n = 0;
         while (n < items.length && items[n].done) n++;
         spool.ack(n, items);
@@ -890,15 +1017,19 @@ export class Lookout {
       }
       // The spool ran dry: a client that died meanwhile may have left one to adopt.
       if (spool.kind === "file") await spool.adopt();
+      if (gen !== this._gen) return;
       if (spool.count > 0) {
         this._again = true;
         return;
       }
     }
-    while (this._queue.length > this._qHead && !this._closed) {
+    // Memory goes straight out only while nothing is spooled (a spill may have put the older part
+    // of the queue there meanwhile: then the spool goes first, on the next turn).
+    while (this._queue.length > this._qHead && spool.count === 0 && !this._closed) {
       const batch = this._takeQueue(this.maxBatch, this.maxBatchBytes);
       this._inflight = batch;
       const all = await this._deliver(batch);
+      if (gen !== this._gen) return;
       this._inflight = null;
       if (!all) {
         this._putBackOrSpool(batch.filter((it) => !it.done));
@@ -976,12 +1107,16 @@ export class Lookout {
     this._error("rejected", `lookoutd refused an event (dropped; the others are kept): ${message}; event ${head}`);
   }
 
-  /** One request. Never throws: {ok, status, body, message}. */
-  async _request(path, body) {
-    if (this._urlError) return { ok: false, status: 0, body: null, message: this._urlError };
-    if (!this._fetch) return { ok: false, status: 0, body: null, message: "no fetch in this runtime" };
+  /**
+   * One request. Never throws: {ok, status, body, message, unsent}; `unsent` when lookoutd surely
+   * did not act on it (no connection, or an answer that says so).
+   */
+  async _request(path, body, timeoutMs = this.requestTimeout) {
+    if (this._urlError) return { ok: false, status: 0, body: null, message: this._urlError, unsent: true };
+    if (!this._fetch) return { ok: false, status: 0, body: null, message: "no fetch in this runtime", unsent: true };
+    this._pumpBeat = Date.now();
     const ac = typeof AbortController === "function" ? new AbortController() : null;
-    const t = ac ? unref(setTimeout(() => ac.abort(), this.requestTimeout)) : null;
+    const t = ac ? unref(setTimeout(() => ac.abort(), timeoutMs)) : null;
     try {
       const headers = { "content-type": "application/json" };
       if (this._token) headers.authorization = `Bearer ${this._token}`;
@@ -994,18 +1129,22 @@ export class Lookout {
         parsed = null;
       }
       const message = res.ok ? "" : `HTTP ${res.status}: ${parsed && parsed.error ? parsed.error : text.slice(0, 300)}`;
-      return { ok: res.ok, status: res.status, body: parsed, message };
+      const unsent = [401, 403, 404, 405, 413, 503, 507].includes(res.status);
+      return { ok: res.ok, status: res.status, body: parsed, message, unsent };
     } catch (e) {
       const aborted = ac?.signal.aborted;
       const cause = e && e.cause ? ` (${errorMessage(e.cause)})` : "";
+      const code = e && e.cause && typeof e.cause === "object" ? e.cause.code : undefined;
       return {
         ok: false,
         status: 0,
         body: null,
-        message: aborted ? `no answer within ${this.requestTimeout} ms` : `${errorMessage(e)}${cause}`,
+        message: aborted ? `no answer within ${timeoutMs} ms` : `${errorMessage(e)}${cause}`,
+        unsent: !aborted && (NOT_CONNECTED.has(code) || /bad port|invalid url/i.test(cause)),
       };
     } finally {
       if (t !== null) clearTimeout(t);
+      this._pumpBeat = Date.now();
     }
   }
 }
@@ -1013,7 +1152,8 @@ export class Lookout {
 function safe(f) {
   return (...a) => {
     try {
-      f(...a);
+      const r = f(...a);
+      if (r && typeof r.catch === "function") r.catch(noop); // an async callback that rejects
     } catch {
       // a host's callback must not break the client
     }

@@ -80,6 +80,28 @@ export class MemorySpool {
   close() {}
 }
 
+/**
+ * `mkdir -p`, by hand: Node's own `{recursive: true}` never returns on some paths (one under
+ * /proc, where mkdir answers ENOENT for a parent that exists).
+ */
+function mkdirp(fs, path, dir) {
+  try {
+    fs.mkdirSync(dir);
+    return;
+  } catch (e) {
+    if (e.code === "EEXIST") return;
+    if (e.code !== "ENOENT") throw e;
+  }
+  const parent = path.dirname(dir);
+  if (parent === dir) throw new Error(`cannot create ${dir}`);
+  mkdirp(fs, path, parent);
+  try {
+    fs.mkdirSync(dir);
+  } catch (e) {
+    if (e.code !== "EEXIST") throw e;
+  }
+}
+
 const SEGMENT = /^seg-(\d{12})\.jsonl$/;
 const OWNER_DIR = /^\d{14}-\d+-[0-9a-z]+$/;
 const ADOPTED = /^adopted-(\d{14}-\d+-[0-9a-z]+)$/;
@@ -95,7 +117,7 @@ const ADOPTED = /^adopted-(\d{14}-\d+-[0-9a-z]+)$/;
  * `adopted-<name>`) and replayed before that client's own events.
  */
 export class FileSpool {
-  constructor({ dir, maxBytes, fs, path, pid, onError }) {
+  constructor({ dir, maxBytes, fs, path, pid, fsync = true, onError }) {
     this.kind = "file";
     this.maxBytes = maxBytes;
     this.segmentBytes = Math.min(4 * 1024 * 1024, Math.max(512, Math.floor(maxBytes / 8)));
@@ -104,12 +126,13 @@ export class FileSpool {
     this._path = path;
     this._pid = pid;
     this._onError = onError;
+    this._fsync = fsync;
     this._root = dir;
     this._segs = []; // oldest first: {file, dir, size, offset, lines, consumed, seqs|null, fd|null}
     this._next = 0;
     this._closed = false;
     const name = `${String(Date.now()).padStart(14, "0")}-${pid}-${Math.random().toString(36).slice(2, 8) || "0"}`;
-    fs.mkdirSync(dir, { recursive: true });
+    mkdirp(fs, path, dir);
     this._name = name;
     this._dir = path.join(dir, name);
     fs.mkdirSync(this._dir);
@@ -312,6 +335,8 @@ export class FileSpool {
       while (written < buf.length) {
         written += fs.writeSync(seg.fd, buf, written, buf.length - written);
       }
+      // A SIGKILL needs no fsync (the page cache outlives the process); a power cut does.
+      if (this._fsync) fs.fdatasyncSync(seg.fd);
     } catch (e) {
       // Full disk, read-only file system: undo a partial line, and let the caller keep the events.
       if (seg && seg.fd !== null) {
@@ -334,7 +359,18 @@ export class FileSpool {
     const seg = this._segs.find((s) => s.lines > s.consumed);
     if (!seg) return [];
     const want = Math.min(seg.size - seg.offset, Math.max(maxBytes, 1));
-    const fh = await this._fs.promises.open(seg.file, "r");
+    let fh;
+    try {
+      fh = await this._fs.promises.open(seg.file, "r");
+    } catch (e) {
+      if (e.code !== "ENOENT") throw e;
+      // Deleted by someone else: its events are gone; go on with the next segment.
+      this._onError("spool", `spool segment ${seg.file} vanished; ${seg.lines - seg.consumed} event(s) lost`);
+      this.dropped += seg.lines - seg.consumed;
+      seg.consumed = seg.lines;
+      this._retire(seg);
+      return this.peek(maxItems, maxBytes);
+    }
     let buf;
     try {
       buf = Buffer.alloc(want);

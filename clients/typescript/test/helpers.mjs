@@ -37,8 +37,12 @@ export function needsLookoutd() {
   return { skip: `no lookoutd binary at ${bin} (build it, or set LOOKOUT_BIN)` };
 }
 
+const tmpDirs = [];
+/** A fresh directory, removed when the test process exits (kept with LOOKOUT_KEEP_TMP=1). */
 export function tmpDir(prefix = "lookout-ts-") {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tmpDirs.push(d);
+  return d;
 }
 
 export function freePort() {
@@ -84,6 +88,14 @@ function inspect(v) {
 const running = new Set();
 process.on("exit", () => {
   for (const d of running) d.child?.kill("SIGKILL");
+  if (process.env.LOOKOUT_KEEP_TMP) return;
+  for (const d of tmpDirs) {
+    try {
+      fs.rmSync(d, { recursive: true, force: true });
+    } catch {
+      // left behind
+    }
+  }
 });
 
 /** One lookoutd: its state directory and port survive restarts. */
@@ -131,6 +143,8 @@ export class Daemon {
     });
     fs.closeSync(log);
     const child = this.child;
+    // Never what keeps a test process alive: the exit hook below ends any lookoutd still running.
+    child.unref();
     running.add(this);
     let exited = null;
     child.once("exit", (code, signal) => {

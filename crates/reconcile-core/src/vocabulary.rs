@@ -230,6 +230,9 @@ pub struct EventError {
     pub message: String,
 }
 
+/// Time fields that say what is planned, not what happened: never checked against the clock.
+const PLANNED: &[&str] = &["next_run"];
+
 /// Refuses an event dated too far ahead: its `at`, or any time field of its kind, later than
 /// `now + max_skew`. A heartbeat dated 2099 would otherwise keep its target fresh forever and
 /// silence the very alarm it feeds; the error names the field and says by how much it is ahead.
@@ -262,7 +265,8 @@ pub fn check_not_ahead(
         return Ok(());
     };
     for (field, ty) in spec.required.iter().chain(spec.optional) {
-        if *ty != FieldType::Time {
+        // A plan is in the future by nature (a task's next run): only facts are checked.
+        if *ty != FieldType::Time || PLANNED.contains(field) {
             continue;
         }
         if let Some(t) = decoded
@@ -494,6 +498,11 @@ mod skew_tests {
         )
         .unwrap();
         assert!(check_not_ahead(&near, now(), skew).is_ok());
+        // A plan is in the future by nature: a task's next run a day ahead is accepted.
+        let planned = decode(json!({"kind": "task_scheduled", "task": "nightly",
+                                    "next_run": "2026-11-25T03:00:00Z"}))
+        .unwrap();
+        assert!(check_not_ahead(&planned, now(), skew).is_ok());
     }
 }
 
