@@ -7,6 +7,10 @@
 // oldest first when it answers; every event carries an `idempotency_key`, so a batch resent after
 // a lost answer is stored once. Plain ES modules over the built-in `fetch`: Node >= 18, Bun, Deno,
 // Cloudflare Workers.
+//
+// Longer than 800 lines on purpose: one `Lookout` class holds the queue, the pump and a documented
+// helper per kind of the vocabulary; they share private state (`#queue`, `#pumping`), which
+// JavaScript's private fields keep inside one class body. The spool lives apart (spool.js).
 
 import { FileSpool, MemorySpool } from "./spool.js";
 

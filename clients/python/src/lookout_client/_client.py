@@ -10,6 +10,10 @@ sending one twice (a lost answer, a replay after a kill) stores it once.
 
 Invariant: no public method raises into the host (a wrong argument included) and none but `flush`,
 `close` and the boot calls waits on the network — and those wait no longer than their deadline.
+
+Longer than 800 lines on purpose: `Lookout` is one class whose public surface (a typed helper per
+kind of the vocabulary, each documented) and whose worker share one lock and one queue; split into
+modules, the invariant above would be spread over files that each hold half of the locking.
 """
 
 import atexit
