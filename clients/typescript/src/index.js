@@ -9,8 +9,8 @@
 // Cloudflare Workers.
 //
 // Longer than 800 lines on purpose: one `Lookout` class holds the queue, the pump and a documented
-// helper per kind of the vocabulary; they share private state (`#queue`, `#pumping`), which
-// JavaScript's private fields keep inside one class body. The spool lives apart (spool.js).
+// helper per kind of the vocabulary, which share its internal state (the queue, the pump's flags);
+// kept in one class body so that state has one owner. The spool lives apart (spool.js).
 
 import { FileSpool, MemorySpool } from "./spool.js";
 
