@@ -57,11 +57,29 @@ fn config(dir: &std::path::Path, hook: &str) -> String {
 
 #[test]
 fn a_restart_resolves_what_cleared_while_down_and_resends_nothing_that_holds() {
+    restart_resolves_what_cleared(None);
+}
+
+/// The same on PostgreSQL: lookoutd end to end (ingest, the projector, the stale scan, the
+/// lifecycle, the outbox, a SIGKILL and a restart) on a real server, in CI always.
+#[test]
+fn on_postgresql_a_restart_resolves_what_cleared_while_down_and_resends_nothing_that_holds() {
+    let db = rt().block_on(lookout_store::testing::postgres_test_db());
+    let Some(db) = db else {
+        return; // outside CI without PostgreSQL: said by the helper; in CI it panics instead
+    };
+    restart_resolves_what_cleared(Some(db.url.clone()));
+}
+
+fn restart_resolves_what_cleared(store_url: Option<String>) {
     let r = Receiver::start();
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
     let file = config(tmp.path(), &r.url);
-    let args = ["--config", file.as_str()];
+    let mut args = vec!["--config", file.as_str()];
+    if let Some(u) = &store_url {
+        args.extend(["--store-url", u.as_str()]);
+    }
     let d = Daemon::start_opts(Some(&state), &args, &[]);
     rt().block_on(async {
         for chat in ["cleared", "holding"] {
@@ -85,10 +103,10 @@ fn a_restart_resolves_what_cleared_while_down_and_resends_nothing_that_holds() {
 
     // While lookoutd is down, the host answers one chat; the event reaches the log directly.
     rt().block_on(async {
-        let store =
-            lookout_store::Store::open(&format!("sqlite://{}", state.join("lookout.db").display()))
-                .await
-                .unwrap();
+        let url = store_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", state.join("lookout.db").display()));
+        let store = lookout_store::Store::open(&url).await.unwrap();
         store
             .append_events(&[lookout_store::NewEvent::new(
                 "bot_response",
