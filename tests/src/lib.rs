@@ -1,6 +1,8 @@
 //! Helpers for end-to-end tests of Lookout's real binaries: build them once, find free ports, start
 //! a lookoutd in its own state directory and stop it with real signals.
 
+pub mod bot_api;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;

@@ -19,6 +19,7 @@ mod client;
 mod config;
 mod events;
 mod ops;
+mod reach;
 mod status;
 mod status_text;
 mod tasks;
@@ -117,6 +118,17 @@ enum Command {
     /// Quiet windows: hold alerts for a while.
     #[command(subcommand)]
     Quiet(QuietCommand),
+    /// Sinks: send a test message to one and print its answer.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+    /// Incidents: each alert's firing-to-resolved span, with what was folded under it and done.
+    Incidents {
+        /// How far back: a duration (`7d`, `12h`) or an RFC 3339 instant; 30 days by default.
+        #[arg(long)]
+        since: Option<String>,
+        #[command(flatten)]
+        out: Output,
+    },
     /// Find message batches left in flight by an interrupted run.
     StaleScan(Output),
     /// Configuration files.
@@ -257,6 +269,18 @@ enum AlertsCommand {
     },
     /// Send a dead-lettered notification again.
     Retry { id: String },
+    /// Acknowledge a firing alert (its key, or a unique part of it): its reminders stop.
+    Ack { alert: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum NotifyCommand {
+    /// Send a test message to the sink named SINK and print its answer (exit 1 when not taken).
+    Test {
+        sink: String,
+        #[command(flatten)]
+        out: Output,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -343,5 +367,9 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Watchdog(cmd) => ops::watchdog(client, cmd).await,
         Command::Alerts(cmd) => ops::alerts(client, cmd).await,
         Command::Quiet(cmd) => ops::quiet(client, cmd).await,
+        Command::Notify(NotifyCommand::Test { sink, out }) => {
+            reach::notify_test(client, &sink, out).await
+        }
+        Command::Incidents { since, out } => reach::incidents(client, since.as_deref(), out).await,
     }
 }

@@ -218,6 +218,7 @@ pub(crate) async fn alerts(client: &Client, cmd: AlertsCommand) -> Result<u8, Fa
             );
             return Ok(0);
         }
+        AlertsCommand::Ack { alert } => return crate::reach::ack(client, &alert).await,
     };
     let path = if failed {
         "/api/alerts?failed=true"

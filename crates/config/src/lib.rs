@@ -30,6 +30,7 @@
 pub mod duration;
 mod error;
 mod keys;
+mod notify;
 mod schema;
 mod source;
 mod suggest;
@@ -42,9 +43,9 @@ use toml::de::DeTable;
 pub use error::{At, AtLine, ConfigError, KeyPath, Location};
 pub use schema::{
     AlertsConfig, BootConfig, BootService, ConcurrencyPolicy, Config, DockerConfig, GatewayConfig,
-    IngestConfig, Job, JobAction, JobSchedule, MissedPolicy, NotifyConfig, Quiet, ReconcileConfig,
-    Repo, ServerConfig, Severity, Sink, SinkKind, StatusConfig, StoreConfig, Thresholds, Watch,
-    WatchKind,
+    IncidentsConfig, IngestConfig, Job, JobAction, JobSchedule, MissedPolicy, NotifyConfig, Quiet,
+    ReconcileConfig, Repo, SelfCheckConfig, ServerConfig, Severity, Sink, SinkKind, StatusConfig,
+    StoreConfig, Thresholds, Watch, WatchKind,
 };
 
 /// A check of values whose syntax another crate owns — the store URL belongs to lookout-store,

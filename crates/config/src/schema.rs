@@ -13,6 +13,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use crate::duration::parse_duration;
+pub use crate::notify::{IncidentsConfig, NotifyConfig, SelfCheckConfig, Sink, SinkKind};
 #[cfg(doc)]
 use crate::parse;
 
@@ -50,6 +51,10 @@ pub struct Config {
     pub quiet: Vec<Quiet>,
     /// `[ingest]`: what `POST /api/events` accepts.
     pub ingest: IngestConfig,
+    /// `[selfcheck]`: the dead man's switch lookoutd pings.
+    pub selfcheck: SelfCheckConfig,
+    /// `[incidents]`: how long incidents are kept.
+    pub incidents: IncidentsConfig,
 }
 
 impl Default for Config {
@@ -74,6 +79,8 @@ impl Default for Config {
             alerts: AlertsConfig::default(),
             quiet: Vec::new(),
             ingest: IngestConfig::default(),
+            selfcheck: SelfCheckConfig::default(),
+            incidents: IncidentsConfig::default(),
         }
     }
 }
@@ -355,92 +362,6 @@ fn default_log_lines() -> usize {
     3
 }
 
-/// `[notify]`: where alerts go.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NotifyConfig {
-    /// How long a sink may fail before its messages go to its `fallback`.
-    #[serde(deserialize_with = "duration")]
-    pub fallback_after: Duration,
-    /// `[[notify.sinks]]`; none means alerts go to lookoutd's log only.
-    pub sinks: Vec<Sink>,
-}
-
-impl Default for NotifyConfig {
-    fn default() -> Self {
-        NotifyConfig {
-            fallback_after: Duration::from_secs(2 * 60),
-            sinks: Vec::new(),
-        }
-    }
-}
-
-/// `[[notify.sinks]]`: one destination for alerts.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Sink {
-    /// The sink's name (what `fallback` refers to); defaults to the kind.
-    pub name: Option<String>,
-    /// What the sink is.
-    pub kind: SinkKind,
-    /// The URL of a webhook, slack or callback sink.
-    pub url: Option<String>,
-    /// The environment variable holding the URL, when the URL is a secret.
-    pub url_env: Option<String>,
-    /// The file a `file` sink appends to.
-    pub path: Option<PathBuf>,
-    /// Only alerts of these groups (none: every group).
-    pub groups: Option<Vec<String>>,
-    /// The least severe alert sent.
-    #[serde(default)]
-    pub min_severity: Severity,
-    /// The sink that takes over when this one fails for `notify.fallback_after`.
-    pub fallback: Option<String>,
-}
-
-impl Sink {
-    /// The sink's name: `name`, or the kind when there is none.
-    pub fn name(&self) -> &str {
-        self.name.as_deref().unwrap_or(self.kind.as_str())
-    }
-}
-
-/// What a sink is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SinkKind {
-    /// lookoutd's own log.
-    Log,
-    /// A JSON POST to a URL.
-    Webhook,
-    /// A Slack incoming webhook.
-    Slack,
-    /// Lines appended to a file.
-    File,
-    /// A POST to the host's own callback endpoint.
-    Callback,
-}
-
-impl SinkKind {
-    /// The name used in the file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SinkKind::Log => "log",
-            SinkKind::Webhook => "webhook",
-            SinkKind::Slack => "slack",
-            SinkKind::File => "file",
-            SinkKind::Callback => "callback",
-        }
-    }
-
-    pub(crate) fn needs_url(self) -> bool {
-        matches!(
-            self,
-            SinkKind::Webhook | SinkKind::Slack | SinkKind::Callback
-        )
-    }
-}
-
 /// How serious an alert is; a sink takes those at or above its `min_severity` (lookout-common's).
 pub use lookout_common::Severity;
 
@@ -698,7 +619,7 @@ impl Visitor<'_> for DurationVisitor {
     }
 }
 
-fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+pub(crate) fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
     deserializer.deserialize_str(DurationVisitor)
 }
 

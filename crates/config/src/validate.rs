@@ -8,9 +8,11 @@ use crate::error::{AtLine, ConfigError, KeyPath};
 use crate::keys::range_of;
 use crate::schema::{
     AlertsConfig, BootConfig, Config, GatewayConfig, Job, NotifyConfig, Quiet, Repo, ServerConfig,
-    Sink, SinkKind, Thresholds, Watch, WatchKind,
+    Sink, Thresholds, Watch, WatchKind,
 };
 use crate::source::Source;
+
+mod sinks;
 
 type Checked = Result<(), ConfigError>;
 
@@ -26,6 +28,8 @@ pub(crate) fn validate(config: &Config, src: &Source<'_, '_>) -> Checked {
         quiet(src, root.key("quiet"), &config.quiet),
         boot(src, root.key("boot"), &config.boot),
         notify(src, root.key("notify"), &config.notify),
+        sinks::selfcheck(src, root.key("selfcheck"), &config.selfcheck),
+        src.positive(root.key("incidents").key("keep"), config.incidents.keep),
         repos(src, root.key("repos"), &config.repos),
         gateway(src, root.key("gateway"), &config.gateway),
         watch(src, root.key("watch"), &config.watch),
@@ -102,7 +106,7 @@ fn boot(src: &Source<'_, '_>, boot: KeyPath, b: &BootConfig) -> Checked {
 fn notify(src: &Source<'_, '_>, notify: KeyPath, n: &NotifyConfig) -> Checked {
     let sinks = notify.key("sinks");
     for (i, sink) in n.sinks.iter().enumerate() {
-        self::sink(src, sinks.index(i), sink)?;
+        self::sinks::sink(src, sinks.index(i), sink)?;
     }
     let names: Vec<&str> = n.sinks.iter().map(Sink::name).collect();
     src.unique(sinks.clone(), &names, "sink", |i| {
@@ -128,43 +132,6 @@ fn notify(src: &Source<'_, '_>, notify: KeyPath, n: &NotifyConfig) -> Checked {
         }
     }
     Ok(())
-}
-
-/// One `[[notify.sinks]]` entry, at `at`: the keys its kind needs and takes.
-fn sink(src: &Source<'_, '_>, at: KeyPath, sink: &Sink) -> Checked {
-    let kind = sink.kind.as_str();
-    if let Some(name) = &sink.name {
-        src.non_empty(at.key("name"), name)?;
-    }
-    if sink.kind.needs_url() {
-        match (&sink.url, &sink.url_env) {
-            (None, None) => {
-                return Err(src.invalid(
-                    at,
-                    format!("a {kind} sink needs `url` (or `url_env`, the variable holding it)"),
-                ));
-            }
-            (Some(_), Some(_)) => {
-                return Err(src.invalid(at, "set `url` or `url_env`, not both"));
-            }
-            (Some(url), None) => src.http_url(at.key("url"), url)?,
-            (None, Some(var)) => src.env_name(at.key("url_env"), var)?,
-        }
-    } else if sink.url.is_some() || sink.url_env.is_some() {
-        let key = if sink.url.is_some() { "url" } else { "url_env" };
-        return Err(src.invalid(
-            at.key(key),
-            format!("a {kind} sink takes no `{key}` (only webhook, slack and callback do)"),
-        ));
-    }
-    match (sink.kind, &sink.path) {
-        (SinkKind::File, None) => Err(src.invalid(at, "a file sink needs `path`")),
-        (SinkKind::File, Some(_)) | (_, None) => Ok(()),
-        (_, Some(_)) => Err(src.invalid(
-            at.key("path"),
-            format!("a {kind} sink takes no `path` (only a file sink does)"),
-        )),
-    }
 }
 
 /// `[[repos]]`

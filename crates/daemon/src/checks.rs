@@ -22,7 +22,65 @@ pub fn check_config(config: &lookout_config::Config) -> Result<(), String> {
 pub fn load_config(
     path: &std::path::Path,
 ) -> Result<lookout_config::Config, lookout_config::ConfigError> {
-    lookout_config::load_with(path, &check_store_url)
+    lookout_config::load_with(path, &check_values)
+}
+
+/// The checks of values whose truth is outside the file, each a [`lookout_config::ValueCheck`]:
+/// the store URL ([`check_store_url`]) and every apprise sink's program ([`check_programs`]).
+pub fn check_values(
+    config: &lookout_config::Config,
+) -> Result<(), (lookout_config::KeyPath, String)> {
+    check_store_url(config)?;
+    check_programs(config)
+}
+
+/// Every apprise sink's program is on this machine (its path, or found on `PATH`): a missing one
+/// is an error at start and at `lookout config check`, not a dead letter at the first alert.
+pub fn check_programs(
+    config: &lookout_config::Config,
+) -> Result<(), (lookout_config::KeyPath, String)> {
+    let sinks = lookout_config::KeyPath::root().key("notify").key("sinks");
+    for (i, s) in config.notify.sinks.iter().enumerate() {
+        if s.kind != lookout_config::SinkKind::Apprise {
+            continue;
+        }
+        let program = s.command.as_deref().unwrap_or("apprise");
+        if find_program(program).is_none() {
+            let at = if s.command.is_some() {
+                sinks.index(i).key("command")
+            } else {
+                sinks.index(i)
+            };
+            let where_ = if program.contains('/') {
+                ""
+            } else {
+                " on PATH"
+            };
+            return Err((
+                at,
+                format!(
+                    "the Apprise program `{program}` is not found{where_} (install it: `apt-get install apprise` or `pip install apprise`)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Where `program` is: itself when it names a path, else the first executable match on `PATH`.
+pub(crate) fn find_program(program: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &std::path::Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let p = std::path::PathBuf::from(program);
+        return executable(&p).then_some(p);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|p| executable(p))
 }
 
 /// The store URL, read by the store's own parser, so the file accepts exactly what `--store-url`
@@ -211,5 +269,24 @@ args = ["--daily"]
         .unwrap();
         assert_eq!(c.store.url, "postgres://lookout@db/lookout");
         assert!(check_store_url(&lookout_config::Config::default()).is_ok());
+    }
+
+    #[test]
+    fn an_apprise_program_that_is_not_there_is_an_error_at_config_check() {
+        let text = "[[notify.sinks]]\nkind = \"apprise\"\nurls_env = \"A\"\ncommand = \"/nonexistent/apprise\"\n";
+        let e = lookout_config::parse_with(text, "config.toml", &check_values)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "config.toml: `notify.sinks[0].command` at line 4, column 11: the Apprise program \
+             `/nonexistent/apprise` is not found (install it: `apt-get install apprise` or `pip \
+             install apprise`)"
+        );
+        let there =
+            "[[notify.sinks]]\nkind = \"apprise\"\nurls_env = \"A\"\ncommand = \"/bin/sh\"\n";
+        assert!(lookout_config::parse_with(there, "config.toml", &check_values).is_ok());
+        let on_path = "[[notify.sinks]]\nkind = \"apprise\"\nurls_env = \"A\"\ncommand = \"sh\"\n";
+        assert!(lookout_config::parse_with(on_path, "config.toml", &check_values).is_ok());
     }
 }

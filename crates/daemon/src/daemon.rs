@@ -4,7 +4,7 @@ use crate::startup::{self, StartupError};
 use crate::{
     alerts, boot, gateway, host_runs, http, ingest, jobs, page, projector, reconcile, stale, status,
 };
-use crate::{systemd, watch, wiring};
+use crate::{chat, incidents, selfcheck, systemd, watch, wiring};
 
 /// What lookoutd is told on its command line; each overrides the configuration file, which
 /// overrides the defaults (`docs/configuration.md`).
@@ -238,6 +238,25 @@ pub async fn run_until(
             },
         ));
     }
+    // The dead man's switch: pinged while the loops above are alive.
+    let selfcheck = match wiring::ping_url(&config) {
+        Ok(Some(url)) => {
+            let live = selfcheck::Liveness::new(
+                store.clone(),
+                reconcile_ticks.clone(),
+                config.selfcheck.loop_stall,
+            );
+            let (state, handle) =
+                selfcheck::spawn(url, config.selfcheck.ping_interval, live, stop_rx.clone());
+            stopping.push(handle);
+            Some(state)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::error!(error = %e, "the self-check cannot start: no pings are sent");
+            None
+        }
+    };
     let app_state = http::AppState::new(http::Parts {
         store: store.clone(),
         log: log.clone(),
@@ -261,8 +280,15 @@ pub async fn run_until(
         outbox: outbox.clone(),
         events_applied,
         running: running.clone(),
+        selfcheck,
     });
     stopping.push(page::spawn_history(app_state.clone(), stop_rx.clone()));
+    stopping.push(incidents::spawn_prune(
+        store.clone(),
+        config.incidents.keep,
+        stop_rx.clone(),
+    ));
+    stopping.extend(chat::spawn(&config, app_state.clone(), stop_rx.clone()));
     stopping.push(host_runs::spawn(
         &log,
         outbox.clone(),
@@ -278,22 +304,16 @@ pub async fn run_until(
         },
     );
     // Serving from here on: tell systemd, and keep its watchdog fed while the store answers and the
-    // reconciler ticks.
+    // reconciler ticks (the same liveness as the self-check's, each with its own view of the ticks).
     {
-        let store = store.clone();
-        let ticks = reconcile_ticks.clone();
-        let last = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX));
+        let live = std::sync::Arc::new(selfcheck::Liveness::new(
+            store.clone(),
+            reconcile_ticks.clone(),
+            config.selfcheck.loop_stall,
+        ));
         systemd::ready_and_watch(move || {
-            let (store, ticks, last) = (store.clone(), ticks.clone(), last.clone());
-            async move {
-                store.ping().await.map_err(|e| format!("store: {e}"))?;
-                let now = ticks();
-                let before = last.swap(now, std::sync::atomic::Ordering::Relaxed);
-                if before != u64::MAX && now == before {
-                    return Err("the reconciler has not ticked since the last ping".into());
-                }
-                Ok(())
-            }
+            let live = live.clone();
+            async move { live.check().await.map(|_| ()) }
         });
     }
     let mut http_stop = stop_rx.clone();

@@ -48,6 +48,8 @@ pub(crate) struct DoctorInput<'a> {
     pub(crate) config_path: Option<&'a Path>,
     pub(crate) state_dir: &'a Path,
     pub(crate) store: &'a Store,
+    /// The self-check's last ping, when `[selfcheck]` pings.
+    pub(crate) selfcheck: Option<crate::selfcheck::LastPing>,
 }
 
 pub(crate) async fn run(input: DoctorInput<'_>) -> Vec<Check> {
@@ -92,23 +94,10 @@ pub(crate) async fn run(input: DoctorInput<'_>) -> Vec<Check> {
     checks.push(writable("state directory", input.state_dir));
     for (i, s) in c.notify.sinks.iter().enumerate() {
         let name = format!("sink {} ({})", s.name(), s.kind.as_str());
-        checks.push(match s.kind {
-            SinkKind::Log => ok(name, "lookoutd's log"),
-            SinkKind::File => match &s.path {
-                Some(p) => writable(&name, p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))),
-                None => bad("fail", name, "no path", format!("set notify.sinks[{i}].path")),
-            },
-            SinkKind::Webhook | SinkKind::Slack | SinkKind::Callback => {
-                let url = s.url.clone().or_else(|| s.url_env.as_ref().and_then(|v| std::env::var(v).ok()));
-                match url {
-                    None => bad("fail", name, "no URL: url_env names a variable that is not set", format!("export the variable notify.sinks[{i}].url_env names, then restart")),
-                    Some(u) => match reachable(&u).await {
-                        Ok(addr) => ok(name, format!("{addr} accepts connections")),
-                        Err(e) => bad("fail", name, e, "start the receiver or fix the URL; notifications wait in the outbox meanwhile"),
-                    },
-                }
-            }
-        });
+        checks.push(sink(i, s, name).await);
+    }
+    if let Some(check) = selfcheck(c, input.selfcheck) {
+        checks.push(check);
     }
     match input.store.dead_notification_count().await {
         Ok(0) => {}
@@ -228,6 +217,144 @@ fn writable(name: &str, dir: &Path) -> Check {
 }
 
 /// Connects to the URL's host and port (2 s); sends nothing.
+/// One sink's check: what it needs from the environment is set, and its server accepts
+/// connections (nothing is sent: `lookout notify test SINK` does that).
+async fn sink(i: usize, s: &lookout_config::Sink, name: String) -> Check {
+    let unset = |key: &str, var: &str| {
+        bad(
+            "fail",
+            name.clone(),
+            format!("`{var}` ({key}) is not set in lookoutd's environment"),
+            format!("export {var} for lookoutd (notify.sinks[{i}].{key}), then restart"),
+        )
+    };
+    for (key, var) in [
+        ("token_env", &s.token_env),
+        ("username_env", &s.username_env),
+        ("password_env", &s.password_env),
+        ("urls_env", &s.urls_env),
+        ("url_env", &s.url_env),
+    ] {
+        if let Some(var) = var.as_deref().filter(|v| std::env::var(v).is_err()) {
+            return unset(key, var);
+        }
+    }
+    let server = match s.kind {
+        SinkKind::Log => return ok(name, "lookoutd's log"),
+        SinkKind::File => {
+            let Some(p) = &s.path else {
+                return bad(
+                    "fail",
+                    name,
+                    "no path",
+                    format!("set notify.sinks[{i}].path"),
+                );
+            };
+            let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
+            return writable(&name, dir.unwrap_or(Path::new(".")));
+        }
+        SinkKind::Apprise => {
+            let program = s.command.as_deref().unwrap_or("apprise");
+            return match crate::checks::find_program(program) {
+                Some(path) => ok(name, format!("{} is there", path.display())),
+                None => bad(
+                    "fail",
+                    name,
+                    format!("the Apprise program `{program}` is not found"),
+                    "install it (`apt-get install apprise` or `pip install apprise`), or set its path in `command`",
+                ),
+            };
+        }
+        SinkKind::Telegram => s
+            .api_url
+            .clone()
+            .unwrap_or_else(|| crate::wiring::TELEGRAM_API_URL.to_owned()),
+        SinkKind::Email => {
+            // smtp:// (STARTTLS) on 587, smtps:// on 465, smtp+plain:// on 25, unless a port is given.
+            let url = s.smtp_url.clone().unwrap_or_default();
+            let (scheme, rest) = url.split_once("://").unwrap_or(("smtp", &url));
+            let host = rest.split(['/', '?']).next().unwrap_or(rest);
+            let has_port = host
+                .rsplit_once(':')
+                .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+            let port = match scheme {
+                "smtps" => 465,
+                "smtp+plain" => 25,
+                _ => 587,
+            };
+            if has_port {
+                format!("tcp://{host}")
+            } else {
+                format!("tcp://{host}:{port}")
+            }
+        }
+        SinkKind::Webhook
+        | SinkKind::Slack
+        | SinkKind::Callback
+        | SinkKind::Ntfy
+        | SinkKind::Discord => {
+            match s
+                .url
+                .clone()
+                .or_else(|| s.url_env.as_ref().and_then(|v| std::env::var(v).ok()))
+            {
+                Some(u) => u,
+                None => return bad("fail", name, "no URL", format!("set notify.sinks[{i}].url")),
+            }
+        }
+    };
+    match reachable(&server).await {
+        Ok(addr) => ok(name, format!("{addr} accepts connections")),
+        Err(e) => bad(
+            "fail",
+            name,
+            e,
+            "start the receiver or fix the URL; notifications wait in the outbox meanwhile",
+        ),
+    }
+}
+
+/// The self-check's last ping: a failed one, or none for two intervals, is a warning (the switch
+/// outside is about to fire).
+fn selfcheck(c: &Config, last: Option<crate::selfcheck::LastPing>) -> Option<Check> {
+    if c.selfcheck.ping_url.is_none() && c.selfcheck.ping_url_env.is_none() {
+        return None;
+    }
+    let interval = c.selfcheck.ping_interval;
+    let fix = "check that the switch's URL answers (curl it), and lookoutd's log for `selfcheck`";
+    Some(match last {
+        None => bad("warn", "selfcheck", "no ping yet", fix),
+        Some(p) => {
+            let age = chrono::Utc::now() - p.at;
+            let ago = lookout_common::human_age(age);
+            match p.error {
+                Some(e) => bad(
+                    "warn",
+                    "selfcheck",
+                    format!("last ping {ago} ago failed: {e}"),
+                    fix,
+                ),
+                None if age.to_std().is_ok_and(|a| a > interval * 2) => bad(
+                    "warn",
+                    "selfcheck",
+                    format!("last ping {ago} ago (every {}s)", interval.as_secs()),
+                    fix,
+                ),
+                None if p.failing => bad(
+                    "warn",
+                    "selfcheck",
+                    format!("last ping {ago} ago reported a failure: {}", p.detail),
+                    "see lookoutd's log: a loop stalled or the store did not answer",
+                ),
+                None => ok(
+                    "selfcheck",
+                    format!("last ping {ago} ago succeeded ({})", p.detail),
+                ),
+            }
+        }
+    })
+}
+
 async fn reachable(url: &str) -> Result<String, String> {
     let rest = url.split_once("://").map(|x| x.1).unwrap_or(url);
     let authority = rest.split(['/', '?']).next().unwrap_or(rest);

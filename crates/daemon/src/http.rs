@@ -43,6 +43,7 @@ struct Inner {
     alerts: Arc<lookout_notify::alerts::Alerts>,
     outbox: Arc<lookout_notify::Outbox>,
     token: Option<String>,
+    selfcheck: Option<Arc<crate::selfcheck::SelfCheck>>,
     started_at: DateTime<Utc>,
     started: Instant,
 }
@@ -69,6 +70,8 @@ pub(crate) struct Parts {
     pub(crate) events_applied: Arc<tokio::sync::Notify>,
     /// The log's append signal (the ingest writer raises it; the projector follows it).
     pub(crate) log: crate::log::EventLog,
+    /// The self-check's state, when `[selfcheck]` pings (the doctor shows its last ping).
+    pub(crate) selfcheck: Option<Arc<crate::selfcheck::SelfCheck>>,
 }
 
 impl AppState {
@@ -93,6 +96,7 @@ impl AppState {
             outbox,
             events_applied,
             log,
+            selfcheck,
         } = p;
         AppState {
             inner: Arc::new(Inner {
@@ -118,6 +122,7 @@ impl AppState {
                 metrics,
                 alerts,
                 outbox,
+                selfcheck,
                 started_at: Utc::now(),
                 started: Instant::now(),
             }),
@@ -207,6 +212,9 @@ pub(crate) fn router(state: AppState, protection: Protection) -> Router {
         .route("/tasks/{name}/history", get(crate::jobs::history))
         .route("/alerts", get(crate::alerts::list))
         .route("/alerts/{id}/retry", post(crate::alerts::retry))
+        .route("/alerts/ack", post(crate::incidents::ack))
+        .route("/incidents", get(crate::incidents::list))
+        .route("/notify/test", post(crate::notify_test::test))
         .route(
             "/quiet",
             get(crate::alerts::quiet_list).post(crate::alerts::quiet_add),
@@ -293,6 +301,11 @@ impl ApiError {
             field: None,
             extra: serde_json::Map::new(),
         }
+    }
+
+    /// What the error says (for an answer that is not HTTP: a chat command's).
+    pub(crate) fn message(&self) -> String {
+        self.message.clone()
     }
 
     /// Adds a field to the JSON body (`index`, `field`, `limit` …).
@@ -489,6 +502,7 @@ async fn doctor(State(state): State<AppState>) -> impl IntoResponse {
         config_path: s.running.config_path.as_deref(),
         state_dir: &s.running.state_dir,
         store: &s.store,
+        selfcheck: s.selfcheck.as_ref().and_then(|c| c.last()),
     })
     .await;
     let failed = checks.iter().filter(|c| c.status == "fail").count();

@@ -351,7 +351,7 @@ impl Schedulers {
     }
 
     /// The scheduler holding the task or host job `name`.
-    async fn owner(&self, name: &str) -> Result<&Scheduler, ApiError> {
+    pub(crate) async fn owner(&self, name: &str) -> Result<&Scheduler, ApiError> {
         for s in [&self.tasks, &self.host_jobs] {
             let list = s.list_tasks().await.map_err(internal)?;
             if list.iter().any(|t| t.name == name) {

@@ -32,6 +32,7 @@
 
 mod alerts;
 mod boot;
+mod chat;
 mod checks;
 mod daemon;
 mod doctor;
@@ -39,13 +40,16 @@ mod folding;
 mod gateway;
 mod host_runs;
 mod http;
+mod incidents;
 mod ingest;
 mod jobs;
 mod log;
+mod notify_test;
 mod page;
 mod projector;
 mod reconcile;
 mod reload;
+mod selfcheck;
 mod stale;
 mod startup;
 mod status;
@@ -55,6 +59,9 @@ mod testing;
 mod watch;
 mod wiring;
 
-pub use checks::{check_config, check_schedules, check_store_url, load_config, task_spec};
+pub use checks::{
+    check_config, check_programs, check_schedules, check_store_url, check_values, load_config,
+    task_spec,
+};
 pub use daemon::{Options, default_state_dir, run, run_until};
 pub use startup::StartupError;

@@ -26,6 +26,7 @@ fn alert(key: &str, status: &'static str, text: &str, under: Option<&str>) -> Al
             resolved_at: None,
             changes: Vec::new(),
             flapping: false,
+            acked_by: None,
         },
         status,
         folded_under: under.map(|u| AlertKey::parse(u).unwrap()),

@@ -121,6 +121,32 @@ pub(crate) async fn reload_on_sighup(
             format!("{:?}", new.alerts),
             format!("{:?}", running.alerts),
         );
+        differs(
+            "selfcheck",
+            format!("{:?}", new.selfcheck),
+            format!("{:?}", running.selfcheck),
+        );
+        differs(
+            "incidents",
+            format!("{:?}", new.incidents),
+            format!("{:?}", running.incidents),
+        );
+        // The chat polls are started at start: a change of who may command is a restart.
+        let commands = |c: &lookout_config::Config| {
+            let readers: Vec<_> = c
+                .notify
+                .sinks
+                .iter()
+                .filter(|s| s.reads_commands())
+                .map(|s| (&s.name, &s.token_env, &s.api_url, &s.allowed_chats))
+                .collect();
+            format!("{readers:?}")
+        };
+        differs(
+            "notify.sinks.allowed_chats",
+            commands(&new),
+            commands(&running),
+        );
         tracing::info!(
             file = %path.display(),
             sinks = ?outbox.sink_names(),

@@ -105,6 +105,23 @@ impl Reporter for DaemonReporter {
         if let Err(e) = self.outbox.send(m).await {
             tracing::error!(error = %e, text = %r.notification.text, "cannot store a watchdog notification");
         }
+        // A heal tier taken while an incident about this target is open is part of its story.
+        let action = lookout_store::IncidentAction {
+            at: self.clock.now(),
+            kind: "heal".into(),
+            text: r.notification.text.clone(),
+            by: Some("lookoutd".into()),
+        };
+        if let Err(e) = self
+            .store
+            .incident_note(
+                lookout_store::IncidentScope::Subject(&r.event.target),
+                &action,
+            )
+            .await
+        {
+            tracing::warn!(error = %e, target = %r.event.target, "cannot note a heal action on its incident");
+        }
     }
 }
 

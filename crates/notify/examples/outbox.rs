@@ -38,7 +38,7 @@ impl Notifier for FlakyWebhook {
         let attempt = self.attempts.fetch_add(1, Ordering::SeqCst) + 1;
         if attempt == 1 {
             println!("  webhook: attempt {attempt} for {} -> HTTP 503", n.id);
-            return Err(DeliveryError("HTTP 503: try again".into()));
+            return Err(DeliveryError::new("HTTP 503: try again"));
         }
         println!(
             "  webhook: attempt {attempt} took [{}] {} (Idempotency-Key {})",

@@ -8,8 +8,13 @@
 //! `Idempotency-Key` header) so a sink can drop duplicates.
 //!
 //! Sinks implement [`Notifier`]: [`sinks::LogSink`], [`sinks::HttpSink`] (a generic JSON webhook, a
-//! callback into the host, or a Slack-compatible incoming webhook), [`sinks::FileSink`] (JSON lines).
-//! A [`Route`] sends a sink only some groups and severities.
+//! callback into the host, or a Slack-compatible incoming webhook), [`sinks::FileSink`] (JSON lines),
+//! and the roads a host does not own: [`telegram::TelegramSink`] (with [`telegram::TelegramBot`],
+//! the Bot API client that also reads chat commands), [`ntfy::NtfySink`], [`discord::DiscordSink`],
+//! [`email::EmailSink`] (SMTP) and [`apprise::AppriseSink`] (the Apprise program's ~100 services).
+//! A sink that is told when to come back (an HTTP 429) says so in [`DeliveryError::retry_after`],
+//! and the outbox waits at least that long. A [`Route`] sends a sink only some groups and
+//! severities.
 //!
 //! ## Sink fallback
 //!
@@ -60,8 +65,13 @@
 //! ```
 
 pub mod alerts;
+pub mod apprise;
+pub mod discord;
+pub mod email;
 mod metrics;
+pub mod ntfy;
 pub mod sinks;
+pub mod telegram;
 
 use metrics::DeliveryResult;
 pub use metrics::NotifyMetrics;
@@ -129,8 +139,31 @@ pub struct DeadLetter {
 
 /// Why a sink did not take a notification (it will be retried).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct DeliveryError(pub String);
+#[error("{message}")]
+pub struct DeliveryError {
+    /// What went wrong, as the dead letter and the log show it (never a secret).
+    pub message: String,
+    /// The sink's own answer on when to try again (an HTTP 429's `Retry-After` or Telegram's
+    /// `parameters.retry_after`): the next attempt is not before it, even when the backoff is
+    /// shorter.
+    pub retry_after: Option<Duration>,
+}
+
+impl DeliveryError {
+    /// A failure to be retried on the outbox's backoff.
+    pub fn new(message: impl Into<String>) -> Self {
+        DeliveryError {
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// The same failure, to be retried no sooner than `wait` from now.
+    pub fn retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
+    }
+}
 
 /// A place notifications go.
 #[async_trait::async_trait]
@@ -370,6 +403,14 @@ impl Outbox {
             .collect()
     }
 
+    /// The sink named `name` (for `lookout notify test SINK`, which delivers to it directly).
+    pub fn sink(&self, name: &str) -> Option<Arc<dyn Notifier>> {
+        self.current_sinks()
+            .into_iter()
+            .map(|(s, _)| s)
+            .find(|s| s.name() == name)
+    }
+
     /// Replaces the sinks (a configuration reload). Pending deliveries to a sink that is gone are
     /// dead-lettered with that reason at their next attempt.
     pub fn set_sinks(&self, sinks: Vec<(Arc<dyn Notifier>, Route)>) {
@@ -532,14 +573,16 @@ impl Outbox {
                 }
                 Err(e) => {
                     let attempts = u32::try_from(d.attempts + 1).unwrap_or(u32::MAX);
+                    // The backoff, but never sooner than the sink itself asked (a 429's wait).
                     let retry_at = self
                         .retry
                         .next_wait(attempts)
+                        .map(|w| e.retry_after.map_or(w, |asked| w.max(asked)))
                         .and_then(|w| chrono::Duration::from_std(w).ok())
                         .map(|w| now + w);
                     tracing::warn!(id = %n.id, sink = %d.sink, attempts, error = %e, gives_up = retry_at.is_none(), "delivery failed");
                     self.store
-                        .delivery_attempt_failed(&n.id, &d.sink, &e.0, retry_at)
+                        .delivery_attempt_failed(&n.id, &d.sink, &e.message, retry_at)
                         .await?;
                     self.store.sink_failed(&d.sink, now).await?;
                     failing.entry(d.sink.clone()).or_insert(now);

@@ -110,14 +110,14 @@ impl Notifier for HttpSink {
             .json(&self.body(n))
             .send()
             .await
-            .map_err(|e| DeliveryError(format!("POST failed: {}", root_cause(&e))))?;
+            .map_err(|e| DeliveryError::new(format!("POST failed: {}", root_cause(&e))))?;
         let status = resp.status();
         if status.is_success() {
             Ok(())
         } else {
             let text = resp.text().await.unwrap_or_default();
             let text: String = text.chars().take(200).collect();
-            Err(DeliveryError(format!("HTTP {status}: {text}")))
+            Err(DeliveryError::new(format!("HTTP {status}: {text}")))
         }
     }
 }
@@ -159,8 +159,8 @@ impl Notifier for FileSink {
             f.sync_data()
         })
         .await
-        .map_err(|e| DeliveryError(format!("file sink task: {e}")))?
-        .map_err(|e| DeliveryError(format!("{}: {e}", self.path.display())))
+        .map_err(|e| DeliveryError::new(format!("file sink task: {e}")))?
+        .map_err(|e| DeliveryError::new(format!("{}: {e}", self.path.display())))
     }
 }
 

@@ -38,6 +38,8 @@ pub struct AlertRecord {
     pub changes: Vec<Timestamp>,
     /// Flapping: its changes are summarised, not sent one by one.
     pub flapping: bool,
+    /// Who acknowledged this firing (`/ack` from chat, `lookout alerts ack`): no more reminders.
+    pub acked_by: Option<String>,
 }
 
 type AlertRow = (
@@ -56,10 +58,11 @@ type AlertRow = (
     Option<i64>,
     String,
     i64,
+    Option<String>,
 );
 
 const COLUMNS: &str = "key, rule, subject, state, severity, group_name, text, cause, first_seen, \
-     last_change, last_sent, send_count, resolved_at, changes, flapping";
+     last_change, last_sent, send_count, resolved_at, changes, flapping, acked_by";
 
 fn decode(r: AlertRow) -> AlertRecord {
     let changes: Vec<i64> = serde_json::from_str(&r.13).unwrap_or_default();
@@ -79,6 +82,7 @@ fn decode(r: AlertRow) -> AlertRecord {
         resolved_at: r.12.map(from_micros),
         changes: changes.into_iter().map(from_micros).collect(),
         flapping: r.14 != 0,
+        acked_by: r.15,
     }
 }
 
@@ -110,39 +114,78 @@ impl Store {
         Ok(row.map(decode))
     }
 
-    /// Stores `a` (insert or replace by key).
+    /// Stores `a` (insert or replace by key) and, in the same transaction, its incident: a
+    /// firing alert opens (or updates) the incident of this firing, a resolved one closes it.
     pub async fn alert_put(&self, a: &AlertRecord) -> Result<()> {
         let changes: Vec<i64> = a.changes.iter().map(to_micros).collect();
-        on_pool!(self, p => sqlx::query(
-            "INSERT INTO alerts (key, rule, subject, state, severity, group_name, text, cause, \
-               first_seen, last_change, last_sent, send_count, resolved_at, changes, flapping, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
-             ON CONFLICT (key) DO UPDATE SET rule = excluded.rule, subject = excluded.subject, \
-               state = excluded.state, severity = excluded.severity, group_name = excluded.group_name, \
-               text = excluded.text, cause = excluded.cause, first_seen = excluded.first_seen, \
-               last_change = excluded.last_change, last_sent = excluded.last_sent, \
-               send_count = excluded.send_count, resolved_at = excluded.resolved_at, \
-               changes = excluded.changes, flapping = excluded.flapping, updated_at = excluded.updated_at",
-        )
-        .bind(&a.key)
-        .bind(&a.rule)
-        .bind(&a.subject)
-        .bind(if a.firing { "firing" } else { "resolved" })
-        .bind(&a.severity)
-        .bind(&a.group)
-        .bind(&a.text)
-        .bind(&a.cause)
-        .bind(to_micros(&a.first_seen))
-        .bind(to_micros(&a.last_change))
-        .bind(a.last_sent.as_ref().map(to_micros))
-        .bind(a.send_count)
-        .bind(a.resolved_at.as_ref().map(to_micros))
-        .bind(serde_json::to_string(&changes).expect("integers serialise"))
-        .bind(i64::from(a.flapping))
-        .bind(to_micros(&chrono::Utc::now()))
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))
+        let changes = serde_json::to_string(&changes).expect("integers serialise");
+        let now = to_micros(&chrono::Utc::now());
+        on_pool!(self, p => async {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "INSERT INTO alerts (key, rule, subject, state, severity, group_name, text, cause, \
+                   first_seen, last_change, last_sent, send_count, resolved_at, changes, flapping, \
+                   updated_at, acked_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+                 ON CONFLICT (key) DO UPDATE SET rule = excluded.rule, subject = excluded.subject, \
+                   state = excluded.state, severity = excluded.severity, group_name = excluded.group_name, \
+                   text = excluded.text, cause = excluded.cause, first_seen = excluded.first_seen, \
+                   last_change = excluded.last_change, last_sent = excluded.last_sent, \
+                   send_count = excluded.send_count, resolved_at = excluded.resolved_at, \
+                   changes = excluded.changes, flapping = excluded.flapping, updated_at = excluded.updated_at, \
+                   acked_by = excluded.acked_by",
+            )
+            .bind(&a.key)
+            .bind(&a.rule)
+            .bind(&a.subject)
+            .bind(if a.firing { "firing" } else { "resolved" })
+            .bind(&a.severity)
+            .bind(&a.group)
+            .bind(&a.text)
+            .bind(&a.cause)
+            .bind(to_micros(&a.first_seen))
+            .bind(to_micros(&a.last_change))
+            .bind(a.last_sent.as_ref().map(to_micros))
+            .bind(a.send_count)
+            .bind(a.resolved_at.as_ref().map(to_micros))
+            .bind(&changes)
+            .bind(i64::from(a.flapping))
+            .bind(now)
+            .bind(&a.acked_by)
+            .execute(&mut *tx)
+            .await?;
+            if a.firing {
+                // One incident per firing (a re-fire has a new first_seen); a firing that is
+                // stored again updates its text, severity and cause.
+                sqlx::query(
+                    "INSERT INTO incidents (id, alert, rule, subject, severity, group_name, text, cause, \
+                       started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (id) DO UPDATE SET severity = excluded.severity, \
+                       group_name = excluded.group_name, text = excluded.text, cause = excluded.cause",
+                )
+                .bind(format!("{}@{}", a.key, to_micros(&a.first_seen)))
+                .bind(&a.key)
+                .bind(&a.rule)
+                .bind(&a.subject)
+                .bind(&a.severity)
+                .bind(&a.group)
+                .bind(&a.text)
+                .bind(&a.cause)
+                .bind(to_micros(&a.first_seen))
+                .execute(&mut *tx)
+                .await?;
+            } else {
+                let at = a.resolved_at.as_ref().map_or(now, to_micros);
+                sqlx::query(
+                    "UPDATE incidents SET resolved_at = $2 WHERE alert = $1 AND resolved_at IS NULL",
+                )
+                .bind(&a.key)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await
+        }.await)
         .context("writing an alert")?;
         Ok(())
     }

@@ -217,8 +217,8 @@ fn a_wrong_enum_value_lists_the_allowed_ones() {
     assert_eq!(
         error("[[notify.sinks]]\nkind = \"webhok\"\nurl = \"http://127.0.0.1/\"\n"),
         "config.toml: `notify.sinks[0].kind` at line 2, column 8: unknown value `webhok`, \
-         expected one of `log`, `webhook`, `slack`, `file`, `callback` — did you mean \
-         `webhook`?"
+         expected one of `log`, `webhook`, `slack`, `file`, `callback`, `telegram`, `ntfy`, \
+         `email`, `discord`, `apprise` — did you mean `webhook`?"
     );
     assert_eq!(
         error("[[jobs]]\nname = \"a\"\nevery = \"1m\"\ncommand = \"x\"\nmissed = \"never\"\n"),

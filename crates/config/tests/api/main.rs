@@ -4,6 +4,7 @@
 
 mod errors;
 mod parse;
+mod reach;
 mod rules;
 
 pub(crate) const ORIGIN: &str = "config.toml";

@@ -481,7 +481,11 @@ impl Alerts {
                 .last_sent
                 .is_some_and(|s| now - s >= chrono(self.policy.repeat_interval));
             let mut out = Outcome::Nothing;
-            if due && !a.flapping && self.quiet_for(&key, now).await?.is_none() {
+            if due
+                && !a.flapping
+                && a.acked_by.is_none()
+                && self.quiet_for(&key, now).await?.is_none()
+            {
                 self.remind(&mut a, now).await;
                 out = Outcome::Repeated;
             }
@@ -507,6 +511,8 @@ impl Alerts {
                 .map(|e| e.changes.clone())
                 .unwrap_or_default(),
             flapping: existing.as_ref().is_some_and(|e| e.flapping),
+            // A new firing: an ack of the last one does not carry over.
+            acked_by: None,
         };
         let flapping = self.changed(&mut a, now);
         let out = if a.flapping {
@@ -583,6 +589,10 @@ impl Alerts {
         };
         a.firing = false;
         a.resolved_at = Some(now);
+        self.outbox.metrics().incident_resolved(
+            &a.rule,
+            (now - a.first_seen).num_milliseconds().max(0) as f64 / 1000.0,
+        );
         let flapping_now = self.changed(&mut a, now);
         let out = if a.flapping {
             Outcome::Flapping
@@ -691,6 +701,7 @@ impl Alerts {
                 self.store.alert_put(&a).await?;
                 out.push((key, Outcome::Sent));
             } else if !quiet
+                && a.acked_by.is_none()
                 && a.last_sent
                     .is_some_and(|s| now - s >= chrono(self.policy.repeat_interval))
             {
@@ -720,7 +731,52 @@ impl Alerts {
             reason,
         };
         self.store.quiet_add(&w).await?;
+        // An incident open now records the window that holds its reminders.
+        let action = lookout_store::IncidentAction {
+            at: now,
+            kind: "quiet".into(),
+            text: format!("quiet for {} ({})", ago(chrono(length)), w.reason),
+            by: None,
+        };
+        self.store
+            .incident_note(
+                lookout_store::IncidentScope::Matching(w.matcher.as_deref()),
+                &action,
+            )
+            .await?;
         Ok(w)
+    }
+
+    /// Acknowledges the firing alert `key` for `by` (`/ack` from chat, `lookout alerts ack`): its
+    /// reminders stop; it still resolves, and fires anew (unacknowledged) after that. The ack is
+    /// noted on its incident. `None` when no alert of that key is firing.
+    pub async fn ack(
+        &self,
+        key: &AlertKey,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AlertRecord>, StoreError> {
+        let _one = self.lock.lock().await;
+        let Some(mut a) = self
+            .store
+            .alert_get(&key.to_string())
+            .await?
+            .filter(|a| a.firing)
+        else {
+            return Ok(None);
+        };
+        a.acked_by = Some(by.to_owned());
+        self.store.alert_put(&a).await?;
+        let action = lookout_store::IncidentAction {
+            at: now,
+            kind: "ack".into(),
+            text: format!("acknowledged by {by}"),
+            by: Some(by.to_owned()),
+        };
+        self.store
+            .incident_note(lookout_store::IncidentScope::Alert(&a.key), &action)
+            .await?;
+        Ok(Some(a))
     }
 
     /// Every alert with how it shows: firing, held, folded, flapping or resolved.
