@@ -35,6 +35,10 @@ fn callbacks() -> CallbackRunner {
         tokio::time::sleep(Duration::from_secs(1800)).await;
         RunResult::ok("long one done")
     });
+    c.register("sleep-720", |_r, _p| async move {
+        tokio::time::sleep(Duration::from_secs(720)).await;
+        RunResult::ok("finally")
+    });
     c.register("quick", |_r, _p| async move { RunResult::ok("done") });
     c.register("fail", |_r, _p| async move {
         RunResult::failed("exit status 3: boom")
@@ -346,9 +350,93 @@ async fn concurrency_forbid_skips_a_run_due_while_one_runs() {
             ("10:02:00".to_string(), RunOutcome::Skipped),
         ]
     );
+    // One line for the first skip behind run #1, none for the second, and what it held up once
+    // it ended (at 10:02:30).
+    let texts = h.texts();
+    assert_eq!(count(&texts, "⏭ c"), 2, "{texts:#?}");
     assert_eq!(
-        count(&h.texts(), "⏭ c skipped: the previous run is still running"),
-        2
+        count(&texts, "⏭ c: skipped, run #1 still running since 10:00 UTC"),
+        1,
+        "{texts:#?}"
+    );
+    assert_eq!(
+        count(
+            &texts,
+            "⏭ c: run #1 ended after 2m 30s; 2 run(s) were skipped behind it"
+        ),
+        1,
+        "{texts:#?}"
+    );
+    assert_eq!(count(&texts, "overdue"), 0, "within the grace: {texts:#?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_forbid_task_behind_a_hung_run_is_one_skip_line_one_overdue_alert_and_one_resolved() {
+    let mut h = harness().await;
+    // Due every minute; its first run takes 12 minutes (a hang, as far as the schedule goes).
+    h.add(
+        "hog",
+        "* * * * *",
+        "sleep-720",
+        concurrency(Concurrency::Forbid),
+    )
+    .await;
+    h.start();
+    // Through the hang: 10:01 … 10:11 are skipped behind run #1.
+    minutes(11).await;
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    let during = h.texts();
+    assert_eq!(
+        count(
+            &during,
+            "⏭ hog: skipped, run #1 still running since 10:00 UTC"
+        ),
+        1,
+        "one skip line, not one per period: {during:#?}"
+    );
+    assert_eq!(count(&during, "⏭"), 1, "{during:#?}");
+    // The grace (2 min) passed from the first skipped instant (10:01) with no run started: one
+    // alert, at the first tick after 10:03, raised once.
+    let alerts: Vec<&String> = during.iter().filter(|t| t.starts_with("⏰ hog")).collect();
+    assert_eq!(alerts.len(), 1, "{during:#?}");
+    assert!(
+        alerts[0].starts_with("⏰ hog is overdue / stuck: run #1 running for 3m"),
+        "{}",
+        alerts[0]
+    );
+    assert!(alerts[0].ends_with(", 3 run(s) skipped"), "{}", alerts[0]);
+    let raised = h
+        .reporter
+        .notifications()
+        .into_iter()
+        .find(|n| n.text.starts_with("⏰ hog"))
+        .unwrap();
+    assert_eq!(raised.dedup_key, "task-overdue:hog");
+    // Run #1 ends at 10:12; the 10:13 run starts: a summary, then the alert resolves once.
+    minutes(2).await;
+    h.stop().await;
+    let after = h.texts();
+    assert_eq!(
+        count(
+            &after,
+            "⏭ hog: run #1 ended after 12m; 11 run(s) were skipped behind it"
+        ),
+        1,
+        "{after:#?}"
+    );
+    assert_eq!(
+        count(&after, "✅ hog is running again (was overdue)"),
+        1,
+        "{after:#?}"
+    );
+    assert_eq!(count(&after, "⏰ hog"), 1, "{after:#?}");
+    let outcomes = h.outcomes("hog").await;
+    assert_eq!(outcomes[0].1, RunOutcome::Ok, "{outcomes:?}");
+    assert!(
+        outcomes[1..12]
+            .iter()
+            .all(|(_, o)| *o == RunOutcome::Skipped),
+        "{outcomes:?}"
     );
 }
 

@@ -8,6 +8,7 @@ use crate::error::SchedulerError;
 use crate::report::{Notification, Severity, human_duration};
 use crate::spec::{Concurrency, Missed};
 
+use super::blocked::BUSY;
 use super::{Scheduler, SchedulerConfig, TickReport, policy_of, schedule_of};
 
 /// How many missed instants are counted after downtime before giving up counting.
@@ -38,6 +39,11 @@ impl Scheduler {
                 inner
                     .metrics
                     .finished(inner.config.kind.as_str(), "skipped");
+                if reason == BUSY {
+                    // Behind a run that is still going: one line, not one per period.
+                    self.skipped_behind_a_run(&c).await;
+                    continue;
+                }
                 tracing::info!(task = %c.task.name, run_id = c.run_id, reason = %reason, "run skipped");
                 inner
                     .reporter
@@ -52,8 +58,10 @@ impl Scheduler {
                 continue;
             }
             report.started.push(c.run_id);
+            self.started_again(&c).await;
             self.spawn_run(c);
         }
+        self.check_blocked(now).await;
         self.check_overdue(now, &mut report).await?;
         match claim_error {
             Some(e) => Err(e.into()),
@@ -105,7 +113,7 @@ fn decide(due: &DueTask, now: DateTime<Utc>, cfg: &SchedulerConfig) -> Option<Cl
     let fmt = |t: DateTime<Utc>| t.to_rfc3339();
     let run_or_skip = |at: DateTime<Utc>| NewRun {
         scheduled_for: at,
-        skipped: busy.then(|| "the previous run is still running (concurrency = forbid)".into()),
+        skipped: busy.then(|| BUSY.into()),
     };
 
     if late.is_empty() {

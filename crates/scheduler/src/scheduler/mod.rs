@@ -22,6 +22,7 @@ use crate::schedule::{Schedule, ScheduleKind};
 use crate::spec::{TaskPolicy, TaskSpec};
 use crate::task_store::TaskStore;
 
+mod blocked;
 mod claim;
 mod interrupted;
 mod overdue;
@@ -102,6 +103,8 @@ struct Inner {
     /// Tasks reported overdue and not yet resolved, by name: the instant that was overdue, and the
     /// group.
     overdue: Mutex<HashMap<String, OverdueEntry>>,
+    /// `forbid` tasks held up by a running run, by task id.
+    blocked: Mutex<HashMap<String, blocked::Blocked>>,
 }
 
 /// Runs scheduled tasks. Cheap to clone (one shared state).
@@ -144,6 +147,7 @@ impl Scheduler {
                 config,
                 active: Mutex::new(HashMap::new()),
                 overdue: Mutex::new(HashMap::new()),
+                blocked: Mutex::new(HashMap::new()),
             }),
         }
     }

@@ -198,6 +198,8 @@ impl Scheduler {
             }
         }
         self.remove_active(&task.id, run_id);
+        let took = (now - started).to_std().unwrap_or_default();
+        self.blocker_ended(&task.id, run_id, took).await;
     }
 
     async fn heartbeat(
