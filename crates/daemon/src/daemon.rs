@@ -292,6 +292,7 @@ pub async fn run_until(
     stopping.push(host_runs::spawn(
         &log,
         outbox.clone(),
+        std::sync::Arc::new(crate::run_watch::DockerRunProbe::new(&config.docker.socket)),
         config.thresholds.heartbeat_interval,
         stop_rx.clone(),
     ));

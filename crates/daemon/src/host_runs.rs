@@ -5,8 +5,14 @@
 //! not (a one-shot container cannot). lookoutd's own scheduled runs say this themselves and are
 //! skipped here (their events carry `"source": "lookoutd"`).
 //!
-//! [`HostRuns`] is the policy, fed events and asked what is due at an instant; [`spawn`] wires it to
-//! the event log and the outbox.
+//! A run started with a `container` is also looked at by lookoutd itself once per interval, just
+//! before its line: "(… elapsed, container active) — last output: …" while it runs, and, when the
+//! container is gone with no `run_finished`, one "💀 … lost" line with its exit code, whether the
+//! OOM killer ended it and its last output — and a `run_finished` with outcome `lost` in the log,
+//! so the reconciler closes the run too.
+//!
+//! [`HostRuns`] is the policy, fed events and looks and asked what is due at an instant; [`spawn`]
+//! wires it to the event log, the engine ([`crate::run_watch`]) and the outbox.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -17,6 +23,7 @@ use lookout_reconcile_core::event::Event;
 use lookout_store::StoredEvent;
 
 use crate::log::EventLog;
+use crate::run_watch::{Look, RunProbe};
 
 /// What lookoutd's own run events carry, so the host-run follower leaves them to the scheduler.
 pub(crate) const OWN_SOURCE: &str = "lookoutd";
@@ -36,6 +43,20 @@ struct OpenRun {
     promised: bool,
     /// Its last sign of life: the start or a heartbeat.
     last_seen: DateTime<Utc>,
+    /// The container it runs in, which lookoutd looks at itself.
+    container: Option<String>,
+    /// What the last look at the container found.
+    look: Option<Look>,
+    /// As its `run_started` said them, for the `run_finished` lookoutd writes for a lost run.
+    reported: (String, String, Option<String>),
+}
+
+/// A run whose container is gone with no `run_finished`: its line, and the `run_finished` event
+/// (outcome `lost`) lookoutd appends for it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Lost {
+    pub(crate) message: RunMessage,
+    pub(crate) event: serde_json::Value,
 }
 
 /// One message to send.
@@ -90,6 +111,9 @@ impl HostRuns {
                         beats: 0,
                         promised: run.heartbeats,
                         last_seen: e.at,
+                        container: run.container.clone(),
+                        look: None,
+                        reported: (run.group.clone(), run.run_kind.clone(), run.task.clone()),
                     },
                 );
                 None
@@ -97,6 +121,9 @@ impl HostRuns {
             "run_heartbeat" => {
                 if let Some(open) = self.open.get_mut(&run.run_id) {
                     open.last_seen = open.last_seen.max(e.at);
+                    if let Some(c) = &run.container {
+                        open.container = Some(c.clone());
+                    }
                     if let Some(p) = &run.progress_value {
                         open.progress = Some(
                             p.as_str()
@@ -165,7 +192,7 @@ impl HostRuns {
     fn skip_silent(&mut self, now: DateTime<Utc>) {
         let every = chrono::TimeDelta::from_std(self.every).unwrap_or(chrono::TimeDelta::MAX);
         for r in self.open.values_mut() {
-            if r.promised && now - r.last_seen > every * 3 {
+            if r.promised && r.container.is_none() && now - r.last_seen > every * 3 {
                 let beats =
                     ((now - r.started).num_milliseconds() / every.num_milliseconds().max(1)) as u32;
                 r.beats = r.beats.max(beats);
@@ -194,16 +221,26 @@ impl HostRuns {
             }
             // A run that promised heartbeats and sent none for 3 intervals is silent (I3 says
             // so, once): "still running" would be a guess.
-            if r.promised && now - r.last_seen > every * 3 {
+            if r.promised && r.container.is_none() && now - r.last_seen > every * 3 {
                 continue;
             }
+            let (state, output) = match &r.look {
+                Some(Look::Running { last_line }) => (", container active", last_line.clone()),
+                Some(Look::Unknown(_)) => {
+                    (", container not checked: the engine did not answer", None)
+                }
+                _ => ("", None),
+            };
             let mut text = format!(
-                "⏱ {} still running ({} elapsed)",
+                "⏱ {} still running ({} elapsed{state})",
                 r.name,
                 elapsed(r.started, now)
             );
             if let Some(p) = &r.progress {
                 text.push_str(&format!(" — last: {p}"));
+            }
+            if let Some(o) = output {
+                text.push_str(&format!(" — last output: {o}"));
             }
             let beats =
                 ((now - r.started).num_milliseconds() / every.num_milliseconds().max(1)) as u32;
@@ -218,6 +255,80 @@ impl HostRuns {
             }
         }
         out
+    }
+
+    /// The open runs in a container whose next line is due at `now`: each is looked at first, once
+    /// per interval (run id, container).
+    pub(crate) fn to_look(&self, now: DateTime<Utc>) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .open
+            .iter()
+            .filter(|(_, r)| self.due_at(r) <= now)
+            .filter_map(|(id, r)| r.container.clone().map(|c| (id.clone(), c)))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// What a look at `run_id`'s container found at `now`: kept for its next line, or, when the
+    /// container is gone, the run ends as lost.
+    pub(crate) fn saw(&mut self, run_id: &str, look: Look, now: DateTime<Utc>) -> Option<Lost> {
+        let r = self.open.get_mut(run_id)?;
+        let (how, lines) = match &look {
+            Look::Running { .. } | Look::Unknown(_) => {
+                r.look = Some(look);
+                return None;
+            }
+            Look::Ended {
+                exit_code,
+                oom,
+                last_lines,
+            } => {
+                let code = exit_code.map_or("an unknown code".to_owned(), |c| c.to_string());
+                let oom = if *oom {
+                    " (killed for memory: OOM)"
+                } else {
+                    ""
+                };
+                (format!("exited with code {code}{oom}"), last_lines.clone())
+            }
+            Look::Missing => ("is gone (removed)".to_owned(), Vec::new()),
+        };
+        let r = self.open.remove(run_id)?;
+        let container = r.container.clone().unwrap_or_default();
+        let mut text = format!(
+            "💀 {} lost after {}: its container {container} {how}, and no run_finished came",
+            r.name,
+            elapsed(r.started, now)
+        );
+        if !lines.is_empty() {
+            text.push_str(&format!(" — last output:\n{}", lines.join("\n")));
+        }
+        let (exit_code, oom) = match look {
+            Look::Ended { exit_code, oom, .. } => (exit_code, oom),
+            _ => (None, false),
+        };
+        Some(Lost {
+            message: RunMessage {
+                key: format!("host-run:{run_id}:lost"),
+                group: r.group.clone(),
+                severity: Severity::Warning,
+                text,
+            },
+            event: serde_json::json!({
+                "kind": "run_finished",
+                "run_id": run_id,
+                "group": r.reported.0,
+                "run_kind": r.reported.1,
+                "task": r.reported.2,
+                "container": container,
+                "outcome": "lost",
+                "error": format!("container {container} {how}"),
+                "exit_code": exit_code,
+                "oom_killed": oom,
+                "source": OWN_SOURCE,
+            }),
+        })
     }
 
     /// Open runs, for the start: what the store says is started and not finished.
@@ -242,6 +353,7 @@ impl HostRuns {
 pub(crate) fn spawn(
     log: &EventLog,
     outbox: std::sync::Arc<Outbox>,
+    probe: std::sync::Arc<dyn RunProbe>,
     every: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
@@ -279,7 +391,21 @@ pub(crate) fn spawn(
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot read run events"),
             }
-            said.extend(runs.due(Utc::now()));
+            // Containers first: a gone one ends its run as lost instead of a "still running".
+            let now = Utc::now();
+            for (id, container) in runs.to_look(now) {
+                let look = probe.look(&container).await;
+                if let Some(lost) = runs.saw(&id, look, now) {
+                    tracing::warn!(run_id = %id, %container, "host run lost: its container is gone");
+                    let stored = lookout_store::NewEvent::new("run_finished", lost.event)
+                        .with_subject(id.clone());
+                    if let Err(e) = log.store().append_events(&[stored]).await {
+                        tracing::error!(error = %e, run_id = %id, "cannot record a lost run");
+                    }
+                    said.push(lost.message);
+                }
+            }
+            said.extend(runs.due(now));
             for m in said {
                 let mut msg = Message::new(m.severity, m.text.clone()).key(m.key);
                 if let Some(g) = m.group {

@@ -171,3 +171,94 @@ fn a_run_that_promised_heartbeats_and_went_silent_gets_no_more_lines_until_it_be
         ["⏱ sync still running (6m elapsed) — last: 4"]
     );
 }
+
+fn in_container(seq: i64, at: i64, run: &str) -> StoredEvent {
+    // The seed's headline: a scheduled task's run in a container, heartbeats not ruled out by
+    // the host, and none sent.
+    ev(
+        seq,
+        "run_started",
+        at,
+        json!({"run_id": run, "group": "main", "run_kind": "task", "task": "nightly", "container": "agent-7"}),
+    )
+}
+
+#[test]
+fn a_run_in_a_container_is_looked_at_each_interval_and_said_active_with_its_last_output() {
+    let mut runs = HostRuns::new(Duration::from_secs(60));
+    runs.apply(&in_container(1, 0, "r1"));
+    assert!(
+        runs.to_look(t(59)).is_empty(),
+        "looked at when its line is due"
+    );
+    assert_eq!(
+        runs.to_look(t(60)),
+        [("r1".to_owned(), "agent-7".to_owned())]
+    );
+    let running = Look::Running {
+        last_line: Some("step 3: fetched 40 mails".into()),
+    };
+    assert_eq!(runs.saw("r1", running.clone(), t(60)), None);
+    assert_eq!(
+        texts(&runs.due(t(60))),
+        [
+            "⏱ nightly still running (1m elapsed, container active) — last output: step 3: fetched 40 mails"
+        ]
+    );
+    // No heartbeat came for five intervals: not silent (the container says it runs).
+    runs.saw("r1", running, t(300));
+    assert_eq!(
+        runs.due(t(300)).len(),
+        1,
+        "still said while the container runs"
+    );
+    // The engine not answering concludes nothing.
+    runs.saw("r1", Look::Unknown("engine down".into()), t(360));
+    assert_eq!(
+        texts(&runs.due(t(360))),
+        ["⏱ nightly still running (6m elapsed, container not checked: the engine did not answer)"]
+    );
+}
+
+#[test]
+fn a_container_gone_with_no_run_finished_ends_the_run_as_lost_with_its_exit_code_and_output() {
+    let mut runs = HostRuns::new(Duration::from_secs(60));
+    runs.apply(&in_container(1, 0, "r1"));
+    let lost = runs
+        .saw(
+            "r1",
+            Look::Ended {
+                exit_code: Some(137),
+                oom: true,
+                last_lines: vec!["allocating…".into(), "still allocating".into()],
+            },
+            t(150),
+        )
+        .expect("lost");
+    assert_eq!(
+        lost.message.text,
+        "💀 nightly lost after 2m 30s: its container agent-7 exited with code 137 (killed for memory: OOM), \
+         and no run_finished came — last output:\nallocating…\nstill allocating"
+    );
+    assert_eq!(lost.message.severity, Severity::Warning);
+    assert_eq!(lost.message.group.as_deref(), Some("main"));
+    assert_eq!(lost.event["kind"], "run_finished");
+    assert_eq!(lost.event["outcome"], "lost");
+    assert_eq!(lost.event["exit_code"], 137);
+    assert_eq!(lost.event["oom_killed"], true);
+    assert_eq!(lost.event["source"], OWN_SOURCE);
+    // The reconciler reads it as the run's end.
+    let typed = Event::from_payload("run_finished", &lost.event);
+    assert_eq!(typed.run().map(|r| r.run_id.as_str()), Some("r1"));
+    assert_eq!(runs.next_due(), None, "the run is closed");
+    // Removed instead of exited: said so, with no code.
+    runs.apply(&in_container(2, 200, "r2"));
+    let gone = runs.saw("r2", Look::Missing, t(260)).unwrap();
+    assert!(
+        gone.message
+            .text
+            .contains("its container agent-7 is gone (removed)"),
+        "{}",
+        gone.message.text
+    );
+}

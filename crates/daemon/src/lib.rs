@@ -39,6 +39,7 @@ mod doctor;
 mod folding;
 mod gateway;
 mod host_runs;
+mod run_watch;
 mod http;
 mod incidents;
 mod ingest;

@@ -448,3 +448,29 @@ fn a_run_started_with_heartbeats_false_is_never_silent() {
     let s = state(&[(0, "run_started", run_event(None))]);
     assert_eq!(ids(&s, &Limits::default(), 4), [pair("I3", "r1")]);
 }
+
+#[test]
+fn a_run_in_a_container_is_watched_through_it_never_called_silent() {
+    // The seed's headline: a scheduled task's run in a one-shot container, no heartbeats, its
+    // container alive. Not I3 (lookoutd watches the container); I1 once the container is gone.
+    let mut started = run_event(None);
+    started["container"] = json!("agent-7");
+    let mut events = vec![
+        (0, "run_started", started),
+        (
+            0,
+            "container_status",
+            json!({"container": "agent-7", "status": "running"}),
+        ),
+    ];
+    assert_eq!(ids(&state(&events), &Limits::default(), 30), []);
+    events.push((
+        31,
+        "container_status",
+        json!({"container": "agent-7", "status": "exited"}),
+    ));
+    assert_eq!(
+        ids(&state(&events), &Limits::default(), 32),
+        [pair("I1", "r1")]
+    );
+}
