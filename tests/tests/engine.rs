@@ -358,3 +358,81 @@ fn a_host_run_whose_container_is_oom_killed_is_said_lost_for_memory() {
     assert!(lost.contains("(killed for memory: OOM)"), "{lost}");
     assert!(lost.contains("filling memory"), "its last output: {lost}");
 }
+
+#[test]
+fn the_engines_events_make_a_death_an_alert_in_seconds_and_a_restart_loop_one_alert() {
+    if !engine() {
+        return;
+    }
+    let r = Receiver::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let label = format!("lookout.e2e={}", std::process::id());
+    let file = write_config(
+        tmp.path(),
+        &r.url,
+        &format!("[docker]\nwatch = [\"label:{label}\"]\nrestart_loop_count = 3\n"),
+    );
+    let d = Daemon::start(&["--config", &file]);
+    let start = Instant::now();
+    while !d.logs().contains("following the Docker engine's events") {
+        assert!(start.elapsed() < Duration::from_secs(20), "{}", d.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let dies = format!("lookout-e2e-dies-{}", std::process::id());
+    let loops = format!("lookout-e2e-loops-{}", std::process::id());
+    for n in [&dies, &loops] {
+        let _ = Command::new("docker").args(["rm", "-f", n]).output();
+    }
+    let _dies = Container(dies.clone());
+    let _loops = Container(loops.clone());
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &dies,
+        "--label",
+        &label,
+        IMAGE,
+        "sh",
+        "-c",
+        "echo about to fail; sleep 1; exit 3",
+    ]);
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &loops,
+        "--restart",
+        "always",
+        "--label",
+        &label,
+        IMAGE,
+        "sh",
+        "-c",
+        "echo boom; exit 1",
+    ]);
+    let exited = Instant::now();
+    let got = r.wait_for(Duration::from_secs(30), |g| {
+        let t = texts(g);
+        t.iter()
+            .any(|t| t.starts_with(&format!("🛑 container {dies} died (exit code 3)")))
+            && t.iter()
+                .any(|t| t.starts_with(&format!("🔁 container {loops} is restarting in a loop")))
+    });
+    eprintln!(
+        "both known {:?} after the containers started",
+        exited.elapsed()
+    );
+    let t = texts(&got);
+    let died = t.iter().find(|t| t.contains(&dies)).unwrap();
+    assert!(died.contains("last output:\nabout to fail"), "{died}");
+    // The loop goes on; its deaths are the loop's, never an alert each.
+    std::thread::sleep(Duration::from_secs(6));
+    let t = texts(&r.received());
+    let about_loop: Vec<&String> = t.iter().filter(|t| t.contains(&loops)).collect();
+    assert_eq!(
+        about_loop.len(),
+        1,
+        "one alert for the loop: {about_loop:#?}"
+    );
+}

@@ -57,6 +57,7 @@ pub(crate) const RANGES: &[(&str, u64, u64)] = &[
     ("thresholds.stall_after", 1, 1000),
     ("alerts.flap_changes", 1, 1000),
     ("boot.crash_loop_threshold", 1, 100),
+    ("docker.restart_loop_count", 2, 1000),
     ("boot.services.log_lines", 1, 50),
     ("watch.expected_status", 100, 599),
     ("watch.max_tier_failures", 1, 100),

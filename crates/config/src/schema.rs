@@ -215,12 +215,25 @@ impl Default for StatusConfig {
 pub struct DockerConfig {
     /// The engine's socket: `unix:///var/run/docker.sock` or a path.
     pub socket: String,
+    /// Containers followed through the engine's event stream, besides the `[[watch]]` container
+    /// targets and the gateway's containers: a name, a name pattern with `*`, or
+    /// `label:KEY[=VALUE]`.
+    pub watch: Vec<String>,
+    /// How many starts of one container within `restart_loop_window` are a restart loop (one
+    /// alert, not one per restart).
+    pub restart_loop_count: u32,
+    /// See `restart_loop_count`.
+    #[serde(deserialize_with = "duration")]
+    pub restart_loop_window: Duration,
 }
 
 impl Default for DockerConfig {
     fn default() -> Self {
         DockerConfig {
             socket: "unix:///var/run/docker.sock".into(),
+            watch: Vec::new(),
+            restart_loop_count: 3,
+            restart_loop_window: Duration::from_secs(5 * 60),
         }
     }
 }

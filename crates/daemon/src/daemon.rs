@@ -289,6 +289,8 @@ pub async fn run_until(
         stop_rx.clone(),
     ));
     stopping.extend(chat::spawn(&config, app_state.clone(), stop_rx.clone()));
+    // The engine's event stream for the containers lookoutd is told about.
+    stopping.extend(crate::docker_events::spawn(&config, alerting.clone(), stop_rx.clone()));
     stopping.push(host_runs::spawn(
         &log,
         outbox.clone(),

@@ -35,6 +35,7 @@ mod boot;
 mod chat;
 mod checks;
 mod daemon;
+mod docker_events;
 mod doctor;
 mod folding;
 mod gateway;

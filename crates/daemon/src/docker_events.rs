@@ -1,0 +1,593 @@
+//! Docker's event stream, not only polling: lookoutd follows the engine's `/events` for the
+//! containers it is told about — `[docker] watch` (names, `*` patterns, `label:K[=V]`), the
+//! `[[watch]]` container targets and the gateway's containers — and turns a death with a
+//! non-zero exit code, an OOM kill, a restart loop and `health_status: unhealthy` into alerts
+//! through the lifecycle within seconds, each with the container's last output lines. Each alert
+//! depends on the Docker engine, so it folds under "engine unreachable" like the rest.
+//!
+//! [`Watched`] says which containers; [`ContainerEvents`] is the policy (pure, `now` given);
+//! [`spawn`] follows the stream, reconnecting with backoff when the engine goes away.
+
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bollard::query_parameters::EventsOptions;
+use chrono::{DateTime, Utc};
+use futures_core::Stream;
+use lookout_notify::Severity;
+use lookout_notify::alerts::{Alert, AlertKey, Alerts};
+
+use crate::folding::DOCKER_ENGINE;
+use crate::run_watch::{DockerRunProbe, Look, RunProbe};
+
+/// The alert rules of this module (`rule:container`).
+pub(crate) const DIED: &str = "container_died";
+pub(crate) const UNHEALTHY: &str = "container_unhealthy";
+pub(crate) const RESTART_LOOP: &str = "container_restart_loop";
+
+/// Which containers are followed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Watched {
+    names: Vec<String>,
+    labels: Vec<(String, Option<String>)>,
+}
+
+impl Watched {
+    pub(crate) fn from_config(c: &lookout_config::Config) -> Self {
+        let mut w = Watched::default();
+        let entries = c
+            .docker
+            .watch
+            .iter()
+            .cloned()
+            .chain(c.gateway.containers.iter().cloned())
+            .chain(c.watch.iter().filter_map(|t| match t.kind {
+                lookout_config::WatchKind::Container => {
+                    Some(t.container.clone().unwrap_or_else(|| t.name.clone()))
+                }
+                _ => None,
+            }));
+        for e in entries {
+            match e.strip_prefix("label:") {
+                Some(l) => match l.split_once('=') {
+                    Some((k, v)) => w.labels.push((k.to_owned(), Some(v.to_owned()))),
+                    None => w.labels.push((l.to_owned(), None)),
+                },
+                None => w.names.push(e),
+            }
+        }
+        w
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.names.is_empty() && self.labels.is_empty()
+    }
+
+    /// Whether the container `name` with `attributes` (its labels among them) is followed.
+    pub(crate) fn matches(&self, name: &str, attributes: &HashMap<String, String>) -> bool {
+        self.names.iter().any(|p| wildcard(p, name))
+            || self
+                .labels
+                .iter()
+                .any(|(k, v)| match (attributes.get(k), v) {
+                    (Some(_), None) => true,
+                    (Some(have), Some(want)) => have == want,
+                    (None, _) => false,
+                })
+    }
+}
+
+/// `pattern` with `*` for any run of characters, matched against all of `text`.
+fn wildcard(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) || !text[first.len()..].ends_with(last) {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// One event of a followed container, as the policy reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EngineEvent {
+    Start,
+    Die { exit_code: Option<i64> },
+    Oom,
+    Kill { signal: Option<String> },
+    Health { healthy: bool },
+}
+
+impl EngineEvent {
+    /// From the stream's action and attributes; `None` for what the policy does not read.
+    pub(crate) fn parse(action: &str, attributes: &HashMap<String, String>) -> Option<Self> {
+        Some(match action {
+            "start" => EngineEvent::Start,
+            "die" => EngineEvent::Die {
+                exit_code: attributes.get("exitCode").and_then(|c| c.parse().ok()),
+            },
+            "oom" => EngineEvent::Oom,
+            "kill" => EngineEvent::Kill {
+                signal: attributes.get("signal").cloned(),
+            },
+            a if a.starts_with("health_status") => EngineEvent::Health {
+                healthy: a.trim_end().ends_with(": healthy"),
+            },
+            _ => return None,
+        })
+    }
+}
+
+/// What the policy decides for one event.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Decision {
+    /// Fire `rule:container` with `text` (the last output lines are added by the caller).
+    Fire {
+        rule: &'static str,
+        severity: Severity,
+        text: String,
+    },
+    /// Resolve `rule:container`.
+    Resolve { rule: &'static str },
+}
+
+#[derive(Debug, Default)]
+struct Seen {
+    starts: VecDeque<DateTime<Utc>>,
+    oom: bool,
+    signal: Option<String>,
+    looping: bool,
+    /// A death not said yet: said once the restart grace passes with no start.
+    pending: Option<(DateTime<Utc>, String)>,
+}
+
+/// How long a death waits for the engine's restart before it is an alert: a container that is
+/// restarted at once is a restart (counted towards a loop), not a death.
+pub(crate) const RESTART_GRACE: Duration = Duration::from_secs(5);
+
+/// The policy over the followed containers' events.
+#[derive(Debug)]
+pub(crate) struct ContainerEvents {
+    loop_count: usize,
+    loop_window: chrono::TimeDelta,
+    seen: HashMap<String, Seen>,
+}
+
+impl ContainerEvents {
+    pub(crate) fn new(loop_count: u32, loop_window: Duration) -> Self {
+        ContainerEvents {
+            loop_count: loop_count.max(2) as usize,
+            loop_window: chrono::TimeDelta::from_std(loop_window).unwrap_or(chrono::TimeDelta::MAX),
+            seen: HashMap::new(),
+        }
+    }
+
+    /// What `event` of `container` at `now` means.
+    pub(crate) fn on(
+        &mut self,
+        container: &str,
+        event: EngineEvent,
+        now: DateTime<Utc>,
+    ) -> Vec<Decision> {
+        let s = self.seen.entry(container.to_owned()).or_default();
+        match event {
+            EngineEvent::Oom => {
+                s.oom = true;
+                Vec::new()
+            }
+            EngineEvent::Kill { signal } => {
+                s.signal = signal;
+                Vec::new()
+            }
+            EngineEvent::Start => {
+                s.starts.push_back(now);
+                while s
+                    .starts
+                    .front()
+                    .is_some_and(|t| now - *t > self.loop_window)
+                {
+                    s.starts.pop_front();
+                }
+                // Restarted within the grace: the death was a restart, never said.
+                s.pending = None;
+                let mut out = vec![Decision::Resolve { rule: DIED }];
+                if !s.looping && s.starts.len() >= self.loop_count {
+                    s.looping = true;
+                    out.push(Decision::Fire {
+                        rule: RESTART_LOOP,
+                        severity: Severity::Critical,
+                        text: format!(
+                            "🔁 container {container} is restarting in a loop: {} starts in {}",
+                            s.starts.len(),
+                            lookout_common::human_duration(
+                                self.loop_window.to_std().unwrap_or_default()
+                            )
+                        ),
+                    });
+                }
+                out
+            }
+            EngineEvent::Die { exit_code } => {
+                let oom = std::mem::take(&mut s.oom);
+                let signal = s.signal.take();
+                // Inside a restart loop each death is that loop's, not an alert of its own.
+                if s.looping || (exit_code == Some(0) && !oom) {
+                    return Vec::new();
+                }
+                let how = match (oom, exit_code, signal) {
+                    (true, code, _) => format!(
+                        "was killed for memory (OOM){}",
+                        code.map(|c| format!(", exit code {c}")).unwrap_or_default()
+                    ),
+                    (false, Some(code), Some(sig)) => {
+                        format!("died (exit code {code}, signal {sig})")
+                    }
+                    (false, Some(code), None) => format!("died (exit code {code})"),
+                    (false, None, _) => "died".to_owned(),
+                };
+                s.pending = Some((now, format!("🛑 container {container} {how}")));
+                Vec::new()
+            }
+            EngineEvent::Health { healthy: false } => vec![Decision::Fire {
+                rule: UNHEALTHY,
+                severity: Severity::Warning,
+                text: format!("🩺 container {container} is unhealthy (its health check fails)"),
+            }],
+            EngineEvent::Health { healthy: true } => vec![Decision::Resolve { rule: UNHEALTHY }],
+        }
+    }
+
+    /// Deaths whose restart grace has passed with no start: each an alert now.
+    pub(crate) fn due(&mut self, now: DateTime<Utc>) -> Vec<(String, Decision)> {
+        let grace = chrono::TimeDelta::from_std(RESTART_GRACE).unwrap_or_default();
+        let mut out = Vec::new();
+        for (name, s) in &mut self.seen {
+            if s.pending.as_ref().is_some_and(|(at, _)| now - *at >= grace) {
+                let (_, text) = s.pending.take().expect("checked");
+                out.push((
+                    name.clone(),
+                    Decision::Fire {
+                        rule: DIED,
+                        severity: Severity::Critical,
+                        text,
+                    },
+                ));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Restart loops quiet for a whole window end: their alerts resolve.
+    pub(crate) fn settled(&mut self, now: DateTime<Utc>) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, s) in &mut self.seen {
+            if s.looping && s.starts.back().is_none_or(|t| now - *t > self.loop_window) {
+                s.looping = false;
+                s.starts.clear();
+                out.push(name.clone());
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+async fn next<S: Stream + ?Sized>(s: &mut Pin<Box<S>>) -> Option<S::Item> {
+    std::future::poll_fn(|cx| s.as_mut().poll_next(cx)).await
+}
+
+/// Follows the engine's events for the watched containers until `stop`; `None` when nothing is
+/// watched.
+pub(crate) fn spawn(
+    config: &lookout_config::Config,
+    alerts: Arc<Alerts>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let watched = Watched::from_config(config);
+    if watched.is_empty() {
+        return None;
+    }
+    let socket = config
+        .docker
+        .socket
+        .trim_start_matches("unix://")
+        .to_owned();
+    let policy = ContainerEvents::new(
+        config.docker.restart_loop_count,
+        config.docker.restart_loop_window,
+    );
+    Some(tokio::spawn(follow(socket, watched, policy, alerts, stop)))
+}
+
+async fn follow(
+    socket: String,
+    watched: Watched,
+    mut policy: ContainerEvents,
+    alerts: Arc<Alerts>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let probe = DockerRunProbe::new(&socket);
+    let mut failures = 0u32;
+    loop {
+        let connected =
+            bollard::Docker::connect_with_unix(&socket, 120, bollard::API_DEFAULT_VERSION);
+        let docker = match connected {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reach the Docker engine for its events");
+                failures += 1;
+                if backoff(failures, &mut stop).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        let filters = HashMap::from([("type".to_owned(), vec!["container".to_owned()])]);
+        let mut events = Box::pin(docker.events(Some(EventsOptions {
+            filters: Some(filters),
+            ..Default::default()
+        })));
+        tracing::info!(%socket, "following the Docker engine's events");
+        let mut settle = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            let item = tokio::select! {
+                item = next(&mut events) => item,
+                _ = settle.tick() => {
+                    let now = Utc::now();
+                    for (name, d) in policy.due(now) {
+                        decide(&alerts, &probe, &name, d, now).await;
+                    }
+                    for name in policy.settled(now) {
+                        let key = AlertKey::new(RESTART_LOOP, name.as_str());
+                        if let Err(e) = alerts.resolve_key(&key, Utc::now()).await {
+                            tracing::warn!(error = %e, "cannot resolve a restart loop");
+                        }
+                    }
+                    continue;
+                }
+                // Mapped to `()`: the watch's guard must not live across the awaits above (Send).
+                () = async { let _ = stop.wait_for(|v| *v).await; } => return,
+            };
+            let Some(Ok(ev)) = item else {
+                // The stream ended or failed: the engine restarted or went away.
+                tracing::warn!("the Docker engine's event stream ended; reconnecting");
+                break;
+            };
+            failures = 0;
+            let actor = ev.actor.unwrap_or_default();
+            let attributes = actor.attributes.unwrap_or_default();
+            let Some(name) = attributes.get("name").cloned() else {
+                continue;
+            };
+            if !watched.matches(&name, &attributes) {
+                continue;
+            }
+            let Some(event) = ev
+                .action
+                .as_deref()
+                .and_then(|a| EngineEvent::parse(a, &attributes))
+            else {
+                continue;
+            };
+            let now = Utc::now();
+            for d in policy.on(&name, event, now) {
+                decide(&alerts, &probe, &name, d, now).await;
+            }
+        }
+        failures += 1;
+        if backoff(failures, &mut stop).await {
+            return;
+        }
+    }
+}
+
+/// Waits 1 s, 2 s, 4 s … up to a minute; true when stopped meanwhile.
+async fn backoff(failures: u32, stop: &mut tokio::sync::watch::Receiver<bool>) -> bool {
+    let wait = Duration::from_secs(1u64 << failures.min(6)).min(Duration::from_secs(60));
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => false,
+        () = async { let _ = stop.wait_for(|v| *v).await; } => true,
+    }
+}
+
+async fn decide(
+    alerts: &Alerts,
+    probe: &DockerRunProbe,
+    name: &str,
+    d: Decision,
+    now: DateTime<Utc>,
+) {
+    let done = match d {
+        Decision::Resolve { rule } => alerts
+            .resolve_key(&AlertKey::new(rule, name), now)
+            .await
+            .map(|_| ()),
+        Decision::Fire {
+            rule,
+            severity,
+            text,
+        } => {
+            // The container's last lines: what it said before it died (or while it is unhealthy).
+            let lines = match probe.look(name).await {
+                Look::Ended { last_lines, .. } => last_lines,
+                Look::Running { last_line } => last_line.into_iter().collect(),
+                Look::Missing | Look::Unknown(_) => Vec::new(),
+            };
+            let text = if lines.is_empty() {
+                text
+            } else {
+                format!("{text} — last output:\n{}", lines.join("\n"))
+            };
+            tracing::warn!(container = %name, rule, "container event alert");
+            let alert =
+                Alert::keyed(AlertKey::new(rule, name), severity, text).depends_on(DOCKER_ENGINE);
+            alerts.fire(alert, now).await.map(|_| ())
+        }
+    };
+    if let Err(e) = done {
+        tracing::error!(error = %e, container = %name, "cannot record a container alert");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    }
+
+    fn fired(d: &[Decision]) -> Vec<String> {
+        d.iter()
+            .filter_map(|d| match d {
+                Decision::Fire { text, .. } => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn names_patterns_and_labels_say_which_containers_are_followed() {
+        let c = lookout_config::parse(
+            "[docker]\nwatch = [\"litellm*\", \"label:lookout.watch=true\", \"label:team\"]\n\n\
+             [gateway]\ncontainers = [\"proxy\"]\n",
+            "t.toml",
+        )
+        .unwrap();
+        let w = Watched::from_config(&c);
+        let none = HashMap::new();
+        assert!(w.matches("litellm", &none) && w.matches("litellm-db", &none));
+        assert!(
+            w.matches("proxy", &none),
+            "the gateway's containers are followed"
+        );
+        assert!(!w.matches("pynchy", &none));
+        let labelled = HashMap::from([("lookout.watch".to_owned(), "true".to_owned())]);
+        assert!(w.matches("pynchy", &labelled));
+        let wrong = HashMap::from([("lookout.watch".to_owned(), "false".to_owned())]);
+        assert!(!w.matches("pynchy", &wrong));
+        let team = HashMap::from([("team".to_owned(), "x".to_owned())]);
+        assert!(w.matches("anything", &team));
+        assert!(wildcard("a*b*c", "axxbyyc") && !wildcard("a*b*c", "axxc"));
+        assert!(wildcard("*", "") && wildcard("x*", "x") && !wildcard("x", "xy"));
+    }
+
+    fn dies(p: &mut ContainerEvents, name: &str, code: i64, at: i64) -> Vec<String> {
+        assert!(
+            p.on(
+                name,
+                EngineEvent::Die {
+                    exit_code: Some(code)
+                },
+                t(at)
+            )
+            .is_empty()
+        );
+        p.due(t(at) + chrono::TimeDelta::from_std(RESTART_GRACE).unwrap())
+            .into_iter()
+            .flat_map(|(_, d)| fired(&[d]))
+            .collect()
+    }
+
+    #[test]
+    fn a_death_is_one_alert_an_oom_says_so_and_a_start_resolves_it() {
+        let mut p = ContainerEvents::new(3, Duration::from_secs(300));
+        assert!(dies(&mut p, "db", 0, 0).is_empty(), "a clean exit");
+        assert!(
+            p.on(
+                "db",
+                EngineEvent::Kill {
+                    signal: Some("9".into())
+                },
+                t(1)
+            )
+            .is_empty()
+        );
+        assert!(
+            p.due(t(2)).is_empty(),
+            "within the restart grace nothing is said"
+        );
+        assert_eq!(
+            dies(&mut p, "db", 137, 1),
+            ["🛑 container db died (exit code 137, signal 9)"]
+        );
+        assert_eq!(
+            p.on("db", EngineEvent::Start, t(10)),
+            [Decision::Resolve { rule: DIED }]
+        );
+        p.on("db", EngineEvent::Oom, t(20));
+        assert_eq!(
+            dies(&mut p, "db", 137, 20),
+            ["🛑 container db was killed for memory (OOM), exit code 137"]
+        );
+        // Died and restarted by the engine at once: a restart, not an alert.
+        assert!(
+            p.on("db", EngineEvent::Die { exit_code: Some(1) }, t(40))
+                .is_empty()
+        );
+        p.on("db", EngineEvent::Start, t(41));
+        assert!(p.due(t(60)).is_empty());
+        let d = p.on("db", EngineEvent::Health { healthy: false }, t(70));
+        assert_eq!(
+            fired(&d),
+            ["🩺 container db is unhealthy (its health check fails)"]
+        );
+        assert_eq!(
+            p.on("db", EngineEvent::Health { healthy: true }, t(80)),
+            [Decision::Resolve { rule: UNHEALTHY }]
+        );
+        assert_eq!(
+            EngineEvent::parse("health_status: unhealthy", &HashMap::new()),
+            Some(EngineEvent::Health { healthy: false })
+        );
+        assert_eq!(
+            EngineEvent::parse(
+                "die",
+                &HashMap::from([("exitCode".to_owned(), "3".to_owned())])
+            ),
+            Some(EngineEvent::Die { exit_code: Some(3) })
+        );
+    }
+
+    #[test]
+    fn a_restart_loop_is_one_alert_not_one_per_restart_and_settles_after_a_quiet_window() {
+        let mut p = ContainerEvents::new(3, Duration::from_secs(300));
+        let mut all = Vec::new();
+        // Starts, dies with 1 two seconds later, restarted by the engine a second after: 10 times.
+        for i in 0..10 {
+            all.extend(fired(&p.on("agent", EngineEvent::Start, t(i * 10))));
+            assert!(
+                p.on(
+                    "agent",
+                    EngineEvent::Die { exit_code: Some(1) },
+                    t(i * 10 + 2)
+                )
+                .is_empty()
+            );
+            all.extend(
+                p.due(t(i * 10 + 3))
+                    .into_iter()
+                    .flat_map(|(_, d)| fired(&[d])),
+            );
+        }
+        assert_eq!(
+            all,
+            ["🔁 container agent is restarting in a loop: 3 starts in 5m".to_owned()],
+            "one alert for the loop, none per restart"
+        );
+        assert!(p.settled(t(200)).is_empty(), "still looping");
+        assert_eq!(p.settled(t(92 + 301)), ["agent"]);
+    }
+}
