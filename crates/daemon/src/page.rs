@@ -30,6 +30,8 @@ pub(crate) struct PageData<'a> {
     pub(crate) alerts: &'a [AlertView],
     /// The last 24 hours of stored section verdicts.
     pub(crate) history: &'a [HistorySample],
+    /// The incidents of the last 30 days (and any still open), newest first.
+    pub(crate) incidents: &'a [crate::incidents::IncidentView],
     /// What the strips and relative times are measured from.
     pub(crate) now: DateTime<Utc>,
 }
@@ -53,10 +55,19 @@ pub(crate) async fn render(state: &AppState) -> String {
             problems.push(format!("history cannot be read: {e}"));
             Vec::new()
         });
+    let since =
+        now - chrono::Duration::from_std(crate::incidents::DEFAULT_SINCE).unwrap_or_default();
+    let incidents = crate::incidents::views(state.store(), since, now)
+        .await
+        .unwrap_or_else(|e| {
+            problems.push(format!("incidents cannot be read: {e}"));
+            Vec::new()
+        });
     let mut html = page(&PageData {
         report: &json,
         alerts: &alerts,
         history: &history,
+        incidents: &incidents,
         now,
     });
     if !problems.is_empty() {
@@ -262,8 +273,73 @@ pub(crate) fn page(d: &PageData<'_>) -> String {
         }
         h.push_str("</div>");
     }
+    incidents(&mut h, d.incidents, d.now);
     h.push_str("</main></body></html>");
     h
+}
+
+/// The last 30 days' incidents: when, how long (time to resolve), what, what was folded and done.
+fn incidents(h: &mut String, list: &[crate::incidents::IncidentView], now: DateTime<Utc>) {
+    let resolved: Vec<i64> = list
+        .iter()
+        .filter(|i| !i.open)
+        .map(|i| i.duration_seconds)
+        .collect();
+    let _ = write!(
+        h,
+        "<h2 id=\"incidents\">Incidents, last 30 days ({})</h2>",
+        list.len()
+    );
+    if list.is_empty() {
+        h.push_str("<p class=\"meta\">None: nothing fired in 30 days.</p>");
+        return;
+    }
+    if !resolved.is_empty() {
+        let mut sorted = resolved.clone();
+        sorted.sort_unstable();
+        let median = sorted[sorted.len() / 2];
+        let _ = write!(
+            h,
+            "<p class=\"meta\">{} resolved, median time to resolve {}.</p>",
+            resolved.len(),
+            esc(&view::age(chrono::TimeDelta::seconds(median)))
+        );
+    }
+    h.push_str(
+        "<div class=\"scroll\"><table class=\"incidents\"><tr><th>started</th><th>lasted</th>\
+         <th>alert</th><th>what happened</th><th>folded</th><th>done</th></tr>",
+    );
+    for i in list {
+        let lasted = view::age(chrono::TimeDelta::seconds(i.duration_seconds));
+        let lasted = if i.open {
+            format!("open, {lasted}")
+        } else {
+            lasted
+        };
+        let done: Vec<String> = i
+            .record
+            .actions
+            .iter()
+            .map(|a| match &a.by {
+                Some(by) => format!("{} ({by})", a.text),
+                None => a.text.clone(),
+            })
+            .collect();
+        let folded: Vec<&str> = i.folded.iter().map(|f| f.alert.as_str()).collect();
+        let _ = write!(
+            h,
+            "<tr class=\"{sev}\"><td>{started}</td><td>{lasted}</td><td>{alert}</td><td>{text}</td>\
+             <td>{folded}</td><td>{done}</td></tr>",
+            sev = esc(&i.record.severity),
+            started = esc(&format!("{} ago", view::age(now - i.record.started_at))),
+            lasted = esc(&lasted),
+            alert = esc(&i.record.alert),
+            text = esc(&i.record.text),
+            folded = esc(&folded.join(", ")),
+            done = esc(&done.join("; ")),
+        );
+    }
+    h.push_str("</table></div>");
 }
 
 /// Firing and flapping alerts, each with the alerts folded under it; held ones after them.

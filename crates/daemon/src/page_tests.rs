@@ -59,6 +59,7 @@ fn every_value_is_escaped_so_a_script_in_a_reason_is_text() {
             None,
         )],
         history: &[],
+        incidents: &[],
         now: now(),
     });
     assert!(!html.contains("<script"), "{html}");
@@ -88,6 +89,7 @@ fn the_verdict_then_firing_alerts_with_their_folded_ones_then_the_cards() {
         report: &report(),
         alerts: &alerts,
         history: &[],
+        incidents: &[],
         now: now(),
     });
     let at = |s: &str| {
@@ -139,6 +141,7 @@ fn a_strip_shows_the_worst_level_of_each_quarter_hour_of_the_last_day() {
         report: &report(),
         alerts: &[],
         history: &history,
+        incidents: &[],
         now: now(),
     });
     let card = &html[html.find("id=\"section-channels\"").unwrap()..];
@@ -149,4 +152,76 @@ fn a_strip_shows_the_worst_level_of_each_quarter_hour_of_the_last_day() {
     // A section with no stored sample yet shows an empty strip, not an error.
     let service = &html[html.find("id=\"section-service\"").unwrap()..];
     assert!(service.contains("<div class=\"strip\" title=\"no history yet\"></div>"));
+}
+
+#[test]
+fn incidents_show_when_how_long_what_and_what_was_done_escaped() {
+    use lookout_store::{IncidentAction, IncidentRecord};
+    let record = |alert: &str, text: &str, started: i64, lasted: Option<i64>| IncidentRecord {
+        id: format!("{alert}@{started}"),
+        alert: alert.into(),
+        rule: alert.split(':').next().unwrap().into(),
+        subject: alert.split(':').nth(1).unwrap().into(),
+        severity: "critical".into(),
+        group: None,
+        text: text.into(),
+        cause: None,
+        started_at: now() - chrono::TimeDelta::seconds(started),
+        resolved_at: lasted.map(|l| now() - chrono::TimeDelta::seconds(started - l)),
+        actions: vec![],
+    };
+    let mut bridge = record(
+        "watchdog_circuit:bridge",
+        "bridge hung <b>",
+        7200,
+        Some(600),
+    );
+    bridge.actions.push(IncidentAction {
+        at: now(),
+        kind: "ack".into(),
+        text: "acknowledged by @alice".into(),
+        by: Some("@alice".into()),
+    });
+    let list = vec![
+        crate::incidents::IncidentView {
+            open: true,
+            duration_seconds: 300,
+            folded: vec![record("task-failed:sync", "sync failed", 250, None)],
+            record: record("gateway_down:gateway", "gateway down", 300, None),
+        },
+        crate::incidents::IncidentView {
+            open: false,
+            duration_seconds: 600,
+            folded: vec![],
+            record: bridge,
+        },
+    ];
+    let html = page(&PageData {
+        report: &report(),
+        alerts: &[],
+        history: &[],
+        incidents: &list,
+        now: now(),
+    });
+    let table = &html[html.find("id=\"incidents\"").expect("an incidents section")..];
+    assert!(table.contains("Incidents, last 30 days (2)"), "{table}");
+    assert!(
+        table.contains("1 resolved, median time to resolve 10m"),
+        "{table}"
+    );
+    assert!(table.contains("<td>open, 5m</td>"), "{table}");
+    assert!(
+        table.contains("<td>task-failed:sync</td>"),
+        "the folded alert: {table}"
+    );
+    assert!(table.contains("bridge hung &lt;b&gt;"), "escaped: {table}");
+    assert!(table.contains("acknowledged by @alice (@alice)"), "{table}");
+    let none = page(&PageData {
+        report: &report(),
+        alerts: &[],
+        history: &[],
+        incidents: &[],
+        now: now(),
+    });
+    assert!(none.contains("None: nothing fired in 30 days."));
 }
