@@ -180,10 +180,7 @@ pub fn check_invariants(state: &HostState, limits: &Limits, now: DateTime<Utc>) 
         // own follower says "still running" while it runs), so its missing heartbeats are not
         // an alarm about a run that is alive.
         let watched = run.container.is_some();
-        if !orphaned.contains(id)
-            && run.heartbeats
-            && !watched
-            && now - run.last_heartbeat_at > hb
+        if !orphaned.contains(id) && run.heartbeats && !watched && now - run.last_heartbeat_at > hb
         {
             let what = match (run.run_kind.as_str(), &run.task) {
                 ("task", Some(t)) => format!("task {t}"),
