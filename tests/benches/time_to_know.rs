@@ -1,5 +1,6 @@
 //! Time-to-know of every failure scenario of issue #9: runs each scenario of
-//! `tests/tests/scenarios.rs` (the same code the tests run, against a real lookoutd each time)
+//! `tests/tests/scenarios.rs` and the message flow one of `tests/tests/flow.rs` (the same code
+//! the tests run, against a real lookoutd each time)
 //! `LOOKOUT_TTK_RUNS` times (5 by default) and prints the median, min and max against its bound
 //! from product.md, as a Markdown table; it fails (exit 1) when any run is over its bound. Faults
 //! land at a random phase of the probe or tick, and an early notification is reported as early.
@@ -11,6 +12,20 @@
 #[allow(dead_code)]
 #[path = "../tests/scenarios.rs"]
 mod scenarios;
+
+#[allow(dead_code)]
+#[path = "../tests/flow.rs"]
+mod flow;
+
+/// The message flow scenario of `tests/tests/flow.rs`, measured like the others.
+fn s10_unanswered_message() -> scenarios::Measured {
+    let (ttk_ms, bound, bound_text) = flow::unanswered_message();
+    scenarios::Measured {
+        ttk_ms,
+        bound,
+        bound_text,
+    }
+}
 
 use std::sync::{Arc, Mutex};
 
@@ -36,8 +51,11 @@ fn main() {
     let only = std::env::var("LOOKOUT_TTK_ONLY").unwrap_or_default();
     // Build the binaries once before the clock matters.
     let _ = lookout_e2e::binary("lookoutd");
+    let more: [(&str, scenarios::Scenario); 1] =
+        [("10 unanswered message", s10_unanswered_message)];
     let chosen: Vec<(&str, scenarios::Scenario)> = scenarios::SCENARIOS
         .iter()
+        .chain(more.iter())
         .filter(|(n, _)| n.starts_with(only.as_str()))
         .copied()
         .collect();

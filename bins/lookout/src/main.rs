@@ -7,8 +7,8 @@
 
 //!
 //! Here: the command line and its dispatch. Each command group has its module: `status` (status,
-//! health, doctor, stale-scan), `events`, `boot`, `config`, `tasks`, `ops` (dry-run, replay,
-//! watchdog, alerts, quiet); `client` is the HTTP client they share.
+//! health, doctor, stale-scan), `events`, `boot`, `config`, `logs`, `tasks`, `ops` (dry-run,
+//! replay, watchdog, alerts, quiet); `client` is the HTTP client they share.
 
 use std::process::ExitCode;
 
@@ -18,6 +18,7 @@ mod boot;
 mod client;
 mod config;
 mod events;
+mod logs;
 mod ops;
 mod reach;
 mod status;
@@ -134,6 +135,9 @@ enum Command {
     /// Configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Log rules (`[[logs]]`).
+    #[command(subcommand)]
+    Logs(LogsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -301,6 +305,23 @@ enum QuietCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum LogsCommand {
+    /// Run rule RULE over every line of FILE: the lines it matches and what lookoutd would do (no
+    /// daemon needed; exit 0 when its pattern matches a line, 1 when none does).
+    Test {
+        /// The rule's `name`.
+        rule: String,
+        /// A log file (or a saved `docker logs` output).
+        file: std::path::PathBuf,
+        /// lookoutd's configuration file, holding the rule.
+        #[arg(long, env = "LOOKOUT_CONFIG", default_value = "lookout.toml")]
+        config: std::path::PathBuf,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum ConfigCommand {
     /// Validate a configuration file.
     Check { file: std::path::PathBuf },
@@ -361,6 +382,12 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             out,
         } => events::emit(client, &kind, &fields, stdin_json, out).await,
         Command::Config(ConfigCommand::Check { file }) => config::config_check(&file),
+        Command::Logs(LogsCommand::Test {
+            rule,
+            file,
+            config,
+            out,
+        }) => logs::test(&rule, &file, &config, out),
         Command::Tasks(cmd) => tasks::run(client, cmd).await,
         Command::DryRun(out) => ops::dry_run(client, out).await,
         Command::Replay { from, to, out } => ops::replay(client, &from, &to, out).await,

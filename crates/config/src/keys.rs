@@ -61,6 +61,7 @@ pub(crate) const RANGES: &[(&str, u64, u64)] = &[
     ("boot.services.log_lines", 1, 50),
     ("watch.expected_status", 100, 599),
     ("watch.max_tier_failures", 1, 100),
+    ("logs.count", 1, 10_000),
 ];
 
 /// The allowed range of the integer at `path`, when it has one narrower than its type.

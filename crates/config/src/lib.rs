@@ -29,7 +29,9 @@
 // is and what it says, what to suggest for an unknown key, and the rules between keys.
 pub mod duration;
 mod error;
+mod flow;
 mod keys;
+mod logs;
 mod notify;
 mod schema;
 mod source;
@@ -41,6 +43,8 @@ use std::path::Path;
 use toml::de::DeTable;
 
 pub use error::{At, AtLine, ConfigError, KeyPath, Location};
+pub use flow::FlowConfig;
+pub use logs::{LogRule, LogSource};
 pub use schema::{
     AlertsConfig, BootConfig, BootService, ConcurrencyPolicy, Config, DockerConfig, GatewayConfig,
     IncidentsConfig, IngestConfig, Job, JobAction, JobSchedule, MissedPolicy, NotifyConfig, Quiet,

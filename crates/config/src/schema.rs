@@ -13,6 +13,8 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use crate::duration::parse_duration;
+pub(crate) use crate::flow::FlowConfig;
+pub(crate) use crate::logs::LogRule;
 pub use crate::notify::{IncidentsConfig, NotifyConfig, SelfCheckConfig, Sink, SinkKind};
 #[cfg(doc)]
 use crate::parse;
@@ -55,6 +57,10 @@ pub struct Config {
     pub selfcheck: SelfCheckConfig,
     /// `[incidents]`: how long incidents are kept.
     pub incidents: IncidentsConfig,
+    /// `[flow]`: quiet channels and unanswered messages.
+    pub flow: FlowConfig,
+    /// `[[logs]]`: log rules, each a pattern watched for in a file or a container's output.
+    pub logs: Vec<LogRule>,
 }
 
 impl Default for Config {
@@ -81,6 +87,8 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             selfcheck: SelfCheckConfig::default(),
             incidents: IncidentsConfig::default(),
+            flow: FlowConfig::default(),
+            logs: Vec::new(),
         }
     }
 }
@@ -316,6 +324,10 @@ pub struct Thresholds {
     /// How late a task or host job may start before it is overdue.
     #[serde(deserialize_with = "duration")]
     pub overdue_grace: Duration,
+    /// A message with no `batch_dispatched` or `bot_response` for its chat this long is
+    /// unanswered (0s: never judged).
+    #[serde(deserialize_with = "duration")]
+    pub answer_within: Duration,
 }
 
 impl Default for Thresholds {
@@ -329,6 +341,7 @@ impl Default for Thresholds {
             stall_after: 5,
             deploy_quiet: Duration::from_secs(2 * 60),
             overdue_grace: Duration::from_secs(5 * 60),
+            answer_within: Duration::from_secs(10 * 60),
         }
     }
 }
@@ -636,7 +649,7 @@ pub(crate) fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Dur
     deserializer.deserialize_str(DurationVisitor)
 }
 
-fn optional_duration<'de, D: Deserializer<'de>>(
+pub(crate) fn optional_duration<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Duration>, D::Error> {
     deserializer.deserialize_str(DurationVisitor).map(Some)

@@ -12,6 +12,7 @@ use crate::schema::{
 };
 use crate::source::Source;
 
+mod logs;
 mod sinks;
 
 type Checked = Result<(), ConfigError>;
@@ -34,6 +35,7 @@ pub(crate) fn validate(config: &Config, src: &Source<'_, '_>) -> Checked {
         gateway(src, root.key("gateway"), &config.gateway),
         watch(src, root.key("watch"), &config.watch),
         jobs(src, root.key("jobs"), &config.jobs),
+        logs::rules(src, root.key("logs"), &config.logs),
     ];
     match ConfigError::from_all(checked.into_iter().filter_map(Result::err).collect()) {
         Some(e) => Err(e),

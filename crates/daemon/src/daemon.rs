@@ -2,7 +2,8 @@
 
 use crate::startup::{self, StartupError};
 use crate::{
-    alerts, boot, gateway, host_runs, http, ingest, jobs, page, projector, reconcile, stale, status,
+    alerts, boot, flow, gateway, host_runs, http, ingest, jobs, page, projector, reconcile, stale,
+    status,
 };
 use crate::{chat, incidents, selfcheck, systemd, watch, wiring};
 
@@ -231,6 +232,18 @@ pub async fn run_until(
         &store,
         config.thresholds.overdue_grace,
     ));
+    let clock = std::sync::Arc::new(lookout_common::SystemClock);
+    let (flow_section, flow_loop) = flow::spawn(
+        &log,
+        alerting.clone(),
+        &config,
+        &mut registry,
+        clock,
+        stop_rx.clone(),
+    )
+    .await;
+    collectors.push(flow_section);
+    stopping.push(flow_loop);
     if let Some(w) = &watchdog {
         collectors.push(std::sync::Arc::new(
             lookout_status_collect::host::WatchdogSection {
@@ -238,6 +251,10 @@ pub async fn run_until(
             },
         ));
     }
+    // Log rules: a file or a container's output followed for a pattern; `logs` in /status.
+    let logs = crate::logs::spawn(&config, alerting.clone(), stop_rx.clone());
+    stopping.extend(logs.task);
+    collectors.extend(logs.section);
     // The dead man's switch: pinged while the loops above are alive.
     let selfcheck = match wiring::ping_url(&config) {
         Ok(Some(url)) => {
@@ -290,7 +307,11 @@ pub async fn run_until(
     ));
     stopping.extend(chat::spawn(&config, app_state.clone(), stop_rx.clone()));
     // The engine's event stream for the containers lookoutd is told about.
-    stopping.extend(crate::docker_events::spawn(&config, alerting.clone(), stop_rx.clone()));
+    stopping.extend(crate::docker_events::spawn(
+        &config,
+        alerting.clone(),
+        stop_rx.clone(),
+    ));
     stopping.push(host_runs::spawn(
         &log,
         outbox.clone(),

@@ -99,6 +99,7 @@ pub(crate) async fn run(input: DoctorInput<'_>) -> Vec<Check> {
     if let Some(check) = selfcheck(c, input.selfcheck) {
         checks.push(check);
     }
+    checks.extend(crate::flow::doctor(input.store, c, chrono::Utc::now()).await);
     match input.store.dead_notification_count().await {
         Ok(0) => {}
         Ok(n) => checks.push(bad(
@@ -131,7 +132,8 @@ pub(crate) async fn run(input: DoctorInput<'_>) -> Vec<Check> {
         || c.watch
             .iter()
             .any(|w| matches!(w.kind, WatchKind::Container))
-        || c.jobs.iter().any(|j| j.image.is_some());
+        || c.jobs.iter().any(|j| j.image.is_some())
+        || c.logs.iter().any(|l| l.container.is_some());
     if wants_docker {
         let sock = PathBuf::from(c.docker.socket.trim_start_matches("unix://"));
         checks.push(match tokio::net::UnixStream::connect(&sock).await {
@@ -184,6 +186,9 @@ pub(crate) async fn run(input: DoctorInput<'_>) -> Vec<Check> {
                 "start the target, or fix the paths in its [[watch]] entry",
             )
         });
+    }
+    for rule in &c.logs {
+        checks.push(crate::logs::doctor(rule, &c.docker.socket).await);
     }
     checks
 }

@@ -131,6 +131,16 @@ pub(crate) async fn reload_on_sighup(
             format!("{:?}", new.incidents),
             format!("{:?}", running.incidents),
         );
+        differs(
+            "logs",
+            format!("{:?}", new.logs),
+            format!("{:?}", running.logs),
+        );
+        differs(
+            "flow",
+            format!("{:?}", new.flow),
+            format!("{:?}", running.flow),
+        );
         // The chat polls are started at start: a change of who may command is a restart.
         let commands = |c: &lookout_config::Config| {
             let readers: Vec<_> = c

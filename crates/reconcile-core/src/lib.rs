@@ -21,7 +21,9 @@
 //!   does not depend on `lookout-store`;
 //! - [`replay`]: [`dry_run`] and [`replay`](replay::replay), which decide without executing;
 //! - [`filter`]: the `container_status` noise filter; [`channel`]: finding missed messages;
-//!   [`metrics`]: Prometheus metrics.
+//!   [`metrics`]: Prometheus metrics;
+//! - [`flow`]: the message flow checks — unanswered messages and quiet channels — over the same
+//!   events, pure like the model ([`flow::Flow`], judged at a `now` it is given).
 //!
 //! It is **not** for I/O in the model: `apply`, `check_invariants` and `reconcile` never touch the
 //! store, the network or the clock (`now` is an argument). Nor does it deliver notifications or
@@ -52,6 +54,7 @@ pub mod driver;
 pub mod error;
 pub mod event;
 pub mod filter;
+pub mod flow;
 pub mod host;
 pub mod metrics;
 pub mod model;
