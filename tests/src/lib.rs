@@ -2,6 +2,7 @@
 //! a lookoutd in its own state directory and stop it with real signals.
 
 pub mod bot_api;
+pub mod engine;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -9,10 +9,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use lookout_e2e::engine::{IMAGE, docker, engine};
 use lookout_e2e::{Daemon, Receiver, run};
 use serde_json::Value;
-
-const IMAGE: &str = "lookout-test/busybox";
 
 fn append(path: &Path, text: &str) {
     let mut f = std::fs::OpenOptions::new()
@@ -257,43 +256,6 @@ fn lookout_logs_test_shows_what_a_rule_matches_and_exits_by_it() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Whether the engine and the test image are there; in CI their absence fails the test.
-fn engine() -> bool {
-    let inspect = || {
-        Command::new("docker")
-            .args(["image", "inspect", IMAGE])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if inspect() {
-        return true;
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/test-image.sh");
-    let made = Command::new("bash")
-        .arg(script)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if made && inspect() {
-        return true;
-    }
-    assert!(
-        !lookout_common::in_ci(),
-        "CI is set but the Docker engine or {IMAGE} is not usable"
-    );
-    eprintln!("skipped: no Docker engine or {IMAGE} here (outside CI)");
-    false
-}
-
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 /// A container name of this test process, removed (if it exists) when dropped.
