@@ -39,6 +39,8 @@ pub const SECTION_ORDER: &[&str] = &[
     "gateway",
     "boot",
     "notifications",
+    "flow",
+    "logs",
 ];
 
 /// One section as people read it.
@@ -121,6 +123,8 @@ pub fn section_view(name: &str, data: &Value, verdict: &str, now: DateTime<Utc>)
             "gateway" => gateway(data),
             "boot" => boot(data, now),
             "notifications" => (notifications(data), Vec::new()),
+            "flow" => (flow(data), Vec::new()),
+            "logs" => (logs(data), Vec::new()),
             _ => (generic(data), Vec::new()),
         },
     };
@@ -678,6 +682,37 @@ fn notifications(d: &Value) -> String {
             "dead letters"
         )
     )
+}
+
+/// "2 channels followed, 0 quiet, 0 chats waiting for an answer".
+fn flow(d: &Value) -> String {
+    let mut out = format!(
+        "{} followed, {} quiet, {} waiting for an answer",
+        plural(
+            num(d, "channels_followed").unwrap_or(0),
+            "channel",
+            "channels"
+        ),
+        num(d, "quiet_channels").unwrap_or(0),
+        plural(num(d, "unanswered_chats").unwrap_or(0), "chat", "chats"),
+    );
+    if d.get("catching_up").and_then(Value::as_bool) == Some(true) {
+        out.push_str(" (catching up with the log)");
+    }
+    out
+}
+
+/// "3 rules, 1 firing; last match: config-renamed: …".
+fn logs(d: &Value) -> String {
+    let mut out = format!(
+        "{}, {} firing",
+        plural(num(d, "rules").unwrap_or(0), "rule", "rules"),
+        num(d, "firing").unwrap_or(0)
+    );
+    if let Some(last) = d.get("last_match").and_then(Value::as_str) {
+        out.push_str(&format!("; last match: {last}"));
+    }
+    out
 }
 
 /// A section this module does not know: its scalar fields.
