@@ -274,9 +274,17 @@ impl HostRuns {
     /// container is gone, the run ends as lost.
     pub(crate) fn saw(&mut self, run_id: &str, look: Look, now: DateTime<Utc>) -> Option<Lost> {
         let r = self.open.get_mut(run_id)?;
+        let seen_running = matches!(r.look, Some(Look::Running { .. }));
         let (how, lines) = match &look {
             Look::Running { .. } | Look::Unknown(_) => {
                 r.look = Some(look);
+                return None;
+            }
+            // A container this engine never showed running (the host's containers may live on
+            // another engine, or be reported by `container_status` only): nothing is concluded;
+            // the reconciler's I1 judges it from the host's own events.
+            Look::Missing if !seen_running => {
+                r.look = None;
                 return None;
             }
             Look::Ended {

@@ -251,9 +251,18 @@ fn a_container_gone_with_no_run_finished_ends_the_run_as_lost_with_its_exit_code
     let typed = Event::from_payload("run_finished", &lost.event);
     assert_eq!(typed.run().map(|r| r.run_id.as_str()), Some("r1"));
     assert_eq!(runs.next_due(), None, "the run is closed");
-    // Removed instead of exited: said so, with no code.
+    // A container this engine never showed running: nothing concluded (the reconciler's I1
+    // judges it from the host's events).
     runs.apply(&in_container(2, 200, "r2"));
-    let gone = runs.saw("r2", Look::Missing, t(260)).unwrap();
+    assert_eq!(runs.saw("r2", Look::Missing, t(260)), None);
+    assert_eq!(
+        runs.due(t(260)).len(),
+        1,
+        "still open, said without a container state"
+    );
+    // Seen running, then removed: lost, with no code.
+    runs.saw("r2", Look::Running { last_line: None }, t(320));
+    let gone = runs.saw("r2", Look::Missing, t(380)).unwrap();
     assert!(
         gone.message
             .text
