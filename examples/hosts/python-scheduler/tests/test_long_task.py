@@ -14,7 +14,9 @@ from conftest import GROUP, HEARTBEAT_SECS, containers_named, host_config, poll
 
 ELAPSED = r"(?P<elapsed>\d+(?:\.\d+)?(?:ms|s|m|h|d)(?: ?\d+(?:\.\d+)?(?:ms|s|m|h|d))*)"
 STILL_RUNNING = re.compile(
-    r"⏱ code-improver still running \(" + ELAPSED + r" elapsed(?:, [^)]*)?\)(?: — last: .*)?")
+    r"⏱ code-improver still running \(" + ELAPSED + r" elapsed(?:, [^)]*)?\)(?: — last: .*)?"
+    # lookoutd looks at the run's container itself: "container active" and its last output line.
+    r"(?: — last output: .*)?")
 UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
