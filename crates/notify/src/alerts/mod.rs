@@ -2,6 +2,9 @@
 //! raiser in lookoutd goes through — the reconciler's invariants, the interrupted-run scan, the
 //! scheduler's overdue tasks, the watchdog's circuits, the gateway check, crash loops.
 //!
+//! (Over 800 lines because the lifecycle's transitions — fire, resolve, tick, quiet, ack, list —
+//! share one lock and one store row and read best together; its key and tests are already apart.)
+//!
 //! ```text
 //!            fire (new)                    resolve
 //!   (none) ────────────► FIRING ───────────────────────► RESOLVED ──fire──► FIRING …
