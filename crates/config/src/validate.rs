@@ -36,11 +36,50 @@ pub(crate) fn validate(config: &Config, src: &Source<'_, '_>) -> Checked {
         watch(src, root.key("watch"), &config.watch),
         jobs(src, root.key("jobs"), &config.jobs),
         logs::rules(src, root.key("logs"), &config.logs),
+        docker(src, root.key("docker"), &config.docker),
     ];
     match ConfigError::from_all(checked.into_iter().filter_map(Result::err).collect()) {
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// `[docker]`: what `watch` can follow (a container name, a name pattern with `*`, or
+/// `label:KEY[=VALUE]`), and a restart loop of at least two starts within a window.
+fn docker(src: &Source<'_, '_>, docker: KeyPath, d: &crate::schema::DockerConfig) -> Checked {
+    src.non_empty(docker.key("socket"), &d.socket)?;
+    for (i, entry) in d.watch.iter().enumerate() {
+        let at = docker.key("watch").index(i);
+        let why = match entry.strip_prefix("label:") {
+            Some(label) => match label.split_once('=').map_or(label, |(k, _)| k) {
+                "" => Some(
+                    "`label:` needs a label key, e.g. label:com.example.agent or label:role=agent",
+                ),
+                k if k.contains(char::is_whitespace) => Some("a label key has no spaces"),
+                _ => None,
+            },
+            None if entry.trim().is_empty() => Some("must not be empty"),
+            // Docker's container names: [a-zA-Z0-9][a-zA-Z0-9_.-]*, here with `*` for any run.
+            None if !entry
+                .trim_start_matches('/')
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-*".contains(c)) =>
+            {
+                Some(
+                    "a container name has only letters, digits, `_`, `.` and `-` (and `*` for any run of them); a label is written label:KEY or label:KEY=VALUE",
+                )
+            }
+            None => None,
+        };
+        if let Some(why) = why {
+            return Err(src.invalid(at, why));
+        }
+    }
+    src.range(
+        docker.key("restart_loop_count"),
+        d.restart_loop_count.into(),
+    )?;
+    src.positive(docker.key("restart_loop_window"), d.restart_loop_window)
 }
 
 /// `[server]`

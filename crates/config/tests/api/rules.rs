@@ -168,3 +168,30 @@ fn a_value_check_of_another_crate_is_reported_at_its_key() {
         lookout_config::parse_with("[store]\nurl = \"sqlite://a.db\"\n", ORIGIN, &check).is_ok()
     );
 }
+
+#[test]
+fn docker_watch_entries_are_names_patterns_or_labels() {
+    assert_eq!(
+        error("[docker]\nwatch = [\"agent-*\", \"label:\"]\n"),
+        "config.toml: `docker.watch[1]` at line 2, column 21: `label:` needs a label key, e.g. \
+         label:com.example.agent or label:role=agent"
+    );
+    let e = error("[docker]\nwatch = [\"agent 7\"]\n");
+    assert!(
+        e.starts_with(
+            "config.toml: `docker.watch[0]` at line 2, column 10: a container name has only"
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        error("[docker]\nwatch = [\"\"]\n"),
+        "config.toml: `docker.watch[0]` at line 2, column 10: must not be empty"
+    );
+    let e = error("[docker]\nrestart_loop_count = 1\n");
+    assert!(e.contains("`docker.restart_loop_count`"), "{e}");
+    assert!(error("[docker]\nrestart_loop_window = \"0s\"\n").contains("must be longer than zero"));
+    // Every spelling the product names is accepted.
+    let ok = "[docker]\nwatch = [\"pynchy-agent-*\", \"/bridge\", \"label:lookout\", \
+              \"label:role=agent\", \"a_b.c-1\"]\n";
+    lookout_config::parse(ok, ORIGIN).unwrap();
+}
