@@ -388,6 +388,21 @@ fn the_engines_events_make_a_death_an_alert_in_seconds_and_a_restart_loop_one_al
     let t = texts(&got);
     let died = t.iter().find(|t| t.contains(&dies)).unwrap();
     assert!(died.contains("last output:\nabout to fail"), "{died}");
+    // The stream's state, in /status and in the doctor.
+    let status: Value = reqwest::blocking_get(&format!("{}/status?sections=docker", d.url));
+    let stream = &status["sections"]["docker"];
+    assert_eq!(stream["stream"], "connected", "{stream}");
+    assert_eq!(stream["following"][0], format!("label:{label}"), "{stream}");
+    assert!(stream["events"].as_u64().unwrap() >= 2, "{stream}");
+    let doctor: Value = reqwest::blocking_get(&format!("{}/api/doctor", d.url));
+    let line = doctor["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "docker events")
+        .cloned()
+        .unwrap_or_else(|| panic!("a docker events line: {doctor}"));
+    assert_eq!(line["status"], "ok", "{line}");
     // The loop goes on; its deaths are the loop's, never an alert each.
     std::thread::sleep(Duration::from_secs(6));
     let t = texts(&r.received());
@@ -396,5 +411,54 @@ fn the_engines_events_make_a_death_an_alert_in_seconds_and_a_restart_loop_one_al
         about_loop.len(),
         1,
         "one alert for the loop: {about_loop:#?}"
+    );
+}
+
+#[test]
+fn an_engine_that_cannot_be_reached_shows_the_stream_disconnected_in_status_and_doctor() {
+    // No engine needed: the socket does not exist.
+    let r = Receiver::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let socket = tmp.path().join("no-docker.sock");
+    let file = write_config(
+        tmp.path(),
+        &r.url,
+        &format!(
+            "[docker]\nsocket = \"unix://{}\"\nwatch = [\"agent-*\"]\n",
+            socket.display()
+        ),
+    );
+    let d = Daemon::start(&["--config", &file]);
+    let start = Instant::now();
+    let stream = loop {
+        let status: Value = reqwest::blocking_get(&format!("{}/status?sections=docker", d.url));
+        if status["sections"]["docker"]["stream"] == "disconnected" {
+            break status;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{status}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(stream["section_status"]["docker"], "warn", "{stream}");
+    assert!(
+        stream["reasons"]
+            .to_string()
+            .contains("event stream is disconnected"),
+        "{stream}"
+    );
+    let doctor: Value = reqwest::blocking_get(&format!("{}/api/doctor", d.url));
+    let line = doctor["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "docker events")
+        .cloned()
+        .unwrap_or_else(|| panic!("a docker events line: {doctor}"));
+    assert_eq!(line["status"], "fail", "{line}");
+    assert!(
+        line["detail"]
+            .as_str()
+            .unwrap()
+            .contains("following agent-*"),
+        "{line}"
     );
 }

@@ -23,6 +23,24 @@ fn post(url: &str, body: serde_json::Value) -> serde_json::Value {
     })
 }
 
+fn get(url: &str) -> serde_json::Value {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            reqwest::Client::new()
+                .get(url)
+                .timeout(Duration::from_secs(20))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        })
+}
+
 fn texts(got: &[serde_json::Value], part: &str) -> Vec<String> {
     got.iter()
         .filter_map(|m| m["text"].as_str())
@@ -82,4 +100,73 @@ fn a_silent_one_shot_run_gets_still_running_lines_and_its_finish_and_no_false_al
         "no line after the finish"
     );
     assert!(texts(&r.received(), "[I3]").is_empty());
+}
+
+#[test]
+fn a_run_in_a_real_process_is_said_active_then_lost_when_the_process_is_killed() {
+    // A host whose runs are processes (no container, no heartbeats) gives their pid: lookoutd
+    // looks at it itself.
+    let r = Receiver::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("lookout.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[thresholds]\nheartbeat_interval = \"1s\"\n\n\
+             [[notify.sinks]]\nkind = \"webhook\"\nurl = \"{}\"\n",
+            r.url
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start(&["--config", file.to_str().unwrap()]);
+    let events = format!("{}/api/events", d.url);
+    let mut agent = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .unwrap();
+    post(
+        &events,
+        serde_json::json!({"kind": "run_started", "run_id": "p1", "group": "main",
+            "run_kind": "task", "task": "sync", "pid": agent.id()}),
+    );
+    let got = r.wait_for(Duration::from_secs(30), |got| {
+        texts(got, "⏱ sync still running").len() >= 3
+    });
+    let lines = texts(&got, "⏱ sync still running");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.ends_with("elapsed, process active)")),
+        "{lines:?}"
+    );
+    // It promised heartbeats (the default) and sent none for 3 intervals: its process runs, so
+    // it is not silent.
+    assert!(texts(&got, "no heartbeat").is_empty(), "{got:?}");
+    // /status shows the run and what it is watched through.
+    let status = get(&format!("{}/status?sections=runs", d.url));
+    let run = &status["sections"]["runs"]["list"][0];
+    assert_eq!(run["run_id"], "p1", "{status}");
+    assert_eq!(run["watched"], format!("process {}", agent.id()), "{run}");
+    assert_eq!(run["state"], "active", "{run}");
+    let killed = std::time::Instant::now();
+    agent.kill().unwrap();
+    agent.wait().unwrap(); // reaped: the pid is gone, as when the host's own child ends
+    let got = r.wait_for(Duration::from_secs(15), |got| {
+        !texts(got, "💀 sync lost").is_empty()
+    });
+    let took = killed.elapsed();
+    let lost = &texts(&got, "💀 sync lost")[0];
+    assert!(
+        lost.contains(&format!("its process {} is gone", agent.id())),
+        "{lost}"
+    );
+    eprintln!("a killed process's run known lost {took:?} after the kill (interval 1 s)");
+    assert!(
+        took < Duration::from_secs(5),
+        "within an interval and slack: {took:?}"
+    );
+    // The run is closed in the log: no line after the loss.
+    let after = texts(&r.received(), "⏱ sync still running").len();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(texts(&r.received(), "⏱ sync still running").len(), after);
 }

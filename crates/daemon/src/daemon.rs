@@ -251,6 +251,26 @@ pub async fn run_until(
             },
         ));
     }
+    // A host's own runs, followed and looked at by lookoutd; `runs` in /status.
+    let run_statuses = host_runs::RunStatuses::default();
+    stopping.push(host_runs::spawn(
+        &log,
+        outbox.clone(),
+        std::sync::Arc::new(crate::run_watch::DockerRunProbe::new(&config.docker.socket)),
+        config.thresholds.heartbeat_interval,
+        run_statuses.clone(),
+        stop_rx.clone(),
+    ));
+    collectors.push(std::sync::Arc::new(host_runs::RunsSection(run_statuses)));
+    // The engine's event stream for the containers lookoutd is told about; `docker` in /status.
+    let docker_stream = crate::docker_events::spawn(&config, alerting.clone(), stop_rx.clone())
+        .map(|f| {
+            stopping.push(f.task);
+            collectors.push(std::sync::Arc::new(crate::docker_stream::DockerSection(
+                f.status.clone(),
+            )));
+            f.status
+        });
     // Log rules: a file or a container's output followed for a pattern; `logs` in /status.
     let logs = crate::logs::spawn(&config, alerting.clone(), stop_rx.clone());
     stopping.extend(logs.task);
@@ -298,6 +318,7 @@ pub async fn run_until(
         events_applied,
         running: running.clone(),
         selfcheck,
+        docker_stream,
     });
     stopping.push(page::spawn_history(app_state.clone(), stop_rx.clone()));
     stopping.push(incidents::spawn_prune(
@@ -306,19 +327,7 @@ pub async fn run_until(
         stop_rx.clone(),
     ));
     stopping.extend(chat::spawn(&config, app_state.clone(), stop_rx.clone()));
-    // The engine's event stream for the containers lookoutd is told about.
-    stopping.extend(crate::docker_events::spawn(
-        &config,
-        alerting.clone(),
-        stop_rx.clone(),
-    ));
-    stopping.push(host_runs::spawn(
-        &log,
-        outbox.clone(),
-        std::sync::Arc::new(crate::run_watch::DockerRunProbe::new(&config.docker.socket)),
-        config.thresholds.heartbeat_interval,
-        stop_rx.clone(),
-    ));
+
     let app = http::router(
         app_state,
         http::Protection {

@@ -19,8 +19,9 @@ use futures_core::Stream;
 use lookout_notify::Severity;
 use lookout_notify::alerts::{Alert, AlertKey, Alerts};
 
+use crate::docker_stream::StreamStatus;
 use crate::folding::DOCKER_ENGINE;
-use crate::run_watch::{DockerRunProbe, Look, RunProbe};
+use crate::run_watch::{DockerRunProbe, Look};
 
 /// The alert rules of this module (`rule:container`).
 pub(crate) const DIED: &str = "container_died";
@@ -32,6 +33,12 @@ pub(crate) const RESTART_LOOP: &str = "container_restart_loop";
 pub(crate) struct Watched {
     names: Vec<String>,
     labels: Vec<(String, Option<String>)>,
+}
+
+/// The follower of the engine's events: its task, and its state for `/status` and the doctor.
+pub(crate) struct Following {
+    pub(crate) task: tokio::task::JoinHandle<()>,
+    pub(crate) status: StreamStatus,
 }
 
 impl Watched {
@@ -63,6 +70,18 @@ impl Watched {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.names.is_empty() && self.labels.is_empty()
+    }
+
+    /// What is followed, as configured (`label:` entries as written).
+    pub(crate) fn entries(&self) -> Vec<String> {
+        self.names
+            .iter()
+            .cloned()
+            .chain(self.labels.iter().map(|(k, v)| match v {
+                Some(v) => format!("label:{k}={v}"),
+                None => format!("label:{k}"),
+            }))
+            .collect()
     }
 
     /// Whether the container `name` with `attributes` (its labels among them) is followed.
@@ -294,11 +313,12 @@ pub(crate) fn spawn(
     config: &lookout_config::Config,
     alerts: Arc<Alerts>,
     stop: tokio::sync::watch::Receiver<bool>,
-) -> Option<tokio::task::JoinHandle<()>> {
+) -> Option<Following> {
     let watched = Watched::from_config(config);
     if watched.is_empty() {
         return None;
     }
+    let status = StreamStatus::new(watched.entries(), Utc::now());
     let socket = config
         .docker
         .socket
@@ -308,7 +328,15 @@ pub(crate) fn spawn(
         config.docker.restart_loop_count,
         config.docker.restart_loop_window,
     );
-    Some(tokio::spawn(follow(socket, watched, policy, alerts, stop)))
+    let task = tokio::spawn(follow(
+        socket,
+        watched,
+        policy,
+        alerts,
+        status.clone(),
+        stop,
+    ));
+    Some(Following { task, status })
 }
 
 async fn follow(
@@ -316,6 +344,7 @@ async fn follow(
     watched: Watched,
     mut policy: ContainerEvents,
     alerts: Arc<Alerts>,
+    status: StreamStatus,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let probe = DockerRunProbe::new(&socket);
@@ -327,6 +356,7 @@ async fn follow(
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot reach the Docker engine for its events");
+                status.disconnected(e.to_string(), Utc::now());
                 failures += 1;
                 if backoff(failures, &mut stop).await {
                     return;
@@ -334,12 +364,24 @@ async fn follow(
                 continue;
             }
         };
+        // The stream answers nothing until an event comes: a ping says whether the engine is
+        // there at all, so `/status` does not call a dead socket connected.
+        if let Err(e) = docker.ping().await {
+            tracing::warn!(error = %e, "cannot reach the Docker engine for its events");
+            status.disconnected(e.to_string(), Utc::now());
+            failures += 1;
+            if backoff(failures, &mut stop).await {
+                return;
+            }
+            continue;
+        }
         let filters = HashMap::from([("type".to_owned(), vec!["container".to_owned()])]);
         let mut events = Box::pin(docker.events(Some(EventsOptions {
             filters: Some(filters),
             ..Default::default()
         })));
         tracing::info!(%socket, "following the Docker engine's events");
+        status.connected(Utc::now());
         let mut settle = tokio::time::interval(Duration::from_secs(1));
         loop {
             let item = tokio::select! {
@@ -360,10 +402,19 @@ async fn follow(
                 // Mapped to `()`: the watch's guard must not live across the awaits above (Send).
                 () = async { let _ = stop.wait_for(|v| *v).await; } => return,
             };
-            let Some(Ok(ev)) = item else {
+            let ev = match item {
+                Some(Ok(ev)) => ev,
                 // The stream ended or failed: the engine restarted or went away.
-                tracing::warn!("the Docker engine's event stream ended; reconnecting");
-                break;
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "the Docker engine's event stream failed; reconnecting");
+                    status.disconnected(e.to_string(), Utc::now());
+                    break;
+                }
+                None => {
+                    tracing::warn!("the Docker engine's event stream ended; reconnecting");
+                    status.disconnected("the event stream ended".into(), Utc::now());
+                    break;
+                }
             };
             failures = 0;
             let actor = ev.actor.unwrap_or_default();
@@ -382,6 +433,7 @@ async fn follow(
                 continue;
             };
             let now = Utc::now();
+            status.event(now);
             for d in policy.on(&name, event, now) {
                 decide(&alerts, &probe, &name, d, now).await;
             }
@@ -420,9 +472,9 @@ async fn decide(
             text,
         } => {
             // The container's last lines: what it said before it died (or while it is unhealthy).
-            let lines = match probe.look(name).await {
+            let lines = match probe.look_container(name).await {
                 Look::Ended { last_lines, .. } => last_lines,
-                Look::Running { last_line } => last_line.into_iter().collect(),
+                Look::Running { last_line, .. } => last_line.into_iter().collect(),
                 Look::Missing | Look::Unknown(_) => Vec::new(),
             };
             let text = if lines.is_empty() {
@@ -431,14 +483,21 @@ async fn decide(
                 format!("{text} — last output:\n{}", lines.join("\n"))
             };
             tracing::warn!(container = %name, rule, "container event alert");
-            let alert =
-                Alert::keyed(AlertKey::new(rule, name), severity, text).depends_on(DOCKER_ENGINE);
-            alerts.fire(alert, now).await.map(|_| ())
+            alerts
+                .fire(alert(rule, name, severity, text), now)
+                .await
+                .map(|_| ())
         }
     };
     if let Err(e) = done {
         tracing::error!(error = %e, container = %name, "cannot record a container alert");
     }
+}
+
+/// A followed container's alert: its subject depends on the engine, so it folds under the
+/// engine's own alert while that fires (an engine restart stops every container).
+pub(crate) fn alert(rule: &str, container: &str, severity: Severity, text: String) -> Alert {
+    Alert::keyed(AlertKey::new(rule, container), severity, text).depends_on(DOCKER_ENGINE)
 }
 
 #[cfg(test)]

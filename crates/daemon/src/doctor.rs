@@ -50,6 +50,8 @@ pub(crate) struct DoctorInput<'a> {
     pub(crate) store: &'a Store,
     /// The self-check's last ping, when `[selfcheck]` pings.
     pub(crate) selfcheck: Option<crate::selfcheck::LastPing>,
+    /// The Docker event stream's state, when containers are followed.
+    pub(crate) docker_stream: Option<crate::docker_stream::StreamState>,
 }
 
 pub(crate) async fn run(input: DoctorInput<'_>) -> Vec<Check> {
@@ -129,6 +131,7 @@ pub(crate) async fn run(input: DoctorInput<'_>) -> Vec<Check> {
         });
     }
     let wants_docker = !c.gateway.containers.is_empty()
+        || !c.docker.watch.is_empty()
         || c.watch
             .iter()
             .any(|w| matches!(w.kind, WatchKind::Container))
@@ -145,6 +148,9 @@ pub(crate) async fn run(input: DoctorInput<'_>) -> Vec<Check> {
                 "start the Docker engine, give lookoutd access to its socket (the docker group), or set docker.socket",
             ),
         });
+    }
+    if let Some(stream) = &input.docker_stream {
+        checks.push(crate::docker_stream::doctor(stream));
     }
     if c.gateway.is_checked() {
         // The same collection and the same rule as the `gateway_down` alert.

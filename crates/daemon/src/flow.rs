@@ -208,13 +208,17 @@ impl FlowMetrics {
     }
 }
 
-fn unanswered_alert(u: &UnansweredChat) -> Alert {
-    Alert::new(rule::UNANSWERED, &u.chat, Severity::Warning, &u.text).details(json!({
-        "chat": u.chat,
-        "channel": u.waiting.channel,
-        "count": u.waiting.count,
-        "oldest": u.waiting.oldest.to_rfc3339(),
-    }))
+/// An answer needs the agent, and the agent the LLM gateway: while the gateway is down, its
+/// alert is the cause and the unanswered chats are folded under it.
+pub(crate) fn unanswered_alert(u: &UnansweredChat) -> Alert {
+    Alert::new(rule::UNANSWERED, &u.chat, Severity::Warning, &u.text)
+        .details(json!({
+            "chat": u.chat,
+            "channel": u.waiting.channel,
+            "count": u.waiting.count,
+            "oldest": u.waiting.oldest.to_rfc3339(),
+        }))
+        .depends_on(crate::folding::GATEWAY)
 }
 
 fn quiet_alert(q: &QuietChannel) -> Alert {

@@ -6,8 +6,8 @@
 //!
 //! | cause | folds | for subjects that depend on | their one-off messages |
 //! |---|---|---|---|
-//! | `watchdog_shared:docker engine` | `watchdog_circuit`, `task-failed`, `gateway_down` | the Docker engine: `[[watch]]` targets of `kind = "container"`, tasks and jobs running in a container, the gateway while its containers cannot be inspected | dropped |
-//! | `gateway_down:gateway` | `task-failed`, `task-overdue` | the gateway: the tasks and jobs of `gateway.needed_by` | sent |
+//! | `watchdog_shared:docker engine` | `watchdog_circuit`, `task-failed`, `gateway_down`, `container_died`, `container_unhealthy`, `container_restart_loop` | the Docker engine: `[[watch]]` targets of `kind = "container"`, tasks and jobs running in a container, the gateway while its containers cannot be inspected, the containers followed through the engine's events | dropped |
+//! | `gateway_down:gateway` | `task-failed`, `task-overdue`, `unanswered` | the gateway: the tasks and jobs of `gateway.needed_by`, and every chat's answer (an agent answers through the gateway) | sent |
 //!
 //! Two more relations of the operations guide are not lifecycle folds and live where they are
 //! decided: a channel down (`I5`) counts the stuck deliveries on it (`I4`) in its own message
@@ -68,6 +68,9 @@ pub(crate) fn rules() -> Vec<FoldRule> {
                 rule::WATCHDOG_CIRCUIT,
                 rule::TASK_FAILED,
                 rule::GATEWAY_DOWN,
+                crate::docker_events::DIED,
+                crate::docker_events::UNHEALTHY,
+                crate::docker_events::RESTART_LOOP,
             ],
             when: DOCKER_ENGINE,
             drops_messages: true,
@@ -76,7 +79,11 @@ pub(crate) fn rules() -> Vec<FoldRule> {
         // model): only its failures and its lateness are the cause's effect.
         FoldRule {
             cause: gateway_down(),
-            folds: &[rule::TASK_FAILED, rule::TASK_OVERDUE],
+            folds: &[
+                rule::TASK_FAILED,
+                rule::TASK_OVERDUE,
+                crate::flow::rule::UNANSWERED,
+            ],
             when: GATEWAY,
             drops_messages: false,
         },

@@ -5,11 +5,13 @@
 //! not (a one-shot container cannot). lookoutd's own scheduled runs say this themselves and are
 //! skipped here (their events carry `"source": "lookoutd"`).
 //!
-//! A run started with a `container` is also looked at by lookoutd itself once per interval, just
-//! before its line: "(… elapsed, container active) — last output: …" while it runs, and, when the
-//! container is gone with no `run_finished`, one "💀 … lost" line with its exit code, whether the
-//! OOM killer ended it and its last output — and a `run_finished` with outcome `lost` in the log,
-//! so the reconciler closes the run too.
+//! A run started with a `container` (or a `pid`) is also looked at by lookoutd itself once per
+//! interval, just before its line: "(… elapsed, container active) — last output: …" (or "process
+//! active") while it runs, and, when the container or process is gone with no `run_finished`, one
+//! "💀 … lost" line with the container's exit code, whether the OOM killer ended it and its last
+//! output — and a `run_finished` with outcome `lost` in the log, so the reconciler closes the run
+//! too. A pid is looked at in lookoutd's own pid namespace; a pid reused by another process (a
+//! different start time) counts as the run's process gone.
 //!
 //! [`HostRuns`] is the policy, fed events and looks and asked what is due at an instant; [`spawn`]
 //! wires it to the event log, the engine ([`crate::run_watch`]) and the outbox.
@@ -23,7 +25,7 @@ use lookout_reconcile_core::event::Event;
 use lookout_store::StoredEvent;
 
 use crate::log::EventLog;
-use crate::run_watch::{Look, RunProbe};
+use crate::run_watch::{Look, RunProbe, Watched};
 
 /// What lookoutd's own run events carry, so the host-run follower leaves them to the scheduler.
 pub(crate) const OWN_SOURCE: &str = "lookoutd";
@@ -43,10 +45,15 @@ struct OpenRun {
     promised: bool,
     /// Its last sign of life: the start or a heartbeat.
     last_seen: DateTime<Utc>,
-    /// The container it runs in, which lookoutd looks at itself.
-    container: Option<String>,
-    /// What the last look at the container found.
+    /// The container or process it runs in, which lookoutd looks at itself.
+    watched: Option<Watched>,
+    /// What the last look at it found.
     look: Option<Look>,
+    /// A look has found it running.
+    seen_running: bool,
+    /// Its process's start time, from the first look that found it running (a pid reused by
+    /// another process has another).
+    instance: Option<u64>,
     /// As its `run_started` said them, for the `run_finished` lookoutd writes for a lost run.
     reported: (String, String, Option<String>),
 }
@@ -111,8 +118,10 @@ impl HostRuns {
                         beats: 0,
                         promised: run.heartbeats,
                         last_seen: e.at,
-                        container: run.container.clone(),
+                        watched: watched(&run.container, run.pid),
                         look: None,
+                        seen_running: false,
+                        instance: None,
                         reported: (run.group.clone(), run.run_kind.clone(), run.task.clone()),
                     },
                 );
@@ -121,8 +130,13 @@ impl HostRuns {
             "run_heartbeat" => {
                 if let Some(open) = self.open.get_mut(&run.run_id) {
                     open.last_seen = open.last_seen.max(e.at);
-                    if let Some(c) = &run.container {
-                        open.container = Some(c.clone());
+                    if let Some(w) = watched(&run.container, run.pid)
+                        && open.watched.as_ref() != Some(&w)
+                    {
+                        open.watched = Some(w);
+                        open.look = None;
+                        open.seen_running = false;
+                        open.instance = None;
                     }
                     if let Some(p) = &run.progress_value {
                         open.progress = Some(
@@ -192,7 +206,7 @@ impl HostRuns {
     fn skip_silent(&mut self, now: DateTime<Utc>) {
         let every = chrono::TimeDelta::from_std(self.every).unwrap_or(chrono::TimeDelta::MAX);
         for r in self.open.values_mut() {
-            if r.promised && r.container.is_none() && now - r.last_seen > every * 3 {
+            if r.promised && r.watched.is_none() && now - r.last_seen > every * 3 {
                 let beats =
                     ((now - r.started).num_milliseconds() / every.num_milliseconds().max(1)) as u32;
                 r.beats = r.beats.max(beats);
@@ -221,12 +235,20 @@ impl HostRuns {
             }
             // A run that promised heartbeats and sent none for 3 intervals is silent (I3 says
             // so, once): "still running" would be a guess.
-            if r.promised && r.container.is_none() && now - r.last_seen > every * 3 {
+            if r.promised && r.watched.is_none() && now - r.last_seen > every * 3 {
                 continue;
             }
-            let (state, output) = match &r.look {
-                Some(Look::Running { last_line }) => (", container active", last_line.clone()),
-                Some(Look::Unknown(_)) => {
+            let (state, output) = match (&r.look, &r.watched) {
+                (Some(Look::Running { last_line, .. }), Some(Watched::Process(_))) => {
+                    (", process active", last_line.clone())
+                }
+                (Some(Look::Running { last_line, .. }), _) => {
+                    (", container active", last_line.clone())
+                }
+                (Some(Look::Unknown(_)), Some(Watched::Process(_))) => {
+                    (", process not checked: it could not be read", None)
+                }
+                (Some(Look::Unknown(_)), _) => {
                     (", container not checked: the engine did not answer", None)
                 }
                 _ => ("", None),
@@ -257,26 +279,46 @@ impl HostRuns {
         out
     }
 
-    /// The open runs in a container whose next line is due at `now`: each is looked at first, once
-    /// per interval (run id, container).
-    pub(crate) fn to_look(&self, now: DateTime<Utc>) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = self
+    /// The open runs in a container or process whose next line is due at `now`: each is looked at
+    /// first, once per interval (run id, what it runs in).
+    pub(crate) fn to_look(&self, now: DateTime<Utc>) -> Vec<(String, Watched)> {
+        let mut out: Vec<(String, Watched)> = self
             .open
             .iter()
             .filter(|(_, r)| self.due_at(r) <= now)
-            .filter_map(|(id, r)| r.container.clone().map(|c| (id.clone(), c)))
+            .filter_map(|(id, r)| r.watched.clone().map(|w| (id.clone(), w)))
             .collect();
-        out.sort();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 
-    /// What a look at `run_id`'s container found at `now`: kept for its next line, or, when the
-    /// container is gone, the run ends as lost.
+    /// What a look at `run_id`'s container or process found at `now`: kept for its next line, or,
+    /// when it is gone, the run ends as lost.
     pub(crate) fn saw(&mut self, run_id: &str, look: Look, now: DateTime<Utc>) -> Option<Lost> {
         let r = self.open.get_mut(run_id)?;
-        let seen_running = matches!(r.look, Some(Look::Running { .. }));
+        let seen_running = r.seen_running;
+        // The same pid, a different process: the run's own is gone.
+        let reused = match (&look, r.instance) {
+            (
+                Look::Running {
+                    instance: Some(now),
+                    ..
+                },
+                Some(first),
+            ) => *now != first,
+            (Look::Running { instance, .. }, None) => {
+                r.instance = *instance;
+                false
+            }
+            _ => false,
+        };
         let (how, lines) = match &look {
+            _ if reused => (
+                "is gone (its pid now belongs to another process)".to_owned(),
+                Vec::new(),
+            ),
             Look::Running { .. } | Look::Unknown(_) => {
+                r.seen_running |= matches!(look, Look::Running { .. });
                 r.look = Some(look);
                 return None;
             }
@@ -287,6 +329,12 @@ impl HostRuns {
                 r.look = None;
                 return None;
             }
+            Look::Ended {
+                exit_code: None, ..
+            } if matches!(r.watched, Some(Watched::Process(_))) => (
+                "is gone (a zombie: it ended, its exit code is its parent's to read)".to_owned(),
+                Vec::new(),
+            ),
             Look::Ended {
                 exit_code,
                 oom,
@@ -300,12 +348,15 @@ impl HostRuns {
                 };
                 (format!("exited with code {code}{oom}"), last_lines.clone())
             }
+            Look::Missing if matches!(r.watched, Some(Watched::Process(_))) => {
+                ("is gone".to_owned(), Vec::new())
+            }
             Look::Missing => ("is gone (removed)".to_owned(), Vec::new()),
         };
         let r = self.open.remove(run_id)?;
-        let container = r.container.clone().unwrap_or_default();
+        let watched = r.watched.clone()?;
         let mut text = format!(
-            "💀 {} lost after {}: its container {container} {how}, and no run_finished came",
+            "💀 {} lost after {}: its {watched} {how}, and no run_finished came",
             r.name,
             elapsed(r.started, now)
         );
@@ -316,6 +367,22 @@ impl HostRuns {
             Look::Ended { exit_code, oom, .. } => (exit_code, oom),
             _ => (None, false),
         };
+        let mut event = serde_json::json!({
+            "kind": "run_finished",
+            "run_id": run_id,
+            "group": r.reported.0,
+            "run_kind": r.reported.1,
+            "task": r.reported.2,
+            "outcome": "lost",
+            "error": format!("{watched} {how}"),
+            "exit_code": exit_code,
+            "oom_killed": oom,
+            "source": OWN_SOURCE,
+        });
+        match &watched {
+            Watched::Container(c) => event["container"] = serde_json::json!(c),
+            Watched::Process(p) => event["pid"] = serde_json::json!(p),
+        }
         Some(Lost {
             message: RunMessage {
                 key: format!("host-run:{run_id}:lost"),
@@ -323,19 +390,7 @@ impl HostRuns {
                 severity: Severity::Warning,
                 text,
             },
-            event: serde_json::json!({
-                "kind": "run_finished",
-                "run_id": run_id,
-                "group": r.reported.0,
-                "run_kind": r.reported.1,
-                "task": r.reported.2,
-                "container": container,
-                "outcome": "lost",
-                "error": format!("container {container} {how}"),
-                "exit_code": exit_code,
-                "oom_killed": oom,
-                "source": OWN_SOURCE,
-            }),
+            event,
         })
     }
 
@@ -356,6 +411,92 @@ impl HostRuns {
     }
 }
 
+/// What a run is watched through: its container, else its process.
+fn watched(container: &Option<String>, pid: Option<u32>) -> Option<Watched> {
+    match (container, pid) {
+        (Some(c), _) => Some(Watched::Container(c.clone())),
+        (None, Some(p)) => Some(Watched::Process(p)),
+        (None, None) => None,
+    }
+}
+
+/// One open run as `/status` shows it (section `runs`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct RunStatus {
+    pub(crate) run_id: String,
+    pub(crate) name: String,
+    pub(crate) group: Option<String>,
+    pub(crate) started_at: DateTime<Utc>,
+    /// `container C` or `process P`; None when only its elapsed time is known.
+    pub(crate) watched: Option<String>,
+    /// `active`, `not checked: …`, `not seen yet`, `sending heartbeats`, `elapsed time only` (it
+    /// promised none), or `silent` (it promised heartbeats and sent none for 3 intervals).
+    pub(crate) state: String,
+    pub(crate) last_output: Option<String>,
+    pub(crate) progress: Option<String>,
+}
+
+/// The open runs, shared between the follower (writes) and `/status` (reads).
+pub(crate) type RunStatuses = std::sync::Arc<std::sync::Mutex<Vec<RunStatus>>>;
+
+impl HostRuns {
+    /// The open runs at `now`, by start.
+    pub(crate) fn snapshot(&self, now: DateTime<Utc>) -> Vec<RunStatus> {
+        let every = chrono::TimeDelta::from_std(self.every).unwrap_or(chrono::TimeDelta::MAX);
+        let mut out: Vec<RunStatus> = self
+            .open
+            .iter()
+            .map(|(id, r)| {
+                let (state, last_output) = match (&r.watched, &r.look) {
+                    (_, Some(Look::Running { last_line, .. })) => {
+                        ("active".to_owned(), last_line.clone())
+                    }
+                    (_, Some(Look::Unknown(e))) => (format!("not checked: {e}"), None),
+                    (Some(_), _) => ("not seen yet".to_owned(), None),
+                    (None, _) if r.promised && now - r.last_seen > every * 3 => {
+                        ("silent".to_owned(), None)
+                    }
+                    (None, _) if r.promised => ("sending heartbeats".to_owned(), None),
+                    (None, _) => ("elapsed time only".to_owned(), None),
+                };
+                RunStatus {
+                    run_id: id.clone(),
+                    name: r.name.clone(),
+                    group: r.group.clone(),
+                    started_at: r.started,
+                    watched: r.watched.as_ref().map(ToString::to_string),
+                    state,
+                    last_output,
+                    progress: r.progress.clone(),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| (a.started_at, &a.run_id).cmp(&(b.started_at, &b.run_id)));
+        out
+    }
+}
+
+/// `/status`'s `runs` section: the host's open runs lookoutd follows, with their watched state.
+pub(crate) struct RunsSection(pub(crate) RunStatuses);
+
+#[async_trait::async_trait]
+impl lookout_status_collect::Collector for RunsSection {
+    fn name(&self) -> &'static str {
+        "runs"
+    }
+
+    async fn collect(
+        &self,
+    ) -> Result<lookout_status_collect::Collected, lookout_status_collect::CollectError> {
+        let list = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        Ok(lookout_status_collect::Collected::new(serde_json::json!({
+            "open": list.len(),
+            "watched": list.iter().filter(|r| r.watched.is_some()).count(),
+            "list": list,
+        })))
+    }
+}
+
 /// Follows the host's runs until `stop`: their "still running" lines and finish lines go to the
 /// outbox, routed by the run's group.
 pub(crate) fn spawn(
@@ -363,6 +504,7 @@ pub(crate) fn spawn(
     outbox: std::sync::Arc<Outbox>,
     probe: std::sync::Arc<dyn RunProbe>,
     every: Duration,
+    statuses: RunStatuses,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let log = log.clone();
@@ -401,10 +543,10 @@ pub(crate) fn spawn(
             }
             // Containers first: a gone one ends its run as lost instead of a "still running".
             let now = Utc::now();
-            for (id, container) in runs.to_look(now) {
-                let look = probe.look(&container).await;
+            for (id, watched) in runs.to_look(now) {
+                let look = probe.look(&watched).await;
                 if let Some(lost) = runs.saw(&id, look, now) {
-                    tracing::warn!(run_id = %id, %container, "host run lost: its container is gone");
+                    tracing::warn!(run_id = %id, %watched, "host run lost: it is gone");
                     let stored = lookout_store::NewEvent::new("run_finished", lost.event)
                         .with_subject(id.clone());
                     if let Err(e) = log.store().append_events(&[stored]).await {
@@ -414,6 +556,7 @@ pub(crate) fn spawn(
                 }
             }
             said.extend(runs.due(now));
+            *statuses.lock().unwrap_or_else(|p| p.into_inner()) = runs.snapshot(now);
             for m in said {
                 let mut msg = Message::new(m.severity, m.text.clone()).key(m.key);
                 if let Some(g) = m.group {

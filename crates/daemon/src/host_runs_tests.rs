@@ -193,10 +193,11 @@ fn a_run_in_a_container_is_looked_at_each_interval_and_said_active_with_its_last
     );
     assert_eq!(
         runs.to_look(t(60)),
-        [("r1".to_owned(), "agent-7".to_owned())]
+        [("r1".to_owned(), Watched::Container("agent-7".to_owned()))]
     );
     let running = Look::Running {
         last_line: Some("step 3: fetched 40 mails".into()),
+        instance: None,
     };
     assert_eq!(runs.saw("r1", running.clone(), t(60)), None);
     assert_eq!(
@@ -261,7 +262,14 @@ fn a_container_gone_with_no_run_finished_ends_the_run_as_lost_with_its_exit_code
         "still open, said without a container state"
     );
     // Seen running, then removed: lost, with no code.
-    runs.saw("r2", Look::Running { last_line: None }, t(320));
+    runs.saw(
+        "r2",
+        Look::Running {
+            last_line: None,
+            instance: None,
+        },
+        t(320),
+    );
     let gone = runs.saw("r2", Look::Missing, t(380)).unwrap();
     assert!(
         gone.message
@@ -270,4 +278,139 @@ fn a_container_gone_with_no_run_finished_ends_the_run_as_lost_with_its_exit_code
         "{}",
         gone.message.text
     );
+}
+
+fn in_process(seq: i64, at: i64, run: &str, pid: u32) -> StoredEvent {
+    ev(
+        seq,
+        "run_started",
+        at,
+        json!({"run_id": run, "group": "main", "run_kind": "task", "task": "sync", "pid": pid}),
+    )
+}
+
+fn process(instance: u64) -> Look {
+    Look::Running {
+        last_line: None,
+        instance: Some(instance),
+    }
+}
+
+#[test]
+fn a_run_in_a_process_is_said_active_and_lost_when_its_pid_is_gone_or_reused() {
+    let mut runs = HostRuns::new(Duration::from_secs(60));
+    runs.apply(&in_process(1, 0, "r1", 4242));
+    assert_eq!(
+        runs.to_look(t(60)),
+        [("r1".to_owned(), Watched::Process(4242))]
+    );
+    assert_eq!(runs.saw("r1", process(900), t(60)), None);
+    assert_eq!(
+        texts(&runs.due(t(60))),
+        ["⏱ sync still running (1m elapsed, process active)"]
+    );
+    // No heartbeat for five intervals: not silent, the process says it runs.
+    assert_eq!(runs.saw("r1", process(900), t(300)), None);
+    assert_eq!(runs.due(t(300)).len(), 1);
+    let lost = runs.saw("r1", Look::Missing, t(360)).unwrap();
+    assert_eq!(
+        lost.message.text,
+        "💀 sync lost after 6m: its process 4242 is gone, and no run_finished came"
+    );
+    assert_eq!(lost.event["pid"], 4242);
+    assert_eq!(lost.event["container"], serde_json::Value::Null);
+    assert_eq!(lost.event["outcome"], "lost");
+    // The same pid, another process (its start time differs): the run's own is gone.
+    runs.apply(&in_process(2, 400, "r2", 4242));
+    runs.saw("r2", process(900), t(460));
+    runs.saw("r2", Look::Unknown("cannot read".into()), t(520));
+    let reused = runs.saw("r2", process(1200), t(580)).unwrap();
+    assert!(
+        reused
+            .message
+            .text
+            .contains("its pid now belongs to another process"),
+        "{}",
+        reused.message.text
+    );
+    // A zombie has ended: lost, its exit code its parent's.
+    runs.apply(&in_process(3, 600, "r3", 77));
+    runs.saw("r3", process(5), t(660));
+    let ended = Look::Ended {
+        exit_code: None,
+        oom: false,
+        last_lines: Vec::new(),
+    };
+    assert!(
+        runs.saw("r3", ended, t(720))
+            .unwrap()
+            .message
+            .text
+            .contains("a zombie")
+    );
+    // A pid never seen running (another machine's, or gone before the first look): nothing
+    // is concluded, and the run is still said from its elapsed time.
+    runs.apply(&in_process(4, 800, "r4", 78));
+    assert_eq!(runs.saw("r4", Look::Missing, t(860)), None);
+    assert_eq!(
+        texts(&runs.due(t(860))),
+        ["⏱ sync still running (1m elapsed)"]
+    );
+}
+
+#[test]
+fn a_pid_first_given_in_a_heartbeat_is_watched_from_then_on() {
+    let mut runs = HostRuns::new(Duration::from_secs(60));
+    runs.apply(&started(1, 0, "r1", Some("sync")));
+    assert!(runs.to_look(t(60)).is_empty());
+    runs.apply(&ev(
+        2,
+        "run_heartbeat",
+        30,
+        json!({"run_id": "r1", "group": "main", "run_kind": "task", "pid": 99}),
+    ));
+    assert_eq!(
+        runs.to_look(t(60)),
+        [("r1".to_owned(), Watched::Process(99))]
+    );
+}
+
+#[test]
+fn the_open_runs_are_shown_with_what_they_are_watched_through_and_their_state() {
+    let mut runs = HostRuns::new(Duration::from_secs(60));
+    runs.apply(&in_container(1, 0, "c1"));
+    runs.apply(&in_process(2, 10, "p1", 42));
+    runs.apply(&started(3, 20, "quiet", Some("oneshot")));
+    runs.apply(&ev(
+        4,
+        "run_started",
+        30,
+        json!({"run_id": "hb", "group": "main", "run_kind": "task", "task": "beats"}),
+    ));
+    runs.saw(
+        "c1",
+        Look::Running {
+            last_line: Some("step 2".into()),
+            instance: None,
+        },
+        t(60),
+    );
+    let now = runs.snapshot(t(90));
+    let states: Vec<(&str, Option<&str>, &str)> = now
+        .iter()
+        .map(|r| (r.run_id.as_str(), r.watched.as_deref(), r.state.as_str()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("c1", Some("container agent-7"), "active"),
+            ("p1", Some("process 42"), "not seen yet"),
+            ("quiet", None, "elapsed time only"),
+            ("hb", None, "sending heartbeats"),
+        ]
+    );
+    assert_eq!(now[0].last_output.as_deref(), Some("step 2"));
+    // Three intervals without the heartbeats it promised: silent.
+    let later = runs.snapshot(t(30 + 181));
+    assert_eq!(later[3].state, "silent");
 }

@@ -44,6 +44,7 @@ struct Inner {
     outbox: Arc<lookout_notify::Outbox>,
     token: Option<String>,
     selfcheck: Option<Arc<crate::selfcheck::SelfCheck>>,
+    docker_stream: Option<crate::docker_stream::StreamStatus>,
     started_at: DateTime<Utc>,
     started: Instant,
 }
@@ -72,6 +73,8 @@ pub(crate) struct Parts {
     pub(crate) log: crate::log::EventLog,
     /// The self-check's state, when `[selfcheck]` pings (the doctor shows its last ping).
     pub(crate) selfcheck: Option<Arc<crate::selfcheck::SelfCheck>>,
+    /// The Docker event stream's state, when containers are followed (the doctor shows it).
+    pub(crate) docker_stream: Option<crate::docker_stream::StreamStatus>,
 }
 
 impl AppState {
@@ -97,6 +100,7 @@ impl AppState {
             events_applied,
             log,
             selfcheck,
+            docker_stream,
         } = p;
         AppState {
             inner: Arc::new(Inner {
@@ -123,6 +127,7 @@ impl AppState {
                 alerts,
                 outbox,
                 selfcheck,
+                docker_stream,
                 started_at: Utc::now(),
                 started: Instant::now(),
             }),
@@ -503,6 +508,7 @@ async fn doctor(State(state): State<AppState>) -> impl IntoResponse {
         state_dir: &s.running.state_dir,
         store: &s.store,
         selfcheck: s.selfcheck.as_ref().and_then(|c| c.last()),
+        docker_stream: s.docker_stream.as_ref().map(|d| d.get()),
     })
     .await;
     let failed = checks.iter().filter(|c| c.status == "fail").count();

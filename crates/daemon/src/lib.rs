@@ -36,6 +36,7 @@ mod chat;
 mod checks;
 mod daemon;
 mod docker_events;
+mod docker_stream;
 mod doctor;
 mod flow;
 mod folding;

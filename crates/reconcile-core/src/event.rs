@@ -21,6 +21,10 @@ pub struct RunFact {
     pub task: Option<String>,
     /// The container it runs in.
     pub container: Option<String>,
+    /// The process it runs as (a pid in lookoutd's own pid namespace), watched when there is no
+    /// container.
+    #[serde(default)]
+    pub pid: Option<u32>,
     /// How it ended (`run_finished`).
     pub outcome: Option<String>,
     /// Anything that changes while the run makes progress, rendered as text (a string as is,
@@ -243,6 +247,11 @@ impl Fields<'_> {
             run_kind: self.req("run_kind")?,
             task: self.opt("task"),
             container: self.opt("container"),
+            pid: self
+                .0
+                .get("pid")
+                .and_then(Value::as_u64)
+                .and_then(|p| u32::try_from(p).ok()),
             outcome: self.opt("outcome"),
             progress: self.opt("progress"),
             progress_value: self.0.get("progress").filter(|v| !v.is_null()).cloned(),

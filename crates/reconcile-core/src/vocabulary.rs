@@ -53,6 +53,7 @@ use FieldType::{Any, Str, StrList, Time, Uint};
 const RUN_OPTIONAL: &[(&str, FieldType)] = &[
     ("task", Str),
     ("container", Str),
+    ("pid", Uint),
     ("outcome", Str),
     ("error", Any),
     ("note", Any),
@@ -65,6 +66,7 @@ const RUN_FOLLOW_UP_OPTIONAL: &[(&str, FieldType)] = &[
     ("run_kind", Str),
     ("task", Str),
     ("container", Str),
+    ("pid", Uint),
     ("outcome", Str),
     ("error", Any),
     ("note", Any),

@@ -474,3 +474,28 @@ fn a_run_in_a_container_is_watched_through_it_never_called_silent() {
         [pair("I1", "r1")]
     );
 }
+
+#[test]
+fn a_run_with_a_pid_is_watched_through_its_process_never_called_silent() {
+    // A host whose runs are processes says which: lookoutd looks at the pid, so missing
+    // heartbeats are not I3. A pid given only in a later heartbeat counts too.
+    let mut started = run_event(None);
+    started["pid"] = json!(4242);
+    let s = state(&[(0, "run_started", started)]);
+    assert_eq!(s.runs["r1"].pid, Some(4242));
+    assert_eq!(ids(&s, &Limits::default(), 30), []);
+    let mut beat = run_event(None);
+    beat["pid"] = json!(4243);
+    let s = state(&[
+        (0, "run_started", run_event(None)),
+        (1, "run_heartbeat", beat),
+    ]);
+    assert_eq!(s.runs["r1"].pid, Some(4243));
+    assert_eq!(ids(&s, &Limits::default(), 30), []);
+    // A pid that is not one is refused at ingest, naming the field.
+    let mut bad = run_event(None);
+    bad["kind"] = json!("run_started");
+    bad["pid"] = json!("4242");
+    let e = lookout_reconcile_core::vocabulary::decode(bad).unwrap_err();
+    assert_eq!(e.field, "pid");
+}

@@ -33,9 +33,11 @@ pub const SECTION_ORDER: &[&str] = &[
     "messages",
     "queue",
     "groups",
+    "runs",
     "tasks",
     "host_jobs",
     "watchdog",
+    "docker",
     "gateway",
     "boot",
     "notifications",
@@ -125,6 +127,8 @@ pub fn section_view(name: &str, data: &Value, verdict: &str, now: DateTime<Utc>)
             "notifications" => (notifications(data), Vec::new()),
             "flow" => (flow(data), Vec::new()),
             "logs" => (logs(data), Vec::new()),
+            "runs" => runs(data, now),
+            "docker" => (docker(data, now), Vec::new()),
             _ => (generic(data), Vec::new()),
         },
     };
@@ -711,6 +715,78 @@ fn logs(d: &Value) -> String {
     );
     if let Some(last) = d.get("last_match").and_then(Value::as_str) {
         out.push_str(&format!("; last match: {last}"));
+    }
+    out
+}
+
+/// "2 open: nightly 3m, container active; sync 1m, process active", and a table of them.
+fn runs(d: &Value, now: DateTime<Utc>) -> (String, Vec<Table>) {
+    let list = d
+        .get("list")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if list.is_empty() {
+        return ("no host run open".into(), Vec::new());
+    }
+    let mut parts = Vec::new();
+    let mut rows = Vec::new();
+    for r in &list {
+        let name = text(r, "name").unwrap_or("?");
+        let state = text(r, "state").unwrap_or("?");
+        let since = relative(r.get("started_at"), now);
+        let what = match text(r, "watched") {
+            Some(w) => format!("{} {state}", w.split(' ').next().unwrap_or(w)),
+            None => state.to_owned(),
+        };
+        parts.push(format!("{name} {}, {what}", since.trim_end_matches(" ago")));
+        rows.push(vec![
+            name.to_owned(),
+            cell(r.get("group")),
+            since,
+            cell(r.get("watched")),
+            state.to_owned(),
+            cell(
+                r.get("last_output")
+                    .filter(|v| !v.is_null())
+                    .or(r.get("progress")),
+            ),
+        ]);
+    }
+    let table = Table {
+        title: "runs",
+        columns: vec!["run", "group", "started", "watched", "state", "last output"],
+        rows,
+    };
+    (
+        format!("{} open: {}", list.len(), parts.join("; ")),
+        vec![table],
+    )
+}
+
+/// "event stream connected 3h ago; following agent-*, label:x; 3 events, last 2m ago".
+fn docker(d: &Value, now: DateTime<Utc>) -> String {
+    let following = d
+        .get("following")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    let stream = text(d, "stream").unwrap_or("?");
+    let mut out = format!("event stream {stream} {}", relative(d.get("since"), now));
+    if let Some(e) = text(d, "last_error") {
+        out.push_str(&format!(": {e}"));
+    }
+    out.push_str(&format!(
+        "; following {following}; {}",
+        plural(num(d, "events").unwrap_or(0), "event", "events")
+    ));
+    if d.get("last_event_at").is_some_and(|v| !v.is_null()) {
+        out.push_str(&format!(", last {}", relative(d.get("last_event_at"), now)));
     }
     out
 }

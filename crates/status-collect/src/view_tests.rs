@@ -198,3 +198,55 @@ fn times_are_relative_and_commit_ids_short() {
     assert_eq!(short_sha("5fda35b0123"), "5fda35b");
     assert_eq!(short_sha("abc"), "abc");
 }
+
+#[test]
+fn host_runs_say_what_they_are_watched_through_and_the_docker_stream_its_state() {
+    let d = json!({"open": 2, "watched": 1, "list": [
+        {"run_id": "r1", "name": "nightly", "group": "main", "started_at": "2026-01-01T11:57:00Z",
+         "watched": "container agent-7", "state": "active", "last_output": "step 3",
+         "progress": null},
+        {"run_id": "r2", "name": "sync", "group": null, "started_at": "2026-01-01T11:59:00Z",
+         "watched": null, "state": "elapsed time only", "last_output": null,
+         "progress": "2 of 5"},
+    ]});
+    let v = section_view("runs", &d, "pass", now());
+    assert_eq!(
+        v.summary,
+        "2 open: nightly 3m, container active; sync 1m, elapsed time only"
+    );
+    assert_eq!(
+        v.tables[0].rows[0],
+        [
+            "nightly",
+            "main",
+            "3m ago",
+            "container agent-7",
+            "active",
+            "step 3"
+        ]
+    );
+    assert_eq!(
+        v.tables[0].rows[1][5], "2 of 5",
+        "progress where there is no output"
+    );
+    let none = json!({"open": 0, "watched": 0, "list": []});
+    assert_eq!(
+        section_view("runs", &none, "pass", now()).summary,
+        "no host run open"
+    );
+
+    let docker = json!({"following": ["agent-*", "label:lookout"], "stream": "connected",
+        "since": "2026-01-01T09:00:00Z", "last_error": null, "events": 3,
+        "last_event_at": "2026-01-01T11:58:00Z", "reconnects": 0});
+    assert_eq!(
+        section_view("docker", &docker, "pass", now()).summary,
+        "event stream connected 3h ago; following agent-*, label:lookout; 3 events, last 2m ago"
+    );
+    let down = json!({"following": ["agent-*"], "stream": "disconnected",
+        "since": "2026-01-01T11:59:00Z", "last_error": "connection refused", "events": 0,
+        "last_event_at": null, "reconnects": 0});
+    assert_eq!(
+        section_view("docker", &down, "warn", now()).summary,
+        "event stream disconnected 1m ago: connection refused; following agent-*; 0 events"
+    );
+}

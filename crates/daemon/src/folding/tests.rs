@@ -236,11 +236,18 @@ fn the_table_names_each_cause_and_what_it_folds() {
     assert_eq!(t[0].cause.to_string(), "watchdog_shared:docker engine");
     assert_eq!(
         t[0].folds,
-        &["watchdog_circuit", "task-failed", "gateway_down"]
+        &[
+            "watchdog_circuit",
+            "task-failed",
+            "gateway_down",
+            "container_died",
+            "container_unhealthy",
+            "container_restart_loop"
+        ]
     );
     assert!(t[0].drops_messages);
     assert_eq!(t[1].cause.to_string(), "gateway_down:gateway");
-    assert_eq!(t[1].folds, &["task-failed", "task-overdue"]);
+    assert_eq!(t[1].folds, &["task-failed", "task-overdue", "unanswered"]);
     assert!(!t[1].drops_messages);
     // A task that needs both: the engine's rule comes first.
     assert!(t[0].applies(rule::TASK_FAILED, &[GATEWAY, DOCKER_ENGINE]));
@@ -606,3 +613,61 @@ async fn with_folding_off_every_alert_speaks_for_itself() {
 // Crash loops go through the lifecycle: a quiet window holds them.
 
 mod crash_loops;
+
+#[tokio::test]
+async fn engine_down_folds_the_deaths_of_followed_containers() {
+    let w = World::new(WATCH).await;
+    w.engine_down().await;
+    assert_eq!(
+        w.said().await,
+        ["🧯 docker engine unreachable: 3 targets held"]
+    );
+    // What the engine's event stream raises for a followed container that died meanwhile.
+    let died = crate::docker_events::alert(
+        crate::docker_events::DIED,
+        "litellm",
+        Severity::Critical,
+        "💥 container litellm died (exit code 137)".into(),
+    );
+    assert_eq!(w.alerts.fire(died, w.now()).await.unwrap(), Outcome::Folded);
+    assert!(w.said().await.is_empty(), "folded, not sent");
+    let key = AlertKey::new(crate::docker_events::DIED, "litellm");
+    assert_eq!(w.shown(&key).await, ("folded", Some(engine_down())));
+    w.later(30);
+    assert_eq!(w.engine_back().await, Outcome::Resolved);
+    let said = w.said().await;
+    assert!(
+        said[0].contains("also affected while it lasted: container_died litellm"),
+        "{said:?}"
+    );
+}
+
+#[tokio::test]
+async fn gateway_down_folds_the_unanswered_chats() {
+    let w = World::new(NEEDS_GATEWAY).await;
+    crate::gateway::record(&w.alerts, &Ok(gateway_500()), w.now())
+        .await
+        .unwrap();
+    assert_eq!(w.said().await, [GATEWAY_500]);
+    // What the flow checks raise for a chat nobody answered (the agent needs the gateway).
+    let chat = lookout_reconcile_core::flow::UnansweredChat {
+        chat: "tg:42".into(),
+        waiting: lookout_reconcile_core::flow::Unanswered {
+            channel: "telegram".into(),
+            group: None,
+            oldest: w.now(),
+            latest: w.now(),
+            count: 2,
+        },
+        age: chrono::TimeDelta::minutes(12),
+        text: "💬 2 message(s) in chat tg:42 unanswered for 12m".into(),
+    };
+    let current = vec![crate::flow::unanswered_alert(&chat)];
+    w.alerts
+        .sync(crate::flow::rule::UNANSWERED, current, w.now())
+        .await
+        .unwrap();
+    assert!(w.said().await.is_empty(), "folded under the gateway");
+    let key = AlertKey::new("unanswered", "tg:42");
+    assert_eq!(w.shown(&key).await, ("folded", Some(gateway_down())));
+}

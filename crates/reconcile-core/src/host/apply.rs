@@ -174,6 +174,7 @@ pub fn apply(state: &mut HostState, event: &HostEvent) {
                 run_kind: r.run_kind.clone(),
                 task: r.task.clone(),
                 container: r.container.clone(),
+                pid: r.pid,
                 started_at: at,
                 last_heartbeat_at: at,
                 progress: None,
@@ -187,6 +188,9 @@ pub fn apply(state: &mut HostState, event: &HostEvent) {
             run.last_heartbeat_at = run.last_heartbeat_at.max(at);
             if r.container.is_some() {
                 run.container.clone_from(&r.container);
+            }
+            if r.pid.is_some() {
+                run.pid = r.pid;
             }
             if r.progress.is_some() {
                 run.progress.clone_from(&r.progress);

@@ -176,10 +176,10 @@ pub fn check_invariants(state: &HostState, limits: &Limits, now: DateTime<Utc>) 
     let stall = delta(limits.stall_after);
     for (id, run) in &state.runs {
         // Silent only where heartbeats were promised and are all there is to go by: a run in a
-        // container is watched through its container instead (I1 when it is gone; lookoutd's
-        // own follower says "still running" while it runs), so its missing heartbeats are not
-        // an alarm about a run that is alive.
-        let watched = run.container.is_some();
+        // container or a process is watched through it instead (I1 when a container is gone;
+        // lookoutd's own follower says "still running" while it runs and "lost" when it is
+        // gone), so its missing heartbeats are not an alarm about a run that is alive.
+        let watched = run.container.is_some() || run.pid.is_some();
         if !orphaned.contains(id) && run.heartbeats && !watched && now - run.last_heartbeat_at > hb
         {
             let what = match (run.run_kind.as_str(), &run.task) {

@@ -60,6 +60,9 @@ pub struct Run {
     pub task: Option<String>,
     /// Its container.
     pub container: Option<String>,
+    /// Its process (a pid), when it runs as one.
+    #[serde(default)]
+    pub pid: Option<u32>,
     /// When it started (or was first seen).
     pub started_at: DateTime<Utc>,
     /// Its last sign of life (start or heartbeat).
