@@ -1,6 +1,6 @@
 //! Time-to-know of every failure scenario of issue #9: runs each scenario of
-//! `tests/tests/scenarios.rs` and the message flow one of `tests/tests/flow.rs` (the same code
-//! the tests run, against a real lookoutd each time)
+//! `tests/tests/scenarios.rs`, the message flow one of `tests/tests/flow.rs` and issue #20's of
+//! `tests/tests/alive.rs` (the same code the tests run, against a real lookoutd each time)
 //! `LOOKOUT_TTK_RUNS` times (5 by default) and prints the median, min and max against its bound
 //! from product.md, as a Markdown table; it fails (exit 1) when any run is over its bound. Faults
 //! land at a random phase of the probe or tick, and an early notification is reported as early.
@@ -16,6 +16,35 @@ mod scenarios;
 #[allow(dead_code)]
 #[path = "../tests/flow.rs"]
 mod flow;
+
+#[allow(dead_code)]
+#[path = "../tests/alive.rs"]
+mod alive;
+
+/// A scenario of `tests/tests/alive.rs` (issue #20's classes), measured like the others.
+fn measured((ttk_ms, bound, bound_text): alive::Ttk) -> scenarios::Measured {
+    scenarios::Measured {
+        ttk_ms,
+        bound,
+        bound_text,
+    }
+}
+
+fn s11_lost_run_process() -> scenarios::Measured {
+    measured(alive::lost_run_process())
+}
+
+fn s12_container_death() -> scenarios::Measured {
+    measured(alive::container_death())
+}
+
+fn s13_log_rule_match() -> scenarios::Measured {
+    measured(alive::log_rule_match())
+}
+
+fn s14_blocked_job_overdue() -> scenarios::Measured {
+    measured(alive::blocked_job_overdue())
+}
 
 /// The message flow scenario of `tests/tests/flow.rs`, measured like the others.
 fn s10_unanswered_message() -> scenarios::Measured {
@@ -51,8 +80,19 @@ fn main() {
     let only = std::env::var("LOOKOUT_TTK_ONLY").unwrap_or_default();
     // Build the binaries once before the clock matters.
     let _ = lookout_e2e::binary("lookoutd");
-    let more: [(&str, scenarios::Scenario); 1] =
-        [("10 unanswered message", s10_unanswered_message)];
+    let more: [(&str, scenarios::Scenario); 5] = [
+        ("10 unanswered message", s10_unanswered_message),
+        ("11 host run lost (process killed)", s11_lost_run_process),
+        (
+            "12 followed container died (engine events)",
+            s12_container_death,
+        ),
+        ("13 log rule matched (file)", s13_log_rule_match),
+        (
+            "14 forbid job stuck behind a hung run",
+            s14_blocked_job_overdue,
+        ),
+    ];
     let chosen: Vec<(&str, scenarios::Scenario)> = scenarios::SCENARIOS
         .iter()
         .chain(more.iter())
