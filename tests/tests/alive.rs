@@ -246,17 +246,17 @@ fn reqwest_get(url: &str) -> Value {
 /// passed from the first skipped run, within one scheduler tick.
 pub(crate) fn blocked_job_overdue() -> Ttk {
     const EVERY: Duration = Duration::from_secs(2);
-    const GRACE: Duration = Duration::from_secs(3);
+    // The scheduler ticks at the job's instants: a grace of 3 s and a random fraction of a
+    // second makes the moment it passes land at any phase of the tick.
+    let grace = Duration::from_millis(3000 + rand_suffix() % 1000);
     let r = Receiver::start();
     let tmp = tempfile::tempdir().unwrap();
-    // Started at a random phase of the wall clock's second, so the job's instants are too.
-    random_phase(Duration::from_secs(1));
     let file = config(
         tmp.path(),
         &r.url,
         &format!(
-            "[thresholds]\noverdue_grace = \"{}s\"\n\n[[jobs]]\nname = \"hog\"\nevery = \"{}s\"\ncommand = \"sleep 60\"\nconcurrency = \"forbid\"\n",
-            GRACE.as_secs(),
+            "[thresholds]\noverdue_grace = \"{}ms\"\n\n[[jobs]]\nname = \"hog\"\nevery = \"{}s\"\ncommand = \"sleep 60\"\nconcurrency = \"forbid\"\n",
+            grace.as_millis(),
             EVERY.as_secs()
         ),
     );
@@ -278,7 +278,7 @@ pub(crate) fn blocked_job_overdue() -> Ttk {
         .filter_map(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok())
         .min()
         .unwrap_or_else(|| panic!("a skipped run in {history}"));
-    let fault = first_skipped + chrono::TimeDelta::from_std(GRACE).unwrap();
+    let fault = first_skipped + chrono::TimeDelta::from_std(grace).unwrap();
     // One skip line, whatever the number of periods skipped.
     std::thread::sleep(EVERY * 2);
     let all = texts(&r.received());
