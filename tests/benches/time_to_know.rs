@@ -30,6 +30,10 @@ fn measured((ttk_ms, bound, bound_text): alive::Ttk) -> scenarios::Measured {
     }
 }
 
+fn s15_unconfirmed_delivery() -> scenarios::Measured {
+    measured(flow::unconfirmed_delivery())
+}
+
 fn s11_lost_run_process() -> scenarios::Measured {
     measured(alive::lost_run_process())
 }
@@ -80,7 +84,7 @@ fn main() {
     let only = std::env::var("LOOKOUT_TTK_ONLY").unwrap_or_default();
     // Build the binaries once before the clock matters.
     let _ = lookout_e2e::binary("lookoutd");
-    let more: [(&str, scenarios::Scenario); 5] = [
+    let more: [(&str, scenarios::Scenario); 6] = [
         ("10 unanswered message", s10_unanswered_message),
         ("11 host run lost (process killed)", s11_lost_run_process),
         (

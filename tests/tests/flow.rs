@@ -152,3 +152,76 @@ fn a_message_nobody_answers_is_one_alert_and_its_answer_resolves_it() {
     let (ttk, bound, _) = unanswered_message();
     assert!(ttk <= bound.as_secs_f64() * 1e3, "{ttk} ms");
 }
+
+const CONFIRM_WITHIN: Duration = Duration::from_secs(2);
+
+/// A host that reports its channel's confirmations sends a delivery that never gets one; a late
+/// confirmation resolves it. Returns the time-to-know in ms from the moment the delivery had
+/// waited `confirm_within` to the alert at the receiver (negative if early), its bound and words.
+pub(crate) fn unconfirmed_delivery() -> (f64, Duration, String) {
+    let r = Receiver::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("lookout.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[thresholds]\nconfirm_within = \"{}s\"\n\n[[notify.sinks]]\nkind = \"webhook\"\nurl = \"{}\"\n",
+            CONFIRM_WITHIN.as_secs(),
+            r.url
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start(&["--config", file.to_str().unwrap()]);
+    // The host's first confirmation: from here on every sent delivery expects one.
+    post(
+        &d,
+        &json!([
+            {"kind": "delivery_sent", "delivery_id": "d0", "chat_jid": CHAT},
+            {"kind": "delivery_confirmed", "delivery_id": "d0", "chat_jid": CHAT},
+        ]),
+    );
+    random_phase(Duration::from_secs(1));
+    let sent = Instant::now();
+    post(
+        &d,
+        &json!({"kind": "delivery_sent", "delivery_id": "d1", "chat_jid": CHAT}),
+    );
+    let fault = sent + CONFIRM_WITHIN;
+    let want = format!("📪 1 delivery(ies) to chat {CHAT} sent but never confirmed for ");
+    r.wait_for(Duration::from_secs(30), |g| {
+        texts(g).iter().any(|t| t.starts_with(&want))
+    });
+    let at = Instant::now();
+    let ttk = if at >= fault {
+        (at - fault).as_secs_f64() * 1e3
+    } else {
+        -((fault - at).as_secs_f64() * 1e3)
+    };
+    let s = status(&d);
+    assert_eq!(s["sections"]["flow"]["unconfirmed_deliveries"], 1, "{s}");
+    post(
+        &d,
+        &json!({"kind": "delivery_confirmed", "delivery_id": "d1", "chat_jid": CHAT}),
+    );
+    r.wait_for(Duration::from_secs(30), |g| {
+        texts(g).iter().any(|t| t.starts_with("✅ resolved after "))
+    });
+    let t = texts(&r.received());
+    assert_eq!(
+        t.iter().filter(|x| x.starts_with(&want)).count(),
+        1,
+        "{t:?}"
+    );
+    (
+        ttk,
+        Duration::from_secs(15),
+        "1 round after confirm_within (15 s)".into(),
+    )
+}
+
+#[test]
+fn a_delivery_never_confirmed_is_one_alert_and_its_late_confirmation_resolves_it() {
+    let (ttk, bound, _) = unconfirmed_delivery();
+    eprintln!("unconfirmed delivery known {ttk:.0} ms after confirm_within");
+    assert!(ttk <= bound.as_secs_f64() * 1e3, "{ttk} ms");
+}

@@ -328,6 +328,10 @@ pub struct Thresholds {
     /// unanswered (0s: never judged).
     #[serde(deserialize_with = "duration")]
     pub answer_within: Duration,
+    /// A `delivery_sent` with no `delivery_confirmed` this long is unconfirmed, for a host that
+    /// reports confirmations (0s: never judged).
+    #[serde(deserialize_with = "duration")]
+    pub confirm_within: Duration,
 }
 
 impl Default for Thresholds {
@@ -342,6 +346,7 @@ impl Default for Thresholds {
             deploy_quiet: Duration::from_secs(2 * 60),
             overdue_grace: Duration::from_secs(5 * 60),
             answer_within: Duration::from_secs(10 * 60),
+            confirm_within: Duration::from_secs(5 * 60),
         }
     }
 }

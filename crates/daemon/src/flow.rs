@@ -6,6 +6,9 @@
 //!   wait longer than `thresholds.answer_within` with no `batch_dispatched` or `bot_response`.
 //! - `channel_quiet:<channel>` — "📭 #channel quiet for 3h (usually a message every 4m)" while a
 //!   channel's inbound silence is far beyond its learned rhythm (`[flow]`).
+//! - `unconfirmed:<chat>` — "📪 N delivery(ies) to chat C sent but never confirmed for 6m" while a
+//!   `delivery_sent` has had no `delivery_confirmed` for `thresholds.confirm_within`, for a host
+//!   that reports confirmations (it has sent one).
 //!
 //! Each round syncs the lifecycle with the whole current set of each rule (`Alerts::sync`), so
 //! what cleared — an answer, a message — is resolved once, across restarts too.
@@ -29,7 +32,9 @@ use lookout_common::Clock;
 use lookout_notify::Severity;
 use lookout_notify::alerts::{Alert, Alerts, Outcome};
 use lookout_reconcile_core::event::Event;
-use lookout_reconcile_core::flow::{Flow, FlowLimits, QuietChannel, UnansweredChat};
+use lookout_reconcile_core::flow::{
+    Flow, FlowLimits, QuietChannel, UnansweredChat, UnconfirmedChat,
+};
 use lookout_status_collect::{CollectError, Collected, Collector, Finding};
 use lookout_store::{Store, StoreError};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -47,6 +52,8 @@ pub(crate) mod rule {
     pub(crate) const UNANSWERED: &str = "unanswered";
     /// A channel quiet (subject: the channel).
     pub(crate) const CHANNEL_QUIET: &str = "channel_quiet";
+    /// A chat's deliveries sent and never confirmed (subject: the chat).
+    pub(crate) const UNCONFIRMED: &str = "unconfirmed";
 }
 
 /// The kinds the model folds.
@@ -56,6 +63,10 @@ const KINDS: &[&str] = &[
     "bot_response",
     "channel_connected",
     "channel_disconnected",
+    "delivery_queued",
+    "delivery_sent",
+    "delivery_confirmed",
+    "delivery_failed",
 ];
 /// Where the model and its cursor are kept.
 pub(crate) const STATE_KEY: &str = "flow_state";
@@ -82,6 +93,7 @@ pub(crate) fn limits(config: &lookout_config::Config) -> FlowLimits {
         quiet_floor: f.quiet_floor,
         min_history: f.min_history,
         min_slot_messages: f64::from(f.min_slot_messages),
+        confirm_within: config.thresholds.confirm_within,
         ..FlowLimits::default()
     }
 }
@@ -130,6 +142,7 @@ pub(crate) struct FlowMetrics {
     gap: Family<ChannelLabels, Seconds>,
     usual_gap: Family<ChannelLabels, Seconds>,
     quiet: Family<ChannelLabels, Gauge>,
+    unconfirmed: Gauge,
     chats: Arc<Mutex<Vec<ChatLabels>>>,
     channels: Arc<Mutex<Vec<ChannelLabels>>>,
 }
@@ -157,6 +170,11 @@ impl FlowMetrics {
             self.usual_gap.clone(),
         );
         registry.register(
+            "lookout_flow_unconfirmed_deliveries",
+            "Deliveries sent and not yet confirmed by their channel (only for a host that reports confirmations)",
+            self.unconfirmed.clone(),
+        );
+        registry.register(
             "lookout_flow_channel_quiet",
             "1 while the channel is judged quiet (its silence far beyond its rhythm)",
             self.quiet.clone(),
@@ -165,6 +183,8 @@ impl FlowMetrics {
 
     /// Sets every series from `flow` at `now`; series of chats and channels gone are removed.
     fn set(&self, flow: &Flow, limits: &FlowLimits, now: DateTime<Utc>) {
+        self.unconfirmed
+            .set(i64::try_from(flow.confirmations.awaiting.len()).unwrap_or(i64::MAX));
         let mut chats = Vec::new();
         for (chat, w) in &flow.chats {
             let l = ChatLabels { chat: chat.clone() };
@@ -219,6 +239,14 @@ pub(crate) fn unanswered_alert(u: &UnansweredChat) -> Alert {
             "oldest": u.waiting.oldest.to_rfc3339(),
         }))
         .depends_on(crate::folding::GATEWAY)
+}
+
+fn unconfirmed_alert(u: &UnconfirmedChat) -> Alert {
+    Alert::new(rule::UNCONFIRMED, &u.chat, Severity::Warning, &u.text).details(json!({
+        "chat": u.chat,
+        "count": u.count,
+        "oldest": u.oldest.to_rfc3339(),
+    }))
 }
 
 fn quiet_alert(q: &QuietChannel) -> Alert {
@@ -323,7 +351,7 @@ impl FlowWatch {
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let applied = self.drain().await?;
-        let (unanswered, quiet, next) = {
+        let (unanswered, quiet, unconfirmed, next) = {
             let first = self.first_start;
             let mut s = self.lock();
             if first && !s.caught_up {
@@ -334,7 +362,14 @@ impl FlowWatch {
             (
                 s.flow.unanswered(&self.limits, now),
                 s.flow.quiet(&self.limits, now),
-                s.flow.next_unanswered_due(&self.limits),
+                s.flow.unconfirmed(&self.limits, now),
+                [
+                    s.flow.next_unanswered_due(&self.limits),
+                    s.flow.next_unconfirmed_due(&self.limits),
+                ]
+                .into_iter()
+                .flatten()
+                .min(),
             )
         };
         let due = next.is_some_and(|d| d <= now);
@@ -344,6 +379,10 @@ impl FlowWatch {
             if since_start >= delta(START_GRACE.min(self.limits.answer_within)) {
                 let current = unanswered.iter().map(unanswered_alert).collect();
                 self.sync(rule::UNANSWERED, current, now).await?;
+            }
+            if since_start >= delta(START_GRACE.min(self.limits.confirm_within)) {
+                let current = unconfirmed.iter().map(unconfirmed_alert).collect();
+                self.sync(rule::UNCONFIRMED, current, now).await?;
             }
             if since_start >= delta(START_GRACE) {
                 let current = quiet.iter().map(quiet_alert).collect();
@@ -468,6 +507,7 @@ impl Collector for FlowSection {
         let s = self.shared.lock().unwrap_or_else(|p| p.into_inner());
         let flows = s.flow.channel_flows(&self.limits, now);
         let late = s.flow.unanswered(&self.limits, now);
+        let unconfirmed = s.flow.unconfirmed(&self.limits, now);
         let mut channels = serde_json::Map::new();
         for c in &flows {
             channels.insert(
@@ -510,8 +550,14 @@ impl Collector for FlowSection {
             "quiet_channels": quiet.len(),
             "unanswered_messages": s.flow.chats.values().map(|w| u64::from(w.count)).sum::<u64>(),
             "unanswered_chats": late.len(),
+            "host_confirms_deliveries": s.flow.confirmations.host_confirms,
+            "unconfirmed_deliveries": s.flow.confirmations.awaiting.len(),
+            "unconfirmed_chats": unconfirmed.iter().map(|u| json!({
+                "chat": u.chat, "count": u.count, "oldest": u.oldest.to_rfc3339(),
+            })).collect::<Vec<_>>(),
             "limits": {
                 "answer_within_seconds": self.limits.answer_within.as_secs(),
+                "confirm_within_seconds": self.limits.confirm_within.as_secs(),
                 "quiet_multiple": self.limits.quiet_multiple,
                 "quiet_floor_seconds": self.limits.quiet_floor.as_secs(),
             },
@@ -526,6 +572,9 @@ impl Collector for FlowSection {
             out = out.with(Finding::warn(q));
         }
         for u in &late {
+            out = out.with(Finding::warn(u.text.clone()));
+        }
+        for u in &unconfirmed {
             out = out.with(Finding::warn(u.text.clone()));
         }
         Ok(out)

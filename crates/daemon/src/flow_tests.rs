@@ -185,3 +185,86 @@ async fn a_quiet_channel_is_raised_shown_measured_and_resolved() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_delivery_sent_and_never_confirmed_fires_once_its_confirmation_resolves_it() {
+    let config = config("[thresholds]\nconfirm_within = \"2m\"\n");
+    let a = Alerting::new(&config).await;
+    let mut w = FlowWatch::load(
+        a.store.clone(),
+        a.alerts.clone(),
+        limits(&config),
+        mins(-10),
+    )
+    .await;
+    let sent = |id: &'static str, at| {
+        let store = a.store.clone();
+        async move {
+            append(
+                &store,
+                "delivery_sent",
+                at,
+                json!({"delivery_id": id, "chat_jid": "c1"}),
+            )
+            .await
+        }
+    };
+    // A host that has never confirmed a delivery is not judged on its sends.
+    sent("d0", mins(0)).await;
+    w.round(mins(5)).await.unwrap();
+    assert!(a.sent().await.is_empty());
+    // Its first confirmation turns the check on for the deliveries after it.
+    append(
+        &a.store,
+        "delivery_confirmed",
+        mins(5),
+        json!({"delivery_id": "d0", "chat_jid": "c1"}),
+    )
+    .await;
+    sent("d1", mins(6)).await;
+    sent("d2", mins(6)).await;
+    assert_eq!(
+        w.round(mins(7)).await.unwrap(),
+        Some(mins(8)),
+        "woken when d1 crosses the limit"
+    );
+    w.round(mins(8)).await.unwrap();
+    let got = a.sent().await;
+    assert_eq!(
+        texts(&got),
+        ["📪 2 delivery(ies) to chat c1 sent but never confirmed for 2m"]
+    );
+    assert_eq!(got[0].0, "unconfirmed:c1");
+    let section = w
+        .section(std::sync::Arc::new(ManualClock::new(mins(8))))
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        section.data["unconfirmed_deliveries"], 2,
+        "{}",
+        section.data
+    );
+    assert_eq!(section.findings.len(), 1);
+    // One confirmed: still one waiting, the alert stays; both: resolved once.
+    append(
+        &a.store,
+        "delivery_confirmed",
+        mins(9),
+        json!({"delivery_id": "d1", "chat_jid": "c1"}),
+    )
+    .await;
+    w.round(mins(9)).await.unwrap();
+    assert!(a.sent().await.is_empty());
+    append(
+        &a.store,
+        "delivery_confirmed",
+        mins(10),
+        json!({"delivery_id": "d2", "chat_jid": "c1"}),
+    )
+    .await;
+    w.round(mins(10)).await.unwrap();
+    let got = a.sent().await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].1.starts_with("✅ resolved after 2m"), "{got:?}");
+}

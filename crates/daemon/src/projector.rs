@@ -119,7 +119,7 @@ async fn apply(store: &Store, e: &StoredEvent) -> Result<(), StoreError> {
                 .delivery_queued(&delivery_id, channel.as_deref(), &chat_jid, e.at)
                 .await?;
         }
-        Event::DeliverySent { delivery_id } => {
+        Event::DeliverySent { delivery_id, .. } => {
             store.delivery_sent(&delivery_id, e.at).await?;
         }
         Event::DeliveryFailed {

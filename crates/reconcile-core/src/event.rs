@@ -138,6 +138,14 @@ pub enum Event {
     DeliverySent {
         /// The delivery.
         delivery_id: String,
+        /// Its chat (a record stored before it was read may lack it: empty).
+        #[serde(default)]
+        chat_jid: String,
+    },
+    /// `delivery_confirmed`: the channel confirmed a sent delivery arrived.
+    DeliveryConfirmed {
+        /// The delivery.
+        delivery_id: String,
     },
     /// `delivery_failed` (the delivery stays pending: a host retries).
     DeliveryFailed {
@@ -313,6 +321,10 @@ impl Event {
                     channel: f.opt("channel"),
                 },
                 "delivery_sent" => Event::DeliverySent {
+                    delivery_id: f.req("delivery_id")?,
+                    chat_jid: f.opt("chat_jid").unwrap_or_default(),
+                },
+                "delivery_confirmed" => Event::DeliveryConfirmed {
                     delivery_id: f.req("delivery_id")?,
                 },
                 "delivery_failed" => Event::DeliveryFailed {

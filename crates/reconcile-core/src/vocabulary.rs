@@ -130,6 +130,14 @@ pub const VOCABULARY: &[KindSpec] = &[
         optional: DELIVERY_OPTIONAL,
         subject: Some("delivery_id"),
     },
+    // Beyond product.md's table: the channel's confirmation of a sent delivery (a host that
+    // reports them is expected to for every delivery it sends; see `flow::confirm`).
+    KindSpec {
+        kind: "delivery_confirmed",
+        required: &[("delivery_id", Str), ("chat_jid", Str)],
+        optional: DELIVERY_OPTIONAL,
+        subject: Some("delivery_id"),
+    },
     KindSpec {
         kind: "delivery_failed",
         required: &[("delivery_id", Str), ("chat_jid", Str)],
@@ -585,6 +593,7 @@ mod tests {
             "bot_response",
             "delivery_queued",
             "delivery_sent",
+            "delivery_confirmed",
             "delivery_failed",
             "run_started",
             "run_heartbeat",

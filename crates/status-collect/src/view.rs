@@ -700,6 +700,16 @@ fn flow(d: &Value) -> String {
         num(d, "quiet_channels").unwrap_or(0),
         plural(num(d, "unanswered_chats").unwrap_or(0), "chat", "chats"),
     );
+    let late = d
+        .get("unconfirmed_chats")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    if late > 0 {
+        out.push_str(&format!(
+            ", {} with deliveries never confirmed",
+            plural(late as i64, "chat", "chats")
+        ));
+    }
     if d.get("catching_up").and_then(Value::as_bool) == Some(true) {
         out.push_str(" (catching up with the log)");
     }

@@ -250,3 +250,19 @@ fn host_runs_say_what_they_are_watched_through_and_the_docker_stream_its_state()
         "event stream disconnected 1m ago: connection refused; following agent-*; 0 events"
     );
 }
+
+#[test]
+fn the_flow_line_counts_quiet_channels_waiting_chats_and_unconfirmed_deliveries() {
+    let d = json!({"channels_followed": 2, "quiet_channels": 0, "unanswered_chats": 1,
+                   "unconfirmed_chats": [{"chat": "c1", "count": 2}]});
+    assert_eq!(
+        section_view("flow", &d, "warn", now()).summary,
+        "2 channels followed, 0 quiet, 1 chat waiting for an answer, 1 chat with deliveries never confirmed"
+    );
+    let calm = json!({"channels_followed": 1, "quiet_channels": 0, "unanswered_chats": 0,
+                      "unconfirmed_chats": []});
+    assert_eq!(
+        section_view("flow", &calm, "pass", now()).summary,
+        "1 channel followed, 0 quiet, 0 chats waiting for an answer"
+    );
+}

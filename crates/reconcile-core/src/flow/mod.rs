@@ -31,10 +31,11 @@
 //! hours it covered, and it fades with the half-life. An ongoing silence is never learned, so an
 //! alert lasts as long as the silence.
 //!
-//! Deliveries: the vocabulary has `delivery_queued`, `delivery_sent` and `delivery_failed`; a
-//! delivery queued (or failed) and not sent within `thresholds.delivery_pending` is the
-//! reconciler's I4 ([`crate::host::Invariant::StuckDelivery`]). There is no event that confirms a
-//! sent delivery arrived, so "sent but never confirmed" is not judged here.
+//! - **Deliveries sent but never confirmed** ([`Confirmations`]): once a host reports the
+//!   channel's confirmations (`delivery_confirmed`), a `delivery_sent` with none within
+//!   [`FlowLimits::confirm_within`] → `📪 N delivery(ies) to chat C sent but never confirmed for
+//!   6m`. A delivery queued (or failed) and not sent within `thresholds.delivery_pending` is the
+//!   reconciler's I4 ([`crate::host::Invariant::StuckDelivery`]).
 //!
 //! Pure: [`Flow::apply`] folds an event at its time, and every judgement takes `now`; nothing here
 //! reads a clock or does I/O. [`Flow`] is plain serialisable data, so a host can persist it with
@@ -48,10 +49,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::Event;
 
+mod confirm;
 mod rhythm;
 #[cfg(test)]
 mod tests;
 
+pub use confirm::{Awaiting, Confirmations, UnconfirmedChat};
 pub use rhythm::{ChannelRhythm, SLOTS, hour_of_week};
 
 /// The thresholds of the flow checks. Plain data; lookoutd fills it from `thresholds.answer_within`
@@ -76,6 +79,9 @@ pub struct FlowLimits {
     pub burst: Duration,
     /// Arrivals and observed time lose half their weight in this long.
     pub half_life: Duration,
+    /// A sent delivery with no confirmation this long is unconfirmed (zero: never judged; only
+    /// hosts that report confirmations are).
+    pub confirm_within: Duration,
 }
 
 impl Default for FlowLimits {
@@ -89,6 +95,7 @@ impl Default for FlowLimits {
             min_slot_messages: 10.0,
             burst: Duration::from_secs(2 * 60),
             half_life: Duration::from_secs(28 * 86_400),
+            confirm_within: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -192,6 +199,8 @@ pub struct Flow {
     pub chats: BTreeMap<String, Unanswered>,
     /// Channels by name.
     pub channels: BTreeMap<String, ChannelRhythm>,
+    /// Deliveries sent and waiting for their confirmation.
+    pub confirmations: Confirmations,
 }
 
 impl Flow {
@@ -233,6 +242,13 @@ impl Flow {
             Event::BatchDispatched { chat_jid, .. } | Event::BotResponse { chat_jid, .. } => {
                 self.chats.remove(chat_jid).is_some()
             }
+            Event::DeliverySent {
+                delivery_id,
+                chat_jid,
+            } => self.confirmations.sent(delivery_id, chat_jid, at),
+            Event::DeliveryConfirmed { delivery_id } => self.confirmations.confirmed(delivery_id),
+            Event::DeliveryQueued { delivery_id, .. }
+            | Event::DeliveryFailed { delivery_id, .. } => self.confirmations.unsent(delivery_id),
             Event::ChannelConnected { channel, .. } => {
                 self.channels
                     .entry(channel.clone())
@@ -293,6 +309,17 @@ impl Flow {
             .filter(|(chat, _)| !limits.ignore_chats.contains(chat))
             .map(|(_, w)| w.oldest + delta(limits.answer_within))
             .min()
+    }
+
+    /// The chats with deliveries sent and unconfirmed for `confirm_within` at `now`, by chat.
+    pub fn unconfirmed(&self, limits: &FlowLimits, now: DateTime<Utc>) -> Vec<UnconfirmedChat> {
+        self.confirmations
+            .unconfirmed(delta(limits.confirm_within), now)
+    }
+
+    /// When the next sent delivery crosses `confirm_within` (None: none will).
+    pub fn next_unconfirmed_due(&self, limits: &FlowLimits) -> Option<DateTime<Utc>> {
+        self.confirmations.next_due(delta(limits.confirm_within))
     }
 
     /// The channels judged quiet at `now`, by channel.

@@ -146,7 +146,7 @@ pub fn apply(state: &mut HostState, event: &HostEvent) {
                     last_error: None,
                 });
         }
-        Event::DeliverySent { delivery_id } => {
+        Event::DeliverySent { delivery_id, .. } => {
             state.deliveries.remove(delivery_id);
         }
         Event::DeliveryFailed {
@@ -281,6 +281,8 @@ pub fn apply(state: &mut HostState, event: &HostEvent) {
             t.next_run = *next_run;
             t.grace_secs = *grace_secs;
         }
-        Event::Other { .. } => {}
+        // A confirmation is the flow checks' (`flow::confirm`); the host model's deliveries end
+        // at `delivery_sent`.
+        Event::DeliveryConfirmed { .. } | Event::Other { .. } => {}
     }
 }
