@@ -96,6 +96,10 @@ fn main() {
             "14 forbid job stuck behind a hung run",
             s14_blocked_job_overdue,
         ),
+        (
+            "15 delivery sent, never confirmed",
+            s15_unconfirmed_delivery,
+        ),
     ];
     let chosen: Vec<(&str, scenarios::Scenario)> = scenarios::SCENARIOS
         .iter()
