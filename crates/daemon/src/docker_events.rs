@@ -181,6 +181,9 @@ pub(crate) struct ContainerEvents {
     loop_count: usize,
     loop_window: chrono::TimeDelta,
     seen: HashMap<String, Seen>,
+    /// Containers whose death waits longer than [`RESTART_GRACE`]: the watchdog's container
+    /// targets, which it restarts itself once its probes see them down.
+    graces: HashMap<String, chrono::TimeDelta>,
 }
 
 impl ContainerEvents {
@@ -189,7 +192,17 @@ impl ContainerEvents {
             loop_count: loop_count.max(2) as usize,
             loop_window: chrono::TimeDelta::from_std(loop_window).unwrap_or(chrono::TimeDelta::MAX),
             seen: HashMap::new(),
+            graces: HashMap::new(),
         }
+    }
+
+    /// `container`'s death is said only after `grace` with no start.
+    pub(crate) fn with_grace(mut self, container: &str, grace: Duration) -> Self {
+        self.graces.insert(
+            container.to_owned(),
+            chrono::TimeDelta::from_std(grace).unwrap_or(chrono::TimeDelta::MAX),
+        );
+        self
     }
 
     /// What `event` of `container` at `now` means.
@@ -269,9 +282,10 @@ impl ContainerEvents {
 
     /// Deaths whose restart grace has passed with no start: each an alert now.
     pub(crate) fn due(&mut self, now: DateTime<Utc>) -> Vec<(String, Decision)> {
-        let grace = chrono::TimeDelta::from_std(RESTART_GRACE).unwrap_or_default();
+        let default = chrono::TimeDelta::from_std(RESTART_GRACE).unwrap_or_default();
         let mut out = Vec::new();
         for (name, s) in &mut self.seen {
+            let grace = self.graces.get(name).copied().unwrap_or(default);
             if s.pending.as_ref().is_some_and(|(at, _)| now - *at >= grace) {
                 let (_, text) = s.pending.take().expect("checked");
                 out.push((
@@ -324,10 +338,18 @@ pub(crate) fn spawn(
         .socket
         .trim_start_matches("unix://")
         .to_owned();
-    let policy = ContainerEvents::new(
+    let mut policy = ContainerEvents::new(
         config.docker.restart_loop_count,
         config.docker.restart_loop_window,
     );
+    for t in &config.watch {
+        if let lookout_config::WatchKind::Container = t.kind {
+            policy = policy.with_grace(
+                t.container.as_deref().unwrap_or(&t.name),
+                watchdog_grace(t.probe_interval),
+            );
+        }
+    }
     let task = tokio::spawn(follow(
         socket,
         watched,
@@ -445,6 +467,14 @@ async fn follow(
     }
 }
 
+/// How long the death of a watchdog container target waits for the watchdog's own restart: its
+/// probes see it down within two intervals, and a restart takes a few seconds. Only a death that
+/// outlasts that is said here (the watchdog's ladder says the rest), so a target the watchdog
+/// heals is not also "died".
+pub(crate) fn watchdog_grace(probe_interval: Duration) -> Duration {
+    (probe_interval * 2 + Duration::from_secs(10)).max(RESTART_GRACE)
+}
+
 /// Waits 1 s, 2 s, 4 s … up to a minute; true when stopped meanwhile.
 async fn backoff(failures: u32, stop: &mut tokio::sync::watch::Receiver<bool>) -> bool {
     let wait = Duration::from_secs(1u64 << failures.min(6)).min(Duration::from_secs(60));
@@ -558,6 +588,24 @@ mod tests {
             .into_iter()
             .flat_map(|(_, d)| fired(&[d]))
             .collect()
+    }
+
+    #[test]
+    fn a_watchdog_targets_death_waits_for_the_watchdogs_restart() {
+        let grace = watchdog_grace(Duration::from_secs(5));
+        assert_eq!(grace, Duration::from_secs(20));
+        let mut p = ContainerEvents::new(3, Duration::from_secs(300)).with_grace("agent-1", grace);
+        p.on("agent-1", EngineEvent::Die { exit_code: Some(1) }, t(0));
+        p.on("db", EngineEvent::Die { exit_code: Some(1) }, t(0));
+        let due: Vec<String> = p.due(t(6)).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(due, ["db"], "a plain container after the 5 s grace");
+        // The watchdog restarted it within its grace: never said.
+        p.on("agent-1", EngineEvent::Start, t(15));
+        assert!(p.due(t(30)).is_empty());
+        // Down for longer than the watchdog's grace: said.
+        p.on("agent-1", EngineEvent::Die { exit_code: Some(1) }, t(40));
+        assert!(p.due(t(59)).is_empty());
+        assert_eq!(p.due(t(60)).len(), 1);
     }
 
     #[test]
