@@ -148,6 +148,15 @@ fn a_run_in_a_real_process_is_said_active_then_lost_when_the_process_is_killed()
     assert_eq!(run["run_id"], "p1", "{status}");
     assert_eq!(run["watched"], format!("process {}", agent.id()), "{run}");
     assert_eq!(run["state"], "active", "{run}");
+    let doctor = get(&format!("{}/api/doctor", d.url));
+    let line = doctor["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "host runs")
+        .cloned()
+        .unwrap_or_else(|| panic!("a host runs line: {doctor}"));
+    assert_eq!(line["status"], "ok", "{line}");
     let killed = std::time::Instant::now();
     agent.kill().unwrap();
     agent.wait().unwrap(); // reaped: the pid is gone, as when the host's own child ends

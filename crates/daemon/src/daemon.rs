@@ -261,7 +261,9 @@ pub async fn run_until(
         run_statuses.clone(),
         stop_rx.clone(),
     ));
-    collectors.push(std::sync::Arc::new(host_runs::RunsSection(run_statuses)));
+    collectors.push(std::sync::Arc::new(host_runs::RunsSection(
+        run_statuses.clone(),
+    )));
     // The engine's event stream for the containers lookoutd is told about; `docker` in /status.
     let docker_stream = crate::docker_events::spawn(&config, alerting.clone(), stop_rx.clone())
         .map(|f| {
@@ -319,6 +321,7 @@ pub async fn run_until(
         running: running.clone(),
         selfcheck,
         docker_stream,
+        host_runs: run_statuses,
     });
     stopping.push(page::spawn_history(app_state.clone(), stop_rx.clone()));
     stopping.push(incidents::spawn_prune(

@@ -52,6 +52,8 @@ pub(crate) struct DoctorInput<'a> {
     pub(crate) selfcheck: Option<crate::selfcheck::LastPing>,
     /// The Docker event stream's state, when containers are followed.
     pub(crate) docker_stream: Option<crate::docker_stream::StreamState>,
+    /// The host's open runs lookoutd follows.
+    pub(crate) host_runs: Vec<crate::host_runs::RunStatus>,
 }
 
 pub(crate) async fn run(input: DoctorInput<'_>) -> Vec<Check> {
@@ -151,6 +153,9 @@ pub(crate) async fn run(input: DoctorInput<'_>) -> Vec<Check> {
     }
     if let Some(stream) = &input.docker_stream {
         checks.push(crate::docker_stream::doctor(stream));
+    }
+    if let Some(check) = crate::host_runs::doctor(&input.host_runs) {
+        checks.push(check);
     }
     if c.gateway.is_checked() {
         // The same collection and the same rule as the `gateway_down` alert.

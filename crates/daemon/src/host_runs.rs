@@ -476,6 +476,39 @@ impl HostRuns {
     }
 }
 
+/// `lookout doctor`'s line for the open runs: none when no run is open; a warning when one could
+/// not be looked at or went silent.
+pub(crate) fn doctor(runs: &[RunStatus]) -> Option<crate::doctor::Check> {
+    if runs.is_empty() {
+        return None;
+    }
+    let watched = runs.iter().filter(|r| r.watched.is_some()).count();
+    let troubled: Vec<String> = runs
+        .iter()
+        .filter(|r| r.state == "silent" || r.state.starts_with("not checked"))
+        .map(|r| format!("{} ({})", r.name, r.state))
+        .collect();
+    let detail = format!(
+        "{} open run(s) followed, {watched} watched through a container or process",
+        runs.len()
+    );
+    Some(if troubled.is_empty() {
+        crate::doctor::Check {
+            name: "host runs".into(),
+            status: "ok",
+            detail,
+            fix: None,
+        }
+    } else {
+        crate::doctor::Check {
+            name: "host runs".into(),
+            status: "warn",
+            detail: format!("{detail}; {}", troubled.join(", ")),
+            fix: Some("a silent run: check the host's heartbeat code or give its container or pid in run_started; not checked: check the Docker engine (docker.socket) or that lookoutd shares the host's pid namespace".into()),
+        }
+    })
+}
+
 /// `/status`'s `runs` section: the host's open runs lookoutd follows, with their watched state.
 pub(crate) struct RunsSection(pub(crate) RunStatuses);
 

@@ -414,3 +414,32 @@ fn the_open_runs_are_shown_with_what_they_are_watched_through_and_their_state() 
     let later = runs.snapshot(t(30 + 181));
     assert_eq!(later[3].state, "silent");
 }
+
+#[test]
+fn the_doctor_names_the_runs_it_cannot_vouch_for() {
+    assert!(doctor(&[]).is_none(), "no line while no run is open");
+    let mut runs = HostRuns::new(Duration::from_secs(60));
+    runs.apply(&in_container(1, 0, "c1"));
+    runs.saw(
+        "c1",
+        Look::Running {
+            last_line: None,
+            instance: None,
+        },
+        t(60),
+    );
+    let ok = doctor(&runs.snapshot(t(60))).unwrap();
+    assert_eq!(ok.status, "ok");
+    assert_eq!(
+        ok.detail,
+        "1 open run(s) followed, 1 watched through a container or process"
+    );
+    runs.saw("c1", Look::Unknown("engine down".into()), t(120));
+    let warn = doctor(&runs.snapshot(t(120))).unwrap();
+    assert_eq!(warn.status, "warn");
+    assert!(
+        warn.detail.ends_with("nightly (not checked: engine down)"),
+        "{}",
+        warn.detail
+    );
+}

@@ -45,6 +45,7 @@ struct Inner {
     token: Option<String>,
     selfcheck: Option<Arc<crate::selfcheck::SelfCheck>>,
     docker_stream: Option<crate::docker_stream::StreamStatus>,
+    host_runs: crate::host_runs::RunStatuses,
     started_at: DateTime<Utc>,
     started: Instant,
 }
@@ -75,6 +76,8 @@ pub(crate) struct Parts {
     pub(crate) selfcheck: Option<Arc<crate::selfcheck::SelfCheck>>,
     /// The Docker event stream's state, when containers are followed (the doctor shows it).
     pub(crate) docker_stream: Option<crate::docker_stream::StreamStatus>,
+    /// The host's open runs lookoutd follows (the doctor shows them).
+    pub(crate) host_runs: crate::host_runs::RunStatuses,
 }
 
 impl AppState {
@@ -101,6 +104,7 @@ impl AppState {
             log,
             selfcheck,
             docker_stream,
+            host_runs,
         } = p;
         AppState {
             inner: Arc::new(Inner {
@@ -128,6 +132,7 @@ impl AppState {
                 outbox,
                 selfcheck,
                 docker_stream,
+                host_runs,
                 started_at: Utc::now(),
                 started: Instant::now(),
             }),
@@ -502,6 +507,11 @@ async fn doctor(State(state): State<AppState>) -> impl IntoResponse {
         .read()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
+    let host_runs = s
+        .host_runs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let checks = crate::doctor::run(crate::doctor::DoctorInput {
         config: &config,
         config_path: s.running.config_path.as_deref(),
@@ -509,6 +519,7 @@ async fn doctor(State(state): State<AppState>) -> impl IntoResponse {
         store: &s.store,
         selfcheck: s.selfcheck.as_ref().and_then(|c| c.last()),
         docker_stream: s.docker_stream.as_ref().map(|d| d.get()),
+        host_runs,
     })
     .await;
     let failed = checks.iter().filter(|c| c.status == "fail").count();
