@@ -301,11 +301,11 @@ impl HostRuns {
         let reused = match (&look, r.instance) {
             (
                 Look::Running {
-                    instance: Some(now),
+                    instance: Some(current),
                     ..
                 },
                 Some(first),
-            ) => *now != first,
+            ) => *current != first,
             (Look::Running { instance, .. }, None) => {
                 r.instance = *instance;
                 false
