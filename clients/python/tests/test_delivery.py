@@ -21,6 +21,7 @@ def test_every_typed_helper_is_stored_as_its_kind(daemon, clients):
     lk.bot_response("C1", run_id="r-helpers", message_id="b1", channel="slack", t=t)
     lk.delivery_queued("d1", "C1", channel="slack", t=t)
     lk.delivery_sent("d1", "C1", t=t)
+    lk.delivery_confirmed("d1", "C1", channel="slack", t=t)
     lk.delivery_failed("d2", "C1", error="429 rate limited", t=t)
     lk.run_started("r-helpers", "main", kind="message", task="answer", container="c1", t=t)
     lk.run_heartbeat("r-helpers", progress={"step": 1}, t=t)
@@ -38,13 +39,13 @@ def test_every_typed_helper_is_stored_as_its_kind(daemon, clients):
     assert kinds == [
         "channel_connected", "channel_disconnected", "message_received", "messages_recovered",
         "batch_dispatched", "bot_response", "delivery_queued", "delivery_sent",
-        "delivery_failed", "run_started", "run_heartbeat", "run_finished", "container_status",
+        "delivery_confirmed", "delivery_failed", "run_started", "run_heartbeat", "run_finished", "container_status",
         "boot_started", "heartbeat", "version_stamp", "deploy", "task_scheduled", "deploy",
         "deploy",
     ]
     events = daemon.tagged(t)
     # The run's follow-ups said only run_id; lookoutd filled the rest from run_started.
-    finished = events[11]["payload"]
+    finished = events[12]["payload"]
     assert finished["group"] == "main" and finished["run_kind"] == "message"
     assert events[3]["payload"]["message_ids"] == ["m2", "m3"]
     assert events[4]["payload"]["message_ids"] == ["m1", "m2"]

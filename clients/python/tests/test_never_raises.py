@@ -109,9 +109,9 @@ def test_wrong_arguments_never_raise(daemon, clients):
     assert lk.emit("deploy", {"sha": "a"}, kind="other", at=12.5, idempotency_key=7) is not None
     for helper in ("channel_connected", "channel_disconnected", "message_received",
                    "messages_recovered", "batch_dispatched", "bot_response", "delivery_queued",
-                   "delivery_sent", "delivery_failed", "run_started", "run_heartbeat",
-                   "run_finished", "container_status", "boot_started", "heartbeat",
-                   "version_stamp", "deploy", "task_scheduled"):
+                   "delivery_sent", "delivery_failed", "delivery_confirmed", "run_started",
+                   "run_heartbeat", "run_finished", "container_status", "boot_started",
+                   "heartbeat", "version_stamp", "deploy", "task_scheduled"):
         assert getattr(lk, helper)() is None, helper  # every required field missing
     assert lk.messages_recovered("slack", message_ids=12) is not None
     assert lk.batch_dispatched("C1", message_ids="m1") is not None

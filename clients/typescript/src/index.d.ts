@@ -269,6 +269,12 @@ export declare class Lookout {
   deliveryQueued(fields: DeliveryFields): boolean;
   deliverySent(fields: DeliveryFields): boolean;
   deliveryFailed(fields: DeliveryFields): boolean;
+  /**
+   * The channel confirmed the delivery reached the chat. Once a host sends its first
+   * confirmation, lookoutd warns about a later sent delivery with none within
+   * `thresholds.confirm_within`.
+   */
+  deliveryConfirmed(fields: DeliveryFields): boolean;
   runStarted(fields: RunStartedFields): boolean;
   runHeartbeat(fields: RunHeartbeatFields): boolean;
   runFinished(fields: RunFinishedFields): boolean;

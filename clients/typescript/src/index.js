@@ -483,6 +483,11 @@ export class Lookout {
     return this._delivery("delivery_failed", f);
   }
 
+  /** The channel confirmed the delivery reached the chat (a read or delivery receipt). */
+  deliveryConfirmed(f) {
+    return this._delivery("delivery_confirmed", f);
+  }
+
   _delivery(kind, f) {
     return this._typed(
       kind,

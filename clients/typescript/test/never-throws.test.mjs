@@ -58,8 +58,8 @@ test("no constructor option, kind or field makes the client throw", () => {
   ];
   const helpers = [
     "channelConnected", "channelDisconnected", "messageReceived", "messagesRecovered", "batchDispatched",
-    "botResponse", "deliveryQueued", "deliverySent", "deliveryFailed", "runStarted", "runHeartbeat",
-    "runFinished", "containerStatus", "heartbeat", "versionStamp", "deploy", "taskScheduled",
+    "botResponse", "deliveryQueued", "deliverySent", "deliveryFailed", "deliveryConfirmed", "runStarted",
+    "runHeartbeat", "runFinished", "containerStatus", "heartbeat", "versionStamp", "deploy", "taskScheduled",
   ];
   for (const o of options) {
     let lk;

@@ -386,6 +386,16 @@ class Lookout:
         return self._typed("delivery_sent", {
             "delivery_id": delivery_id, "chat_jid": chat_jid, "channel": channel}, extra)
 
+    def delivery_confirmed(self, delivery_id=None, chat_jid=None, channel=None, **extra):
+        """The channel confirmed the delivery reached the chat (a read or delivery receipt).
+
+        Once a host sends its first confirmation, lookoutd expects one for every later
+        ``delivery_sent`` within ``thresholds.confirm_within`` and warns about those that
+        never get one.
+        """
+        return self._typed("delivery_confirmed", {
+            "delivery_id": delivery_id, "chat_jid": chat_jid, "channel": channel}, extra)
+
     def delivery_failed(self, delivery_id=None, chat_jid=None, error=None, channel=None, **extra):
         return self._typed("delivery_failed", {
             "delivery_id": delivery_id, "chat_jid": chat_jid, "error": error,

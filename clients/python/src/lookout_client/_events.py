@@ -26,6 +26,7 @@ REQUIRED = {
     "delivery_queued": ("delivery_id", "chat_jid"),
     "delivery_sent": ("delivery_id", "chat_jid"),
     "delivery_failed": ("delivery_id", "chat_jid"),
+    "delivery_confirmed": ("delivery_id", "chat_jid"),
     "run_started": ("run_id", "group", "run_kind"),
     "run_heartbeat": ("run_id",),
     "run_finished": ("run_id",),
