@@ -87,7 +87,7 @@ fn since(fault: Instant, at: Instant) -> f64 {
 }
 
 /// Scenario 11: a host's run in a process (no container, no heartbeats) killed: "💀 … lost" within one
-/// interval.
+/// interval and the finish grace (half an interval, at most 5 s, for the host's own `run_finished`).
 pub(crate) fn lost_run_process() -> Ttk {
     let r = Receiver::start();
     let tmp = tempfile::tempdir().unwrap();
@@ -109,8 +109,7 @@ pub(crate) fn lost_run_process() -> Ttk {
         &json!({"kind": "run_started", "run_id": "p1", "group": "main", "run_kind": "task",
                 "task": "sync", "pid": agent.id(), "heartbeats": false}),
     );
-    // Seen running once (a pid never seen running is not concluded lost), then killed at a
-    // random phase of the interval.
+    // Seen running once, then killed at a random phase of the interval.
     wait_text(&r, Duration::from_secs(20), "⏱ sync still running");
     random_phase(INTERVAL);
     agent.kill().unwrap();
@@ -123,8 +122,12 @@ pub(crate) fn lost_run_process() -> Ttk {
     );
     (
         since(fault, at),
-        INTERVAL + ALLOWANCE,
-        format!("1 interval ({}s) + 1 s delivery", INTERVAL.as_secs()),
+        INTERVAL + INTERVAL / 2 + ALLOWANCE,
+        format!(
+            "1 interval ({}s) + its finish grace ({} ms) + 1 s delivery",
+            INTERVAL.as_secs(),
+            (INTERVAL / 2).as_millis()
+        ),
     )
 }
 

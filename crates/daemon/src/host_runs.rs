@@ -7,10 +7,10 @@
 //!
 //! A run started with a `container` (or a `pid`) is also looked at by lookoutd itself once per
 //! interval, just before its line: "(… elapsed, container active) — last output: …" (or "process
-//! active") while it runs, and, when the container or process is gone with no `run_finished`, one
-//! "💀 … lost" line with the container's exit code, whether the OOM killer ended it and its last
-//! output — and a `run_finished` with outcome `lost` in the log, so the reconciler closes the run
-//! too. A pid is looked at in lookoutd's own pid namespace; a pid reused by another process (a
+//! active") while it runs, and, when the container or process is gone and a second look half an
+//! interval (at most 5 s) later finds that no `run_finished` came, one "💀 … lost" line with the
+//! container's exit code, whether the OOM killer ended it and its last output — and a
+//! `run_finished` with outcome `lost` in the log, so the reconciler closes the run too. A pid is looked at in lookoutd's own pid namespace; a pid reused by another process (a
 //! different start time) counts as the run's process gone.
 //!
 //! [`HostRuns`] is the policy, fed events and looks and asked what is due at an instant; [`spawn`]
@@ -56,6 +56,22 @@ struct OpenRun {
     instance: Option<u64>,
     /// As its `run_started` said them, for the `run_finished` lookoutd writes for a lost run.
     reported: (String, String, Option<String>),
+    /// A look found it gone: the run is concluded lost only if a second look, a short grace
+    /// later, still finds it gone and no `run_finished` came in between (the host's finish is
+    /// often a second behind its container's exit).
+    gone: Option<Gone>,
+}
+
+/// What the first look that found a run's container or process gone saw.
+#[derive(Debug, Clone)]
+struct Gone {
+    /// When; the second look is due a grace later.
+    at: DateTime<Utc>,
+    /// "exited with code 137 (killed for memory: OOM)", "is gone", …
+    how: String,
+    last_lines: Vec<String>,
+    exit_code: Option<i64>,
+    oom: bool,
 }
 
 /// A run whose container is gone with no `run_finished`: its line, and the `run_finished` event
@@ -123,6 +139,7 @@ impl HostRuns {
                         seen_running: false,
                         instance: None,
                         reported: (run.group.clone(), run.run_kind.clone(), run.task.clone()),
+                        gone: None,
                     },
                 );
                 None
@@ -137,6 +154,7 @@ impl HostRuns {
                         open.look = None;
                         open.seen_running = false;
                         open.instance = None;
+                        open.gone = None;
                     }
                     if let Some(p) = &run.progress_value {
                         open.progress = Some(
@@ -196,9 +214,18 @@ impl HostRuns {
         }
     }
 
-    /// When the next "still running" message is due, if any run is open.
+    /// When the next look or "still running" message is due, if any run is open.
     pub(crate) fn next_due(&self) -> Option<DateTime<Utc>> {
-        self.open.values().map(|r| self.due_at(r)).min()
+        self.open.values().map(|r| self.look_at(r)).min()
+    }
+
+    /// When a run is next looked at or said: its next line (a watched run is looked at just
+    /// before), or, once a look found it gone, a grace after that look (and no line).
+    fn look_at(&self, r: &OpenRun) -> DateTime<Utc> {
+        match &r.gone {
+            Some(g) => g.at + self.finish_grace(),
+            None => self.due_at(r),
+        }
     }
 
     /// Runs that promised heartbeats and went silent stay open (a late heartbeat resumes their
@@ -219,6 +246,13 @@ impl HostRuns {
         r.started + every * (r.beats as i32 + 1)
     }
 
+    /// How long a run found gone waits for its `run_finished` before it is said lost: half an
+    /// interval, at most 5 s (a client flushes its events within a second or two).
+    fn finish_grace(&self) -> chrono::TimeDelta {
+        chrono::TimeDelta::from_std((self.every / 2).min(Duration::from_secs(5)))
+            .unwrap_or(chrono::TimeDelta::MAX)
+    }
+
     /// The "still running" messages due at `now`: one per open run at most (a run overdue by
     /// several intervals, after a restart, gets one line with its true elapsed time).
     pub(crate) fn due(&mut self, now: DateTime<Utc>) -> Vec<RunMessage> {
@@ -230,7 +264,8 @@ impl HostRuns {
         let ids: Vec<String> = ids.into_iter().cloned().collect();
         for id in ids {
             let r = &self.open[&id];
-            if self.due_at(r) > now {
+            // Found gone, waiting for its run_finished: no "still running" line.
+            if r.gone.is_some() || self.due_at(r) > now {
                 continue;
             }
             // A run that promised heartbeats and sent none for 3 intervals is silent (I3 says
@@ -279,13 +314,13 @@ impl HostRuns {
         out
     }
 
-    /// The open runs in a container or process whose next line is due at `now`: each is looked at
-    /// first, once per interval (run id, what it runs in).
+    /// The open runs in a container or process due a look at `now`: once per interval, just
+    /// before its line, and a grace after a look that found it gone (run id, what it runs in).
     pub(crate) fn to_look(&self, now: DateTime<Utc>) -> Vec<(String, Watched)> {
         let mut out: Vec<(String, Watched)> = self
             .open
             .iter()
-            .filter(|(_, r)| self.due_at(r) <= now)
+            .filter(|(_, r)| self.look_at(r) <= now)
             .filter_map(|(id, r)| r.watched.clone().map(|w| (id.clone(), w)))
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -293,10 +328,11 @@ impl HostRuns {
     }
 
     /// What a look at `run_id`'s container or process found at `now`: kept for its next line, or,
-    /// when it is gone, the run ends as lost.
+    /// when it is gone, noted; a second look a grace later that still finds it gone (and no
+    /// `run_finished` in between) ends the run as lost.
     pub(crate) fn saw(&mut self, run_id: &str, look: Look, now: DateTime<Utc>) -> Option<Lost> {
+        let grace = self.finish_grace();
         let r = self.open.get_mut(run_id)?;
-        let seen_running = r.seen_running;
         // The same pid, a different process: the run's own is gone.
         let reused = match (&look, r.instance) {
             (
@@ -312,28 +348,44 @@ impl HostRuns {
             }
             _ => false,
         };
-        let (how, lines) = match &look {
+        let process = matches!(r.watched, Some(Watched::Process(_)));
+        let (how, last_lines, exit_code, oom) = match &look {
             _ if reused => (
                 "is gone (its pid now belongs to another process)".to_owned(),
                 Vec::new(),
+                None,
+                false,
             ),
-            Look::Running { .. } | Look::Unknown(_) => {
-                r.seen_running |= matches!(look, Look::Running { .. });
+            Look::Running { .. } => {
+                r.seen_running = true;
+                r.gone = None;
+                r.look = Some(look);
+                return None;
+            }
+            Look::Unknown(_) => {
+                // Nothing concluded; a run found gone waits a grace again instead of a look
+                // per loop while the engine does not answer.
+                if let Some(g) = &mut r.gone {
+                    g.at = now;
+                }
                 r.look = Some(look);
                 return None;
             }
             // A container this engine never showed running (the host's containers may live on
             // another engine, or be reported by `container_status` only): nothing is concluded;
-            // the reconciler's I1 judges it from the host's own events.
-            Look::Missing if !seen_running => {
-                r.look = None;
+            // the reconciler's I1 judges it from the host's own events. /status and the doctor
+            // say it was not found. (One already found ended and now removed is gone.)
+            Look::Missing if !r.seen_running && !process && r.gone.is_none() => {
+                r.look = Some(Look::Missing);
                 return None;
             }
             Look::Ended {
                 exit_code: None, ..
-            } if matches!(r.watched, Some(Watched::Process(_))) => (
+            } if process => (
                 "is gone (a zombie: it ended, its exit code is its parent's to read)".to_owned(),
                 Vec::new(),
+                None,
+                false,
             ),
             Look::Ended {
                 exit_code,
@@ -341,32 +393,59 @@ impl HostRuns {
                 last_lines,
             } => {
                 let code = exit_code.map_or("an unknown code".to_owned(), |c| c.to_string());
-                let oom = if *oom {
+                let oom_note = if *oom {
                     " (killed for memory: OOM)"
                 } else {
                     ""
                 };
-                (format!("exited with code {code}{oom}"), last_lines.clone())
+                (
+                    format!("exited with code {code}{oom_note}"),
+                    last_lines.clone(),
+                    *exit_code,
+                    *oom,
+                )
             }
-            Look::Missing if matches!(r.watched, Some(Watched::Process(_))) => {
-                ("is gone".to_owned(), Vec::new())
-            }
-            Look::Missing => ("is gone (removed)".to_owned(), Vec::new()),
+            // A pid is read in lookoutd's own namespace: one never seen there ended before the
+            // first look, or lives in a namespace lookoutd does not share. Either way nobody
+            // vouches for the run any more, which is worth saying.
+            Look::Missing if process && !r.seen_running => (
+                "is gone (never seen running: it ended before the first look, or lookoutd does not share the host's pid namespace)".to_owned(),
+                Vec::new(),
+                None,
+                false,
+            ),
+            Look::Missing if process => ("is gone".to_owned(), Vec::new(), None, false),
+            Look::Missing => ("is gone (removed)".to_owned(), Vec::new(), None, false),
         };
+        match &r.gone {
+            // First found gone: wait a grace for the host's own run_finished.
+            None => {
+                r.gone = Some(Gone {
+                    at: now,
+                    how,
+                    last_lines,
+                    exit_code,
+                    oom,
+                });
+                return None;
+            }
+            Some(g) if now - g.at < grace => return None,
+            // Still gone: the first look's account (a container removed since has lost its
+            // exit code and output, which the first look kept).
+            Some(_) => {}
+        }
         let r = self.open.remove(run_id)?;
         let watched = r.watched.clone()?;
+        let g = r.gone.clone()?;
         let mut text = format!(
-            "💀 {} lost after {}: its {watched} {how}, and no run_finished came",
+            "💀 {} lost after {}: its {watched} {}, and no run_finished came",
             r.name,
-            elapsed(r.started, now)
+            elapsed(r.started, g.at),
+            g.how
         );
-        if !lines.is_empty() {
-            text.push_str(&format!(" — last output:\n{}", lines.join("\n")));
+        if !g.last_lines.is_empty() {
+            text.push_str(&format!(" — last output:\n{}", g.last_lines.join("\n")));
         }
-        let (exit_code, oom) = match look {
-            Look::Ended { exit_code, oom, .. } => (exit_code, oom),
-            _ => (None, false),
-        };
         let mut event = serde_json::json!({
             "kind": "run_finished",
             "run_id": run_id,
@@ -374,9 +453,9 @@ impl HostRuns {
             "run_kind": r.reported.1,
             "task": r.reported.2,
             "outcome": "lost",
-            "error": format!("{watched} {how}"),
-            "exit_code": exit_code,
-            "oom_killed": oom,
+            "error": format!("{watched} {}", g.how),
+            "exit_code": g.exit_code,
+            "oom_killed": g.oom,
             "source": OWN_SOURCE,
         });
         match &watched {
@@ -429,7 +508,8 @@ pub(crate) struct RunStatus {
     pub(crate) started_at: DateTime<Utc>,
     /// `container C` or `process P`; None when only its elapsed time is known.
     pub(crate) watched: Option<String>,
-    /// `active`, `not checked: …`, `not seen yet`, `sending heartbeats`, `elapsed time only` (it
+    /// `active`, `not checked: …`, `not seen yet`, `not found: …` (a container the engine does
+    /// not know), `gone: waiting for its run_finished`, `sending heartbeats`, `elapsed time only` (it
     /// promised none), or `silent` (it promised heartbeats and sent none for 3 intervals).
     pub(crate) state: String,
     pub(crate) last_output: Option<String>,
@@ -448,6 +528,13 @@ impl HostRuns {
             .iter()
             .map(|(id, r)| {
                 let (state, last_output) = match (&r.watched, &r.look) {
+                    _ if r.gone.is_some() => {
+                        ("gone: waiting for its run_finished".to_owned(), None)
+                    }
+                    (_, Some(Look::Missing)) => (
+                        "not found: the engine has no such container".to_owned(),
+                        None,
+                    ),
                     (_, Some(Look::Running { last_line, .. })) => {
                         ("active".to_owned(), last_line.clone())
                     }
@@ -485,7 +572,11 @@ pub(crate) fn doctor(runs: &[RunStatus]) -> Option<crate::doctor::Check> {
     let watched = runs.iter().filter(|r| r.watched.is_some()).count();
     let troubled: Vec<String> = runs
         .iter()
-        .filter(|r| r.state == "silent" || r.state.starts_with("not checked"))
+        .filter(|r| {
+            r.state == "silent"
+                || r.state.starts_with("not checked")
+                || r.state.starts_with("not found")
+        })
         .map(|r| format!("{} ({})", r.name, r.state))
         .collect();
     let detail = format!(
@@ -504,7 +595,7 @@ pub(crate) fn doctor(runs: &[RunStatus]) -> Option<crate::doctor::Check> {
             name: "host runs".into(),
             status: "warn",
             detail: format!("{detail}; {}", troubled.join(", ")),
-            fix: Some("a silent run: check the host's heartbeat code or give its container or pid in run_started; not checked: check the Docker engine (docker.socket) or that lookoutd shares the host's pid namespace".into()),
+            fix: Some("a silent run: check the host's heartbeat code or give its container or pid in run_started; not checked: check the Docker engine (docker.socket) or that lookoutd shares the host's pid namespace; not found: the container lives on an engine lookoutd does not watch, or was never created".into()),
         }
     })
 }

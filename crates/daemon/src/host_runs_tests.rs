@@ -221,21 +221,47 @@ fn a_run_in_a_container_is_looked_at_each_interval_and_said_active_with_its_last
     );
 }
 
+/// A look at `at` finds the run gone, nothing is concluded within the grace (5 s at a 60 s
+/// interval), the second look is due at its end, and finds it still gone: lost.
+fn lost_after_grace(runs: &mut HostRuns, run: &str, first: Look, second: Look, at: i64) -> Lost {
+    assert_eq!(
+        runs.saw(run, first, t(at)),
+        None,
+        "the first look concludes nothing"
+    );
+    assert!(
+        runs.due(t(at)).is_empty(),
+        "no 'still running' line for a run found gone"
+    );
+    assert_eq!(
+        runs.next_due(),
+        Some(t(at + 5)),
+        "the second look, a grace later"
+    );
+    assert_eq!(runs.saw(run, second.clone(), t(at + 4)), None);
+    assert!(
+        runs.to_look(t(at + 5)).iter().any(|(id, _)| id == run),
+        "looked at again at the grace's end"
+    );
+    runs.saw(run, second, t(at + 5)).expect("lost")
+}
+
 #[test]
 fn a_container_gone_with_no_run_finished_ends_the_run_as_lost_with_its_exit_code_and_output() {
     let mut runs = HostRuns::new(Duration::from_secs(60));
     runs.apply(&in_container(1, 0, "r1"));
-    let lost = runs
-        .saw(
-            "r1",
-            Look::Ended {
-                exit_code: Some(137),
-                oom: true,
-                last_lines: vec!["allocating…".into(), "still allocating".into()],
-            },
-            t(150),
-        )
-        .expect("lost");
+    // The second look finds it removed (`--rm`): the first look's code and output are kept.
+    let lost = lost_after_grace(
+        &mut runs,
+        "r1",
+        Look::Ended {
+            exit_code: Some(137),
+            oom: true,
+            last_lines: vec!["allocating…".into(), "still allocating".into()],
+        },
+        Look::Missing,
+        150,
+    );
     assert_eq!(
         lost.message.text,
         "💀 nightly lost after 2m 30s: its container agent-7 exited with code 137 (killed for memory: OOM), \
@@ -257,9 +283,13 @@ fn a_container_gone_with_no_run_finished_ends_the_run_as_lost_with_its_exit_code
     runs.apply(&in_container(2, 200, "r2"));
     assert_eq!(runs.saw("r2", Look::Missing, t(260)), None);
     assert_eq!(
-        runs.due(t(260)).len(),
-        1,
+        texts(&runs.due(t(260))),
+        ["⏱ nightly still running (1m elapsed)"],
         "still open, said without a container state"
+    );
+    assert_eq!(
+        runs.snapshot(t(260))[0].state,
+        "not found: the engine has no such container"
     );
     // Seen running, then removed: lost, with no code.
     runs.saw(
@@ -270,7 +300,7 @@ fn a_container_gone_with_no_run_finished_ends_the_run_as_lost_with_its_exit_code
         },
         t(320),
     );
-    let gone = runs.saw("r2", Look::Missing, t(380)).unwrap();
+    let gone = lost_after_grace(&mut runs, "r2", Look::Missing, Look::Missing, 380);
     assert!(
         gone.message
             .text
@@ -312,7 +342,7 @@ fn a_run_in_a_process_is_said_active_and_lost_when_its_pid_is_gone_or_reused() {
     // No heartbeat for five intervals: not silent, the process says it runs.
     assert_eq!(runs.saw("r1", process(900), t(300)), None);
     assert_eq!(runs.due(t(300)).len(), 1);
-    let lost = runs.saw("r1", Look::Missing, t(360)).unwrap();
+    let lost = lost_after_grace(&mut runs, "r1", Look::Missing, Look::Missing, 360);
     assert_eq!(
         lost.message.text,
         "💀 sync lost after 6m: its process 4242 is gone, and no run_finished came"
@@ -324,7 +354,7 @@ fn a_run_in_a_process_is_said_active_and_lost_when_its_pid_is_gone_or_reused() {
     runs.apply(&in_process(2, 400, "r2", 4242));
     runs.saw("r2", process(900), t(460));
     runs.saw("r2", Look::Unknown("cannot read".into()), t(520));
-    let reused = runs.saw("r2", process(1200), t(580)).unwrap();
+    let reused = lost_after_grace(&mut runs, "r2", process(1200), process(1200), 580);
     assert!(
         reused
             .message
@@ -342,20 +372,90 @@ fn a_run_in_a_process_is_said_active_and_lost_when_its_pid_is_gone_or_reused() {
         last_lines: Vec::new(),
     };
     assert!(
-        runs.saw("r3", ended, t(720))
-            .unwrap()
+        lost_after_grace(&mut runs, "r3", ended.clone(), ended, 720)
             .message
             .text
             .contains("a zombie")
     );
-    // A pid never seen running (another machine's, or gone before the first look): nothing
-    // is concluded, and the run is still said from its elapsed time.
+    // A pid never seen running (gone before the first look, or in a pid namespace lookoutd
+    // does not share): nobody vouches for the run, said so rather than silence.
     runs.apply(&in_process(4, 800, "r4", 78));
-    assert_eq!(runs.saw("r4", Look::Missing, t(860)), None);
-    assert_eq!(
-        texts(&runs.due(t(860))),
-        ["⏱ sync still running (1m elapsed)"]
+    let never = lost_after_grace(&mut runs, "r4", Look::Missing, Look::Missing, 860);
+    assert!(
+        never
+            .message
+            .text
+            .contains("never seen running: it ended before the first look, or lookoutd does not share the host's pid namespace"),
+        "{}",
+        never.message.text
     );
+}
+
+#[test]
+fn a_run_found_gone_whose_run_finished_follows_within_the_grace_is_not_lost() {
+    let mut runs = HostRuns::new(Duration::from_secs(60));
+    runs.apply(&in_container(1, 0, "r1"));
+    let exited = Look::Ended {
+        exit_code: Some(0),
+        oom: false,
+        last_lines: Vec::new(),
+    };
+    assert_eq!(runs.saw("r1", exited.clone(), t(60)), None);
+    assert_eq!(
+        runs.snapshot(t(61))[0].state,
+        "gone: waiting for its run_finished"
+    );
+    // The host's finish, two seconds behind its container's exit: its own line, no "lost".
+    let done = runs.apply(&ev(
+        2,
+        "run_finished",
+        62,
+        json!({"run_id": "r1", "group": "main", "run_kind": "task", "outcome": "success"}),
+    ));
+    assert_eq!(
+        done, None,
+        "a run that ended before its first line needs none"
+    );
+    assert_eq!(
+        runs.saw("r1", exited, t(65)),
+        None,
+        "closed: nothing to conclude"
+    );
+    assert_eq!(runs.next_due(), None);
+
+    // Found gone, then running again (the engine restarted it): the lines go on.
+    runs.apply(&in_container(3, 100, "r2"));
+    assert_eq!(runs.saw("r2", Look::Missing, t(160)), None, "not seen yet");
+    let running = Look::Running {
+        last_line: None,
+        instance: None,
+    };
+    runs.saw("r2", running.clone(), t(160));
+    runs.due(t(160));
+    let exited = Look::Ended {
+        exit_code: Some(1),
+        oom: false,
+        last_lines: Vec::new(),
+    };
+    assert_eq!(runs.saw("r2", exited, t(220)), None);
+    assert_eq!(runs.saw("r2", running, t(225)), None);
+    assert_eq!(
+        texts(&runs.due(t(225))),
+        ["⏱ nightly still running (2m 5s elapsed, container active)"]
+    );
+    // An engine that does not answer during the grace restarts it, rather than a look per loop.
+    let exited = Look::Ended {
+        exit_code: Some(2),
+        oom: false,
+        last_lines: Vec::new(),
+    };
+    assert_eq!(runs.saw("r2", exited.clone(), t(280)), None);
+    assert_eq!(
+        runs.saw("r2", Look::Unknown("engine down".into()), t(285)),
+        None
+    );
+    assert_eq!(runs.next_due(), Some(t(290)));
+    assert!(runs.saw("r2", exited, t(290)).is_some());
 }
 
 #[test]
@@ -439,6 +539,16 @@ fn the_doctor_names_the_runs_it_cannot_vouch_for() {
     assert_eq!(warn.status, "warn");
     assert!(
         warn.detail.ends_with("nightly (not checked: engine down)"),
+        "{}",
+        warn.detail
+    );
+    // A container the engine never knew: it may live on an engine lookoutd does not watch.
+    runs.apply(&in_container(2, 100, "c2"));
+    runs.saw("c2", Look::Missing, t(160));
+    let warn = doctor(&runs.snapshot(t(160))).unwrap();
+    assert!(
+        warn.detail
+            .ends_with("nightly (not found: the engine has no such container)"),
         "{}",
         warn.detail
     );
