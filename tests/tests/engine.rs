@@ -412,6 +412,34 @@ fn the_engines_events_make_a_death_an_alert_in_seconds_and_a_restart_loop_one_al
         1,
         "one alert for the loop: {about_loop:#?}"
     );
+    // A stop asked for (`docker stop`: SIGTERM, exit 143, then the engine's stop) is no death;
+    // the dead container removed (`docker rm`): its alert resolves.
+    let stops = format!("lookout-e2e-stops-{}", std::process::id());
+    let _ = Command::new("docker").args(["rm", "-f", &stops]).output();
+    let _stops = Container(stops.clone());
+    docker(&[
+        "run", "-d", "--name", &stops, "--label", &label, IMAGE, "sleep", "600",
+    ]);
+    docker(&["stop", "-t", "1", &stops]);
+    docker(&["rm", &dies]);
+    let got = r.wait_for(Duration::from_secs(20), |g| {
+        texts(g)
+            .iter()
+            .any(|t| t.starts_with("✅ resolved after") && t.contains(&dies))
+    });
+    // Past the restart grace (5 s) of the stopped container's death.
+    std::thread::sleep(Duration::from_secs(7));
+    let t = texts(&r.received());
+    assert!(
+        !t.iter().any(|t| t.contains(&stops)),
+        "a stop asked for is no alert: {t:#?}"
+    );
+    assert!(
+        texts(&got)
+            .iter()
+            .any(|t| t.contains(&dies) && t.starts_with("✅")),
+        "{got:#?}"
+    );
 }
 
 #[test]

@@ -3,10 +3,14 @@
 //! `[[watch]]` container targets and the gateway's containers — and turns a death with a
 //! non-zero exit code, an OOM kill, a restart loop and `health_status: unhealthy` into alerts
 //! through the lifecycle within seconds, each with the container's last output lines. Each alert
-//! depends on the Docker engine, so it folds under "engine unreachable" like the rest.
+//! depends on the Docker engine, so it folds under "engine unreachable" like the rest. A stop
+//! asked for through the engine (`docker stop`, compose) is no death; a removed container's
+//! alerts resolve and nothing is kept for it; a restart loop that ends with the container dead
+//! is that death's alert when the loop settles.
 //!
 //! [`Watched`] says which containers; [`ContainerEvents`] is the policy (pure, `now` given);
-//! [`spawn`] follows the stream, reconnecting with backoff when the engine goes away.
+//! [`spawn`] follows the stream, reconnecting with backoff when the engine goes away and asking
+//! for the events it missed meanwhile (`since` its last one).
 
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
@@ -122,10 +126,20 @@ fn wildcard(pattern: &str, text: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum EngineEvent {
     Start,
-    Die { exit_code: Option<i64> },
+    Die {
+        exit_code: Option<i64>,
+    },
     Oom,
-    Kill { signal: Option<String> },
-    Health { healthy: bool },
+    Kill {
+        signal: Option<String>,
+    },
+    Health {
+        healthy: bool,
+    },
+    /// Stopped through the engine's API (`docker stop`, compose): its death was asked for.
+    Stop,
+    /// Removed: nothing about it is left to fix.
+    Destroy,
 }
 
 impl EngineEvent {
@@ -140,8 +154,13 @@ impl EngineEvent {
             "kill" => EngineEvent::Kill {
                 signal: attributes.get("signal").cloned(),
             },
-            a if a.starts_with("health_status") => EngineEvent::Health {
-                healthy: a.trim_end().ends_with(": healthy"),
+            "stop" => EngineEvent::Stop,
+            "destroy" => EngineEvent::Destroy,
+            // "health_status: starting" (and a bare "health_status") say nothing yet.
+            a if a.starts_with("health_status") => match a.trim_end() {
+                h if h.ends_with(": healthy") => EngineEvent::Health { healthy: true },
+                h if h.ends_with(": unhealthy") => EngineEvent::Health { healthy: false },
+                _ => return None,
             },
             _ => return None,
         })
@@ -169,6 +188,11 @@ struct Seen {
     looping: bool,
     /// A death not said yet: said once the restart grace passes with no start.
     pending: Option<(DateTime<Utc>, String)>,
+    /// Its last start or death: a death, the text it would say (also inside a loop, so a loop
+    /// that ends with the container dead says so when it settles).
+    last_death: Option<String>,
+    /// Removed while its death was pending: forgotten once that is said.
+    destroyed: bool,
 }
 
 /// How long a death waits for the engine's restart before it is an alert: a container that is
@@ -212,8 +236,34 @@ impl ContainerEvents {
         event: EngineEvent,
         now: DateTime<Utc>,
     ) -> Vec<Decision> {
+        if event == EngineEvent::Destroy {
+            return match self.seen.get_mut(container) {
+                // A `--rm` container removed just after its crash: the crash is still said.
+                Some(s) if s.pending.is_some() => {
+                    s.destroyed = true;
+                    Vec::new()
+                }
+                // Removed: its alerts end, and nothing is kept for it (unique names come and go).
+                _ => {
+                    self.seen.remove(container);
+                    vec![
+                        Decision::Resolve { rule: DIED },
+                        Decision::Resolve { rule: RESTART_LOOP },
+                        Decision::Resolve { rule: UNHEALTHY },
+                    ]
+                }
+            };
+        }
         let s = self.seen.entry(container.to_owned()).or_default();
         match event {
+            EngineEvent::Destroy => Vec::new(), // handled above
+            EngineEvent::Stop => {
+                // `docker stop` kills, the container dies, then the engine says stop: a death
+                // asked for, not an alert.
+                s.pending = None;
+                s.last_death = None;
+                Vec::new()
+            }
             EngineEvent::Oom => {
                 s.oom = true;
                 Vec::new()
@@ -233,6 +283,7 @@ impl ContainerEvents {
                 }
                 // Restarted within the grace: the death was a restart, never said.
                 s.pending = None;
+                s.last_death = None;
                 let mut out = vec![Decision::Resolve { rule: DIED }];
                 if !s.looping && s.starts.len() >= self.loop_count {
                     s.looping = true;
@@ -253,8 +304,8 @@ impl ContainerEvents {
             EngineEvent::Die { exit_code } => {
                 let oom = std::mem::take(&mut s.oom);
                 let signal = s.signal.take();
-                // Inside a restart loop each death is that loop's, not an alert of its own.
-                if s.looping || (exit_code == Some(0) && !oom) {
+                if exit_code == Some(0) && !oom {
+                    s.last_death = None;
                     return Vec::new();
                 }
                 let how = match (oom, exit_code, signal) {
@@ -268,7 +319,12 @@ impl ContainerEvents {
                     (false, Some(code), None) => format!("died (exit code {code})"),
                     (false, None, _) => "died".to_owned(),
                 };
-                s.pending = Some((now, format!("🛑 container {container} {how}")));
+                let text = format!("🛑 container {container} {how}");
+                s.last_death = Some(text.clone());
+                // Inside a restart loop each death is that loop's, not an alert of its own.
+                if !s.looping {
+                    s.pending = Some((now, text));
+                }
                 Vec::new()
             }
             EngineEvent::Health { healthy: false } => vec![Decision::Fire {
@@ -288,6 +344,7 @@ impl ContainerEvents {
             let grace = self.graces.get(name).copied().unwrap_or(default);
             if s.pending.as_ref().is_some_and(|(at, _)| now - *at >= grace) {
                 let (_, text) = s.pending.take().expect("checked");
+                s.last_death = None;
                 out.push((
                     name.clone(),
                     Decision::Fire {
@@ -298,21 +355,36 @@ impl ContainerEvents {
                 ));
             }
         }
+        self.seen
+            .retain(|_, s| !(s.destroyed && s.pending.is_none()));
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 
-    /// Restart loops quiet for a whole window end: their alerts resolve.
-    pub(crate) fn settled(&mut self, now: DateTime<Utc>) -> Vec<String> {
+    /// Restart loops quiet for a whole window end: their alerts resolve, and a loop that ended
+    /// with the container dead (the engine gave up restarting it) is that death's alert now.
+    pub(crate) fn settled(&mut self, now: DateTime<Utc>) -> Vec<(String, Decision)> {
         let mut out = Vec::new();
         for (name, s) in &mut self.seen {
             if s.looping && s.starts.back().is_none_or(|t| now - *t > self.loop_window) {
                 s.looping = false;
                 s.starts.clear();
-                out.push(name.clone());
+                out.push((name.clone(), Decision::Resolve { rule: RESTART_LOOP }));
+                if let Some(text) = s.last_death.take() {
+                    out.push((
+                        name.clone(),
+                        Decision::Fire {
+                            rule: DIED,
+                            severity: Severity::Critical,
+                            text: format!(
+                                "{text}, after a restart loop: it is not restarted any more"
+                            ),
+                        },
+                    ));
+                }
             }
         }
-        out.sort();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 }
@@ -371,6 +443,9 @@ async fn follow(
 ) {
     let probe = DockerRunProbe::new(&socket);
     let mut failures = 0u32;
+    // The last event read (ns since the epoch): a reconnect asks the engine for the events since
+    // then, so a death while the stream was down (an engine restart, a backoff) is not missed.
+    let mut last_nano: Option<i64> = None;
     loop {
         let connected =
             bollard::Docker::connect_with_unix(&socket, 120, bollard::API_DEFAULT_VERSION);
@@ -400,6 +475,7 @@ async fn follow(
         let filters = HashMap::from([("type".to_owned(), vec!["container".to_owned()])]);
         let mut events = Box::pin(docker.events(Some(EventsOptions {
             filters: Some(filters),
+            since: last_nano.map(|n| n.div_euclid(1_000_000_000).to_string()),
             ..Default::default()
         })));
         tracing::info!(%socket, "following the Docker engine's events");
@@ -413,11 +489,8 @@ async fn follow(
                     for (name, d) in policy.due(now) {
                         decide(&alerts, &probe, &name, d, now).await;
                     }
-                    for name in policy.settled(now) {
-                        let key = AlertKey::new(RESTART_LOOP, name.as_str());
-                        if let Err(e) = alerts.resolve_key(&key, Utc::now()).await {
-                            tracing::warn!(error = %e, "cannot resolve a restart loop");
-                        }
+                    for (name, d) in policy.settled(now) {
+                        decide(&alerts, &probe, &name, d, now).await;
                     }
                     continue;
                 }
@@ -439,6 +512,13 @@ async fn follow(
                 }
             };
             failures = 0;
+            // Replayed from `since` (whole seconds): the ones already read are skipped.
+            if let Some(nano) = ev.time_nano {
+                if last_nano.is_some_and(|last| nano <= last) {
+                    continue;
+                }
+                last_nano = Some(nano);
+            }
             let actor = ev.actor.unwrap_or_default();
             let attributes = actor.attributes.unwrap_or_default();
             let Some(name) = attributes.get("name").cloned() else {
@@ -695,6 +775,95 @@ mod tests {
             "one alert for the loop, none per restart"
         );
         assert!(p.settled(t(200)).is_empty(), "still looping");
-        assert_eq!(p.settled(t(92 + 301)), ["agent"]);
+        // The loop ended with a death the engine did not follow with a start (it gave up, as
+        // `on-failure:5` does): the loop resolves and that death is said.
+        let settled = p.settled(t(92 + 301));
+        assert_eq!(
+            settled[0],
+            ("agent".to_owned(), Decision::Resolve { rule: RESTART_LOOP })
+        );
+        assert_eq!(
+            fired(&[settled[1].1.clone()]),
+            [
+                "🛑 container agent died (exit code 1), after a restart loop: it is not restarted any more"
+            ]
+        );
+        assert_eq!(settled.len(), 2);
+        // A loop that ended with the container running only resolves.
+        for i in 0..3 {
+            p.on("web", EngineEvent::Start, t(1000 + i * 10));
+            p.on(
+                "web",
+                EngineEvent::Die { exit_code: Some(2) },
+                t(1000 + i * 10 + 2),
+            );
+        }
+        p.on("web", EngineEvent::Start, t(1040));
+        assert_eq!(
+            p.settled(t(1040 + 301)),
+            [("web".to_owned(), Decision::Resolve { rule: RESTART_LOOP })]
+        );
+    }
+
+    #[test]
+    fn a_stop_asked_for_is_no_alert_a_removal_ends_the_alerts_and_a_starting_check_says_nothing() {
+        let mut p = ContainerEvents::new(3, Duration::from_secs(300));
+        // `docker stop`: kill (SIGTERM), die 143, stop.
+        p.on(
+            "web",
+            EngineEvent::Kill {
+                signal: Some("15".into()),
+            },
+            t(0),
+        );
+        p.on(
+            "web",
+            EngineEvent::Die {
+                exit_code: Some(143),
+            },
+            t(0),
+        );
+        p.on("web", EngineEvent::Stop, t(0));
+        assert!(p.due(t(10)).is_empty(), "a stop asked for is not a death");
+        // A crash, said; the dead container removed later: its alert resolves and it is forgotten.
+        p.on("web", EngineEvent::Start, t(20));
+        p.on("web", EngineEvent::Die { exit_code: Some(1) }, t(30));
+        assert_eq!(p.due(t(35)).len(), 1);
+        assert_eq!(
+            p.on("web", EngineEvent::Destroy, t(60)),
+            [
+                Decision::Resolve { rule: DIED },
+                Decision::Resolve { rule: RESTART_LOOP },
+                Decision::Resolve { rule: UNHEALTHY }
+            ]
+        );
+        assert!(p.seen.is_empty(), "nothing kept for a removed container");
+        // A `--rm` container removed right after its crash: the crash is still said, then forgotten.
+        p.on("job-1", EngineEvent::Die { exit_code: Some(3) }, t(100));
+        assert!(p.on("job-1", EngineEvent::Destroy, t(100)).is_empty());
+        assert_eq!(
+            p.due(t(105))
+                .into_iter()
+                .flat_map(|(_, d)| fired(&[d]))
+                .collect::<Vec<_>>(),
+            ["🛑 container job-1 died (exit code 3)"]
+        );
+        assert!(p.seen.is_empty());
+        // A health check still starting says nothing; only "unhealthy" fires.
+        for quiet in ["health_status: starting", "health_status"] {
+            assert_eq!(EngineEvent::parse(quiet, &HashMap::new()), None, "{quiet}");
+        }
+        assert_eq!(
+            EngineEvent::parse("health_status: healthy", &HashMap::new()),
+            Some(EngineEvent::Health { healthy: true })
+        );
+        assert_eq!(
+            EngineEvent::parse("stop", &HashMap::new()),
+            Some(EngineEvent::Stop)
+        );
+        assert_eq!(
+            EngineEvent::parse("destroy", &HashMap::new()),
+            Some(EngineEvent::Destroy)
+        );
     }
 }
