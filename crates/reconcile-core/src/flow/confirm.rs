@@ -5,7 +5,7 @@
 //! confirmation is never judged on them (its channel may have none): the first one turns the check
 //! on, for the deliveries sent after it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 /// At most this many deliveries are kept waiting; beyond it the oldest are forgotten (their alert
 /// has long been raised by then).
 const MAX_AWAITING: usize = 10_000;
+
+/// Confirmations logged before their `delivery_sent` (a fast ack, in another client batch) kept
+/// for the send that follows: at most this many, the oldest forgotten first.
+const MAX_EARLY: usize = 1_000;
 
 /// A sent delivery waiting for its confirmation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +35,8 @@ pub struct Confirmations {
     pub host_confirms: bool,
     /// Sent and not confirmed, by delivery id.
     pub awaiting: BTreeMap<String, Awaiting>,
+    /// Confirmed before any `delivery_sent` of theirs was read, oldest first.
+    pub early: VecDeque<String>,
 }
 
 /// A chat with deliveries unconfirmed for longer than the limit.
@@ -51,6 +57,11 @@ impl Confirmations {
     pub fn sent(&mut self, delivery_id: &str, chat: &str, at: DateTime<Utc>) -> bool {
         if !self.host_confirms {
             return false;
+        }
+        // Its confirmation came first: nothing to wait for.
+        if let Some(i) = self.early.iter().position(|id| id == delivery_id) {
+            self.early.remove(i);
+            return true;
         }
         self.awaiting.insert(
             delivery_id.to_owned(),
@@ -76,7 +87,18 @@ impl Confirmations {
     pub fn confirmed(&mut self, delivery_id: &str) -> bool {
         let first = !self.host_confirms;
         self.host_confirms = true;
-        self.awaiting.remove(delivery_id).is_some() || first
+        if self.awaiting.remove(delivery_id).is_some() {
+            return true;
+        }
+        // Not sent yet, as far as the log says: its send may follow.
+        if !self.early.iter().any(|id| id == delivery_id) {
+            self.early.push_back(delivery_id.to_owned());
+            if self.early.len() > MAX_EARLY {
+                self.early.pop_front();
+            }
+            return true;
+        }
+        first
     }
 
     /// A delivery queued again or failed: no longer sent (the reconciler's I4 follows it).
@@ -166,6 +188,29 @@ mod tests {
             c.unconfirmed(TimeDelta::zero(), t(400)).is_empty(),
             "zero: off"
         );
+    }
+
+    #[test]
+    fn a_confirmation_logged_before_its_send_is_kept_for_it() {
+        let mut c = Confirmations::default();
+        // The host's very first confirmation, before its send: kept too.
+        c.confirmed("d0");
+        assert!(c.sent("d0", "chat-a", t(0)));
+        // The ack came in an earlier batch than the send.
+        assert!(c.confirmed("d1"));
+        assert!(c.sent("d1", "chat-a", t(10)));
+        assert!(c.awaiting.is_empty(), "already confirmed: nothing waits");
+        assert!(c.early.is_empty(), "used once");
+        assert!(
+            c.unconfirmed(TimeDelta::minutes(5), t(1_000)).is_empty(),
+            "no alert about a confirmed delivery"
+        );
+        // Bounded, the oldest forgotten first.
+        for i in 0..(MAX_EARLY + 3) {
+            c.confirmed(&format!("e{i}"));
+        }
+        assert_eq!(c.early.len(), MAX_EARLY);
+        assert_eq!(c.early.front().map(String::as_str), Some("e3"));
     }
 
     #[test]
