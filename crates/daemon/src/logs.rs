@@ -274,6 +274,12 @@ async fn run_rule(
         let (step, now) = tokio::select! {
             biased;
             _ = stop.wait_for(|v| *v) => return,
+            // Before the lines: a log that keeps its queue full must not starve the quiet-spell
+            // resolve (the tick is ready once a second at most).
+            _ = tick.tick() => {
+                let now = Utc::now();
+                (matcher.tick(now), now)
+            }
             line = lines.recv() => {
                 let Some(line) = line else { return };
                 let now = Utc::now();
@@ -288,10 +294,6 @@ async fn run_rule(
                     }
                 });
                 (step, now)
-            }
-            _ = tick.tick() => {
-                let now = Utc::now();
-                (matcher.tick(now), now)
             }
         };
         let Some(step) = step else { continue };

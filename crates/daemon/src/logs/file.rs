@@ -3,7 +3,8 @@
 //! or, when it was written past that again before the poll, by the last bytes read no longer being
 //! where they were; a path that now names another file (renamed away and created anew) has the old
 //! file read to its end, then the new one from its start. A path that does not exist yet is waited
-//! for.
+//! for. A file deleted (its path gone and no name left to it) is read to its end and closed, as
+//! `tail -F` does, so its space is freed and its path is waited for again.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -113,8 +114,21 @@ impl FileFollower {
         // away, not created anew yet): the old file is followed meanwhile.
         let meta = match std::fs::metadata(&self.path) {
             Ok(m) => m,
-            Err(_) if self.open.is_some() => return Ok(lines),
-            Err(e) => return Err(e),
+            Err(e) if self.open.is_some() => {
+                // Deleted, not renamed: nothing can write it under a name any more.
+                let deleted = self
+                    .open
+                    .as_ref()
+                    .is_some_and(|o| o.file.metadata().is_ok_and(|m| m.nlink() == 0));
+                if e.kind() == io::ErrorKind::NotFound && deleted {
+                    if !self.partial.is_empty() {
+                        lines.push(text(&std::mem::take(&mut self.partial)));
+                    }
+                    self.open = None;
+                }
+                return Ok(lines);
+            }
+            Err(e) => return Err(self.not_opened(e, first)),
         };
         let id = (meta.dev(), meta.ino());
         if self.open.as_ref().is_some_and(|o| o.id == id) {
@@ -123,7 +137,7 @@ impl FileFollower {
         let mut file = match File::open(&self.path) {
             Ok(f) => f,
             Err(_) if self.open.is_some() => return Ok(lines),
-            Err(e) => return Err(e),
+            Err(e) => return Err(self.not_opened(e, first)),
         };
         // Another file at the path (or the first one): the old one was read to its end above; its
         // last line, unfinished, is a line now.
@@ -152,6 +166,16 @@ impl FileFollower {
         self.behind = read_new(&mut open, &mut self.partial, &mut lines)?;
         self.open = Some(open);
         Ok(lines)
+    }
+
+    /// The path could not be opened: only a file that is not there yet is read from its start
+    /// when it comes; one there but unreadable (permissions) is still opened at its end, so its
+    /// old lines are not read as new once it can be read.
+    fn not_opened(&mut self, e: io::Error, first: bool) -> io::Error {
+        if first && e.kind() != io::ErrorKind::NotFound {
+            self.started = false;
+        }
+        e
     }
 }
 

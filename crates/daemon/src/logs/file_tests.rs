@@ -149,3 +149,50 @@ fn a_whole_text_splits_as_the_follower_reads_it() {
     assert_eq!(lines_of(b""), Vec::<String>::new());
     assert_eq!(lines_of(b"\xffok\n"), ["\u{fffd}ok"]);
 }
+
+#[test]
+fn a_deleted_file_is_read_to_its_end_and_closed_then_its_path_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("gone.log");
+    append(&log, "before\n");
+    let mut f = FileFollower::new(&log);
+    f.poll().unwrap();
+    // Written and deleted between two polls: the last line is read, then the file let go.
+    let mut writer = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    writer.write_all(b"last words\nunfinished").unwrap();
+    std::fs::remove_file(&log).unwrap();
+    assert_eq!(f.poll().unwrap(), ["last words", "unfinished"]);
+    assert!(!f.is_open(), "a deleted file is not held open");
+    assert_eq!(f.poll().unwrap_err().kind(), io::ErrorKind::NotFound);
+    // A new file at the path is read from its start.
+    append(&log, "reborn\n");
+    assert_eq!(f.poll().unwrap(), ["reborn"]);
+    // Renamed away (a rotation), it still has a name: followed until the new file comes.
+    std::fs::rename(&log, dir.path().join("gone.log.1")).unwrap();
+    writer = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path().join("gone.log.1"))
+        .unwrap();
+    writer.write_all(b"after the rename\n").unwrap();
+    assert_eq!(f.poll().unwrap(), ["after the rename"]);
+    assert!(f.is_open());
+}
+
+#[test]
+fn a_path_there_but_unreadable_at_the_start_is_opened_at_its_end_once_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    // Not a NotFound error (ENOTDIR; as root, permissions cannot refuse a read): the file may hold
+    // old lines that must not be read as new.
+    let parent = dir.path().join("logs");
+    std::fs::write(&parent, "a file where a directory should be").unwrap();
+    let log = parent.join("host.log");
+    let mut f = FileFollower::new(&log);
+    let e = f.poll().unwrap_err();
+    assert_ne!(e.kind(), io::ErrorKind::NotFound, "{e}");
+    std::fs::remove_file(&parent).unwrap();
+    std::fs::create_dir(&parent).unwrap();
+    append(&log, "old line, there before it could be read\n");
+    assert_eq!(f.poll().unwrap(), Vec::<String>::new());
+    append(&log, "new\n");
+    assert_eq!(f.poll().unwrap(), ["new"]);
+}
