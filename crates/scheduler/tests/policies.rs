@@ -441,6 +441,58 @@ async fn a_forbid_task_behind_a_hung_run_is_one_skip_line_one_overdue_alert_and_
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_forbid_task_held_up_by_another_schedulers_run_is_still_one_overdue_alert() {
+    // Two schedulers on one store: s1 runs the hung run, s2 claims the instants behind it and
+    // knows nothing of that run but that it holds the task up.
+    let s1 = harness_with("s1", None).await;
+    let mut s2 = harness_with("s2", Some(s1.store.clone())).await;
+    s1.add(
+        "hog",
+        "* * * * *",
+        "sleep-720",
+        concurrency(Concurrency::Forbid),
+    )
+    .await;
+    // s1 ticks alone until it starts the first run.
+    let mut started = Vec::new();
+    for _ in 0..30 {
+        started = s1.scheduler.tick().await.unwrap().started;
+        if !started.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    assert_eq!(started.len(), 1, "s1 runs the first instant");
+    s2.start();
+    minutes(11).await;
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    let during = s2.texts();
+    assert_eq!(
+        count(
+            &during,
+            "⏭ hog: skipped, a run is still running (on another scheduler)"
+        ),
+        1,
+        "{during:#?}"
+    );
+    let alerts: Vec<&String> = during.iter().filter(|t| t.starts_with("⏰ hog")).collect();
+    assert_eq!(
+        alerts,
+        ["⏰ hog is overdue / stuck: a run still running on another scheduler, 3 run(s) skipped"],
+        "one alert, though the run is another scheduler's: {during:#?}"
+    );
+    // s1's run ends at 10:12; s2 starts 10:13: the alert resolves once.
+    minutes(2).await;
+    s2.stop().await;
+    assert_eq!(
+        count(&s2.texts(), "✅ hog is running again (was overdue)"),
+        1,
+        "{:#?}",
+        s2.texts()
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn concurrency_allow_runs_both() {
     let mut h = harness().await;
     h.add(

@@ -94,27 +94,28 @@ impl Scheduler {
             let mut blocked = self.inner.blocked.lock().expect("blocked lock");
             blocked
                 .values_mut()
-                .filter(|b| !b.alerted && b.blocker.is_some())
+                .filter(|b| !b.alerted)
                 .filter_map(|b| {
                     if now - b.first_skipped_for <= b.grace {
                         return None;
                     }
                     b.alerted = true;
-                    let (id, started) = b.blocker.expect("filtered on a blocker");
-                    let running = started
-                        .map(|s| {
-                            format!(
-                                " running for {}",
-                                human_duration((now - s).to_std().unwrap_or_default())
-                            )
-                        })
-                        .unwrap_or_else(|| " still running".into());
+                    // Held up by a run another scheduler runs (one store, several daemons):
+                    // still stuck, said without what only that scheduler knows.
+                    let blocker = match b.blocker {
+                        Some((id, Some(s))) => format!(
+                            "run #{id} running for {}",
+                            human_duration((now - s).to_std().unwrap_or_default())
+                        ),
+                        Some((id, None)) => format!("run #{id} still running"),
+                        None => "a run still running on another scheduler".into(),
+                    };
                     Some(Notification {
                         severity: Severity::Critical,
                         group: b.group.clone(),
                         dedup_key: format!("task-overdue:{}", b.name),
                         text: format!(
-                            "⏰ {} is overdue / stuck: run #{id}{running}, {} run(s) skipped",
+                            "⏰ {} is overdue / stuck: {blocker}, {} run(s) skipped",
                             b.name, b.skipped
                         ),
                         resolves: false,
