@@ -667,8 +667,25 @@ pub(crate) fn spawn(
             }
             // Containers first: a gone one ends its run as lost instead of a "still running".
             let now = Utc::now();
+            // All at once: an engine slow to answer holds each look up to its timeout, and one
+            // after another they would hold every run's line and the log's events.
+            let mut looking = tokio::task::JoinSet::new();
             for (id, watched) in runs.to_look(now) {
-                let look = probe.look(&watched).await;
+                let probe = probe.clone();
+                looking.spawn(async move {
+                    let look = probe.look(&watched).await;
+                    (id, watched, look)
+                });
+            }
+            let mut looks = Vec::new();
+            while let Some(done) = looking.join_next().await {
+                match done {
+                    Ok(l) => looks.push(l),
+                    Err(e) => tracing::error!(error = %e, "a look at a host run failed"),
+                }
+            }
+            looks.sort_by(|a, b| a.0.cmp(&b.0));
+            for (id, watched, look) in looks {
                 if let Some(lost) = runs.saw(&id, look, now) {
                     tracing::warn!(run_id = %id, %watched, "host run lost: it is gone");
                     let stored = lookout_store::NewEvent::new("run_finished", lost.event)
