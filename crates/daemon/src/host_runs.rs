@@ -10,8 +10,9 @@
 //! active") while it runs, and, when the container or process is gone and a second look half an
 //! interval (at most 5 s) later finds that no `run_finished` came, one "💀 … lost" line with the
 //! container's exit code, whether the OOM killer ended it and its last output — and a
-//! `run_finished` with outcome `lost` in the log, so the reconciler closes the run too. A pid is looked at in lookoutd's own pid namespace; a pid reused by another process (a
-//! different start time) counts as the run's process gone.
+//! `run_finished` with outcome `lost` in the log, so the reconciler closes the run too. A pid is
+//! looked at in lookoutd's own pid namespace; a pid reused by another process (a different start
+//! time), or one never seen running there, counts as the run's process gone.
 //!
 //! [`HostRuns`] is the policy, fed events and looks and asked what is due at an instant; [`spawn`]
 //! wires it to the event log, the engine ([`crate::run_watch`]) and the outbox.
